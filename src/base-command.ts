@@ -1,0 +1,41 @@
+import {Command, Flags} from '@oclif/core'
+import {type Context, systemContext} from './lib/context.js'
+import {ExitCode} from './lib/errors.js'
+import {describeFailure} from './lib/failure.js'
+
+/**
+ * What every cbs command shares: --json (oclif), --verbose, the system context and one mapping
+ * from errors to a single stderr line (or a JSON object on stdout) and a stable exit code.
+ */
+export abstract class CbsCommand extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    verbose: Flags.boolean({summary: 'Print each system command cbs runs, to stderr.', helpGroup: 'GLOBAL'}),
+  }
+
+  /** For commands that change something. */
+  static dryRunFlag = Flags.boolean({summary: 'Print the system commands that would run, and change nothing.'})
+
+  protected context(flags: {verbose?: boolean; 'dry-run'?: boolean}): Context {
+    const dryRun = flags['dry-run'] ?? false
+    // Dry-run lines are the output, unless stdout is reserved for the JSON document.
+    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(line) : (line: string) => this.logToStderr(line)
+    return systemContext({verbose: flags.verbose, dryRun, log})
+  }
+
+  protected override async catch(error: Error & {parse?: unknown; oclif?: {exit?: number}}): Promise<void> {
+    const {exitCode, message} =
+      error.parse !== undefined ? {exitCode: ExitCode.invalid, message: usageMessage(error.message)} : describeFailure(error)
+    if (error.oclif?.exit === 0) return
+    if (this.jsonEnabled()) this.logJson({error: {message, exitCode}})
+    else this.logToStderr(`cbs: ${message}`)
+    this.exit(exitCode)
+  }
+}
+
+/** oclif's usage errors span lines ("Missing 1 required arg:\nname  Volume name\n..."): keep the gist. */
+function usageMessage(text: string): string {
+  const [first, second = ''] = text.split('\n')
+  const subject = first.endsWith(':') ? ` ${second.trim().split(/\s+/)[0]}` : ''
+  return `${first}${subject} (see --help)`
+}

@@ -1,0 +1,23 @@
+import {Args, Flags} from '@oclif/core'
+import {CbsCommand} from '../../base-command.js'
+import type {Volume} from '../../lib/volume.js'
+import {mountVolumes} from '../../lib/volume-mount.js'
+
+export default class VolumeMount extends CbsCommand {
+  static override summary = 'Attach and mount volumes; nothing happens to those already mounted.'
+  static override description = 'After a reboot the loop devices and mounts are gone while the images stay: `cbs volume mount --all` brings every volume back.'
+  static override strict = false
+  static override examples = ['<%= config.bin %> <%= command.id %> db', {description: 'Bring everything back after a reboot', command: '<%= config.bin %> <%= command.id %> --all'}]
+  static override args = {name: Args.string({description: 'Volume names'})}
+  static override flags = {
+    all: Flags.boolean({char: 'a', summary: 'Mount every volume.'}),
+    'dry-run': CbsCommand.dryRunFlag,
+  }
+
+  async run(): Promise<Volume[]> {
+    const {argv, flags} = await this.parse(VolumeMount)
+    const volumes = await mountVolumes(this.context(flags), flags.all ? {all: true} : {names: argv as string[]})
+    if (!flags['dry-run']) for (const volume of volumes) this.log(volume.name)
+    return volumes
+  }
+}

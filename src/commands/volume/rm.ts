@@ -1,0 +1,22 @@
+import {Args, Flags} from '@oclif/core'
+import {CbsCommand} from '../../base-command.js'
+import {removeVolumes} from '../../lib/volume-remove.js'
+
+export default class VolumeRm extends CbsCommand {
+  static override summary = 'Remove volumes: unmount, detach, delete the image and the record.'
+  static override description = 'A volume in use (open files, a container) is refused with exit 4 and left as it was.'
+  static override strict = false
+  static override examples = ['<%= config.bin %> <%= command.id %> db', {description: 'No error for names that do not exist', command: '<%= config.bin %> <%= command.id %> --force db cache'}]
+  static override args = {name: Args.string({description: 'Volume names', required: true})}
+  static override flags = {
+    force: Flags.boolean({char: 'f', summary: 'Do not fail on names that do not exist.'}),
+    'dry-run': CbsCommand.dryRunFlag,
+  }
+
+  async run(): Promise<{removed: string[]}> {
+    const {argv, flags} = await this.parse(VolumeRm)
+    const removed = await removeVolumes(this.context(flags), argv as string[], {force: flags.force})
+    if (!flags['dry-run']) for (const name of removed) this.log(name)
+    return {removed}
+  }
+}

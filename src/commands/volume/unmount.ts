@@ -1,0 +1,23 @@
+import {Args, Flags} from '@oclif/core'
+import {CbsCommand} from '../../base-command.js'
+import type {Volume} from '../../lib/volume.js'
+import {unmountVolumes} from '../../lib/volume-mount.js'
+
+export default class VolumeUnmount extends CbsCommand {
+  static override summary = 'Unmount volumes and detach their loop devices; nothing happens to those not mounted.'
+  static override description = 'A volume in use (open files, a container) is refused with exit 4 and stays mounted. While unmounted, its mountpoint cannot be written to.'
+  static override strict = false
+  static override examples = ['<%= config.bin %> <%= command.id %> db', '<%= config.bin %> <%= command.id %> --all']
+  static override args = {name: Args.string({description: 'Volume names'})}
+  static override flags = {
+    all: Flags.boolean({char: 'a', summary: 'Unmount every volume.'}),
+    'dry-run': CbsCommand.dryRunFlag,
+  }
+
+  async run(): Promise<Volume[]> {
+    const {argv, flags} = await this.parse(VolumeUnmount)
+    const volumes = await unmountVolumes(this.context(flags), flags.all ? {all: true} : {names: argv as string[]})
+    if (!flags['dry-run']) for (const volume of volumes) this.log(volume.name)
+    return volumes
+  }
+}

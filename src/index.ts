@@ -1,0 +1,24 @@
+/**
+ * The bundle's entry: every command, for oclif's "explicit" command discovery, and `run` for
+ * bin/run.js. One bundle loads in a fraction of the time of hundreds of separate modules.
+ */
+import {execute} from '@oclif/core'
+import VolumeCreate from './commands/volume/create.js'
+import VolumeInspect from './commands/volume/inspect.js'
+import VolumeLs from './commands/volume/ls.js'
+import VolumeMount from './commands/volume/mount.js'
+import VolumeRm from './commands/volume/rm.js'
+import VolumeUnmount from './commands/volume/unmount.js'
+
+export const COMMANDS = {
+  'volume:create': VolumeCreate,
+  'volume:inspect': VolumeInspect,
+  'volume:ls': VolumeLs,
+  'volume:mount': VolumeMount,
+  'volume:rm': VolumeRm,
+  'volume:unmount': VolumeUnmount,
+}
+
+export async function run(): Promise<void> {
+  await execute({dir: import.meta.url})
+}

@@ -1,0 +1,22 @@
+import {environment} from './errors.js'
+import {type Executor, SystemExecutor, type SystemExecutorOptions} from './exec.js'
+import {type Host, systemHost} from './host.js'
+import {type Layout, layoutOf, rootFromEnvironment} from './layout.js'
+import {Store} from './store.js'
+
+/** Everything a core operation needs from the outside world, passed in so tests can fake it. */
+export interface Context {
+  layout: Layout
+  store: Store
+  exec: Executor
+  host: Host
+}
+
+export function systemContext(options: SystemExecutorOptions = {}): Context {
+  const layout = layoutOf(rootFromEnvironment())
+  return {layout, store: new Store(layout, {dryRun: options.dryRun}), exec: new SystemExecutor(options), host: systemHost}
+}
+
+export function requireRoot(host: Host): void {
+  if (!host.isRoot()) throw environment('cbs needs root to manage loop devices and mounts', 'run it with sudo')
+}

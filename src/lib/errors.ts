@@ -1,0 +1,35 @@
+/** Exit codes are part of cbs's contract with scripts: documented in the README and man pages. */
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  invalid: 2,
+  notFound: 3,
+  conflict: 4,
+  environment: 5,
+} as const
+
+export type ErrorKind = Exclude<keyof typeof ExitCode, 'ok'>
+
+/**
+ * The one error the core throws on purpose. Its message is a single line saying what failed and
+ * what to do; the command layer maps `kind` to the exit code.
+ */
+export class CbsError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message}: ${hint}` : message)
+    this.name = 'CbsError'
+  }
+
+  get exitCode(): number {
+    return ExitCode[this.kind]
+  }
+}
+
+export const invalid = (message: string, hint?: string) => new CbsError('invalid', message, hint)
+export const notFound = (message: string, hint?: string) => new CbsError('notFound', message, hint)
+export const conflict = (message: string, hint?: string) => new CbsError('conflict', message, hint)
+export const environment = (message: string, hint?: string) => new CbsError('environment', message, hint)

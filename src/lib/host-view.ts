@@ -1,0 +1,31 @@
+import type {Host} from './host.js'
+import type {LoopDevice} from './loops.js'
+import {type MountEntry, parseMountinfo} from './mountinfo.js'
+
+/**
+ * Mounts and loop devices, read once per command: status comes from the system, never from the
+ * store, and a list of 200 volumes costs one read of each.
+ */
+export class HostView {
+  private constructor(
+    readonly mounts: MountEntry[],
+    readonly loops: LoopDevice[],
+  ) {}
+
+  static read(host: Host): HostView {
+    return new HostView(parseMountinfo(host.mountinfo()), host.loopDevices())
+  }
+
+  deviceOf(backingFile: string): string | undefined {
+    return this.loops.find((loop) => loop.backingFile === backingFile)?.device
+  }
+
+  /** The mount on top at `path`, if any. */
+  mountAt(path: string): MountEntry | undefined {
+    return this.mounts.findLast((mount) => mount.mountpoint === path)
+  }
+
+  mountsOf(device: string): MountEntry[] {
+    return this.mounts.filter((mount) => mount.source === device)
+  }
+}

@@ -1,0 +1,74 @@
+import {closeSync, constants, openSync, readdirSync, readFileSync, statfsSync, statSync} from 'node:fs'
+import {type LoopDevice, parseLoopBacking} from './loops.js'
+
+export interface FileInfo {
+  sizeBytes: number
+  /** What the (sparse) file really takes on disk. */
+  allocatedBytes: number
+}
+
+export interface FsUsage {
+  totalBytes: number
+  usedBytes: number
+  /** What an unprivileged writer could still use. */
+  availableBytes: number
+}
+
+/** What cbs reads from the host. The real one is below; unit tests pass a fake. */
+export interface Host {
+  isRoot(): boolean
+  mountinfo(): string
+  loopDevices(): LoopDevice[]
+  fileInfo(path: string): FileInfo | undefined
+  fsUsage(path: string): FsUsage
+  /** Whether a block device is held open exclusively, e.g. mounted in any mount namespace. */
+  isDeviceBusy(device: string): boolean
+}
+
+export const systemHost: Host = {
+  isRoot: () => process.getuid?.() === 0,
+
+  mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
+
+  loopDevices() {
+    const devices: LoopDevice[] = []
+    for (const name of readdirSync('/sys/block')) {
+      if (!name.startsWith('loop')) continue
+      try {
+        const device = parseLoopBacking(name, readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8'))
+        if (device) devices.push(device)
+      } catch {
+        // not attached: sysfs has no backing_file
+      }
+    }
+    return devices
+  },
+
+  fileInfo(path) {
+    try {
+      const stat = statSync(path)
+      return {sizeBytes: stat.size, allocatedBytes: stat.blocks * 512}
+    } catch {
+      return undefined
+    }
+  },
+
+  fsUsage(path) {
+    const stat = statfsSync(path)
+    return {
+      totalBytes: stat.blocks * stat.bsize,
+      usedBytes: (stat.blocks - stat.bfree) * stat.bsize,
+      availableBytes: stat.bavail * stat.bsize,
+    }
+  },
+
+  isDeviceBusy(device) {
+    try {
+      // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
+      closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
+      return false
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EBUSY'
+    }
+  },
+}

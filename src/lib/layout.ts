@@ -1,0 +1,33 @@
+import {isAbsolute, join, normalize} from 'node:path'
+import {invalid} from './errors.js'
+
+export const DEFAULT_ROOT = '/var/lib/cbs'
+
+/** Where everything cbs owns lives, all under one root folder (mode 0700). */
+export interface Layout {
+  root: string
+  stateFile: string
+  lockFile: string
+  imagesDir: string
+  mountsDir: string
+  image(volume: string): string
+  mountpoint(volume: string): string
+}
+
+export function layoutOf(root: string): Layout {
+  return {
+    root,
+    stateFile: join(root, 'state.json'),
+    lockFile: join(root, 'state.lock'),
+    imagesDir: join(root, 'images'),
+    mountsDir: join(root, 'mounts'),
+    image: (volume) => join(root, 'images', `${volume}.img`),
+    mountpoint: (volume) => join(root, 'mounts', volume),
+  }
+}
+
+export function rootFromEnvironment(env: NodeJS.ProcessEnv = process.env): string {
+  const root = env.CBS_ROOT || DEFAULT_ROOT
+  if (!isAbsolute(root)) throw invalid(`CBS_ROOT must be an absolute path, not "${root}"`)
+  return normalize(root).replace(/(.)\/$/, '$1')
+}

@@ -1,0 +1,24 @@
+/** A loop device and the file behind it. */
+export interface LoopDevice {
+  device: string
+  backingFile: string
+}
+
+/**
+ * Turns sysfs's `loop/backing_file` contents into a LoopDevice. The kernel appends
+ * " (deleted)" when the file was unlinked while attached; such a device backs nothing cbs owns.
+ */
+export function parseLoopBacking(name: string, backingFileText: string): LoopDevice | undefined {
+  const backingFile = backingFileText.replace(/\n$/, '')
+  if (!backingFile || backingFile.endsWith(' (deleted)')) return undefined
+  return {device: `/dev/${name}`, backingFile}
+}
+
+// One atomic find-and-attach; --nooverlap refuses a second device on the same file, and direct
+// I/O avoids double caching (a buffered loop device writes at a fraction of the disk's speed).
+export const attachArgs = (file: string) => ['--find', '--show', '--nooverlap', '--direct-io=on', file]
+
+export const detachArgs = (device: string) => ['--detach', device]
+
+/** After the backing file grew: make the device see the new size. */
+export const refreshSizeArgs = (device: string) => ['--set-capacity', device]

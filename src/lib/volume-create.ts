@@ -1,0 +1,107 @@
+import type {Context} from './context.js'
+import {requireRoot} from './context.js'
+import {conflict, invalid} from './errors.js'
+import {type Filesystem, MIN_SIZE} from './filesystems.js'
+import {HostView} from './host-view.js'
+import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint} from './loop-volume.js'
+import {validateName} from './names.js'
+import {formatSize} from './sizes.js'
+import type {VolumeRecord} from './state.js'
+import {Undo} from './undo.js'
+import {describeVolume, type Volume} from './volume.js'
+import {dirname} from 'node:path'
+
+export const DEFAULT_SIZE = 1024 ** 3
+
+export interface CreateRequest {
+  name: string
+  sizeBytes?: number
+  fs?: Filesystem
+  labels?: Record<string, string>
+  /** An existing volume of the same name, size and filesystem is not an error. */
+  ifNotExists?: boolean
+}
+
+export async function createVolume(ctx: Context, request: CreateRequest): Promise<Volume> {
+  const record: VolumeRecord = {
+    name: validateName(request.name),
+    type: 'loop',
+    fs: request.fs ?? 'ext4',
+    sizeBytes: request.sizeBytes ?? DEFAULT_SIZE,
+    labels: request.labels ?? {},
+    createdAt: new Date().toISOString(),
+  }
+  checkSize(ctx, record)
+  requireRoot(ctx.host)
+
+  const existing = await ctx.store.update((state) => {
+    const found = state.volumes[record.name]
+    if (!found) state.volumes[record.name] = {...record, pending: {operation: 'create', pid: process.pid, startedAt: record.createdAt}}
+    return found
+  })
+  if (existing) return sameVolume(ctx, existing, request)
+
+  const undo = new Undo()
+  try {
+    await buildLoopVolume(ctx, record, undo)
+    await ctx.store.update((state) => {
+      delete state.volumes[record.name].pending
+    })
+  } catch (error) {
+    const leftovers = await undo.run()
+    await ctx.store.update((state) => {
+      if (state.volumes[record.name]?.pending?.pid === process.pid) delete state.volumes[record.name]
+    })
+    if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
+    throw error
+  }
+  return describeVolume(ctx, record, HostView.read(ctx.host))
+}
+
+async function buildLoopVolume(ctx: Context, record: VolumeRecord, undo: Undo): Promise<void> {
+  const {layout} = ctx
+  await ensureDirectory(ctx, layout.imagesDir)
+  await ensureDirectory(ctx, layout.mountsDir)
+  await createImage(ctx, layout.image(record.name), record.sizeBytes, undo)
+  const device = await attach(ctx, layout.image(record.name), undo)
+  await format(ctx, record.fs, device)
+  await prepareMountpoint(ctx, layout.mountpoint(record.name), undo)
+  await mount(ctx, device, layout.mountpoint(record.name), undo)
+}
+
+function checkSize(ctx: Context, record: VolumeRecord): void {
+  const minimum = MIN_SIZE[record.fs]
+  if (record.sizeBytes < minimum) {
+    throw invalid(`size ${formatSize(record.sizeBytes)} is below the ${record.fs} minimum of ${formatSize(minimum)}`)
+  }
+  // A volume larger than the whole host filesystem could never be filled: surely a typo.
+  const host = ctx.host.fsUsage(existingAncestor(ctx, ctx.layout.root))
+  if (record.sizeBytes > host.totalBytes) {
+    throw invalid(
+      `size ${formatSize(record.sizeBytes)} is larger than the host filesystem under ${ctx.layout.root} (${formatSize(host.totalBytes)})`,
+      'choose a smaller --size',
+    )
+  }
+}
+
+function existingAncestor(ctx: Context, path: string): string {
+  while (!ctx.host.fileInfo(path) && dirname(path) !== path) path = dirname(path)
+  return path
+}
+
+function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest): Volume {
+  const volume = describeVolume(ctx, existing, HostView.read(ctx.host))
+  const matches =
+    !existing.pending &&
+    existing.fs === (request.fs ?? 'ext4') &&
+    volume.sizeBytes === (request.sizeBytes ?? DEFAULT_SIZE) &&
+    Object.entries(request.labels ?? {}).every(([key, value]) => existing.labels[key] === value)
+  if (request.ifNotExists && matches) return volume
+  if (existing.pending) {
+    throw conflict(`volume "${existing.name}" is being ${existing.pending.operation}d by process ${existing.pending.pid}`, 'wait for it, or run `cbs doctor` if that process is gone')
+  }
+  if (request.ifNotExists) {
+    throw conflict(`volume "${existing.name}" already exists with a different size, filesystem or labels`, 'choose another name or remove it first')
+  }
+  throw conflict(`volume "${existing.name}" already exists`, 'choose another name, or pass --if-not-exists')
+}

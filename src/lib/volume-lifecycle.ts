@@ -1,0 +1,53 @@
+import type {Context} from './context.js'
+import {conflict, notFound} from './errors.js'
+import type {HostView} from './host-view.js'
+import {attach, detach, mount, prepareMountpoint, unmount} from './loop-volume.js'
+import type {VolumeRecord} from './state.js'
+import {Undo} from './undo.js'
+
+/**
+ * Bringing an existing volume up (attach + mount) and down (unmount + detach). Both are
+ * idempotent: a step that already holds is skipped.
+ */
+
+export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
+  const file = ctx.layout.image(record.name)
+  const dir = ctx.layout.mountpoint(record.name)
+  if (!ctx.host.fileInfo(file)) {
+    throw notFound(`backing file ${file} of volume "${record.name}" is missing`, 'run `cbs doctor` to see what happened to it')
+  }
+  const attached = view.deviceOf(file)
+  const top = view.mountAt(dir)
+  if (attached && top?.source === attached) return
+  if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${record.name}"`, `unmount it first (umount ${dir})`)
+
+  const undo = new Undo()
+  try {
+    const device = attached ?? (await attach(ctx, file, undo))
+    if (!ctx.host.fileInfo(dir)) await prepareMountpoint(ctx, dir, undo)
+    await mount(ctx, device, dir)
+  } catch (error) {
+    await undo.run()
+    throw error
+  }
+}
+
+/** Unmounts and detaches; refused (exit 4, nothing changed) while anything still uses the volume. */
+export async function bringDown(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
+  const dir = ctx.layout.mountpoint(record.name)
+  const device = view.deviceOf(ctx.layout.image(record.name))
+  if (!device) return
+  const elsewhere = view.mountsOf(device).filter((entry) => entry.mountpoint !== dir)
+  if (elsewhere.length > 0) {
+    throw conflict(`volume "${record.name}" is also mounted on ${elsewhere.map((entry) => entry.mountpoint).join(', ')}`, 'unmount those first')
+  }
+  const mounted = view.mountAt(dir)?.source === device
+  if (mounted) await unmount(ctx, dir, record.name)
+  // A container's bind mount lives in another mount namespace: the device stays held after our
+  // unmount. Detaching then would free the image under a live filesystem, so put it back.
+  if (!ctx.exec.dryRun && ctx.host.isDeviceBusy(device)) {
+    if (mounted) await mount(ctx, device, dir)
+    throw conflict(`volume "${record.name}" is in use outside this mount namespace (a container?)`, 'stop the containers using it and try again')
+  }
+  await detach(ctx, device)
+}

@@ -1,0 +1,41 @@
+import type {Context} from './context.js'
+import {requireRoot} from './context.js'
+import {invalid, notFound} from './errors.js'
+import {HostView} from './host-view.js'
+import {validateName} from './names.js'
+import type {VolumeRecord} from './state.js'
+import {describeVolume, type Volume} from './volume.js'
+import {bringDown, bringUp} from './volume-lifecycle.js'
+
+/** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
+export type Selection = {all: true} | {names: string[]}
+
+export async function mountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
+  return forEachSelected(ctx, selection, (record, view) => bringUp(ctx, record, view))
+}
+
+export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
+  return forEachSelected(ctx, selection, (record, view) => bringDown(ctx, record, view))
+}
+
+async function forEachSelected(
+  ctx: Context,
+  selection: Selection,
+  step: (record: VolumeRecord, view: HostView) => Promise<void>,
+): Promise<Volume[]> {
+  const records = select(ctx, selection)
+  for (const record of records) await step(record, HostView.read(ctx.host))
+  const view = HostView.read(ctx.host)
+  return records.map((record) => describeVolume(ctx, record, view))
+}
+
+function select(ctx: Context, selection: Selection): VolumeRecord[] {
+  if ('names' in selection && selection.names.length === 0) throw invalid('name at least one volume, or pass --all')
+  if ('names' in selection) for (const name of selection.names) validateName(name)
+  requireRoot(ctx.host)
+  const {volumes} = ctx.store.read()
+  if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => a.name.localeCompare(b.name))
+  const missing = selection.names.filter((name) => !volumes[name])
+  if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  return selection.names.map((name) => volumes[name])
+}

@@ -1,0 +1,36 @@
+import type {Context} from './context.js'
+import {requireRoot} from './context.js'
+import {conflict, notFound} from './errors.js'
+import {HostView} from './host-view.js'
+import {removeImage, removeMountpoint} from './loop-volume.js'
+import {validateName} from './names.js'
+import {bringDown} from './volume-lifecycle.js'
+
+/**
+ * Removes volumes: unmount, detach, delete the image, the mountpoint and the record. Every name
+ * is checked before anything is touched; a busy volume is refused and left as it was.
+ */
+export async function removeVolumes(ctx: Context, names: string[], options: {force?: boolean} = {}): Promise<string[]> {
+  for (const name of names) validateName(name)
+  requireRoot(ctx.host)
+  const {volumes} = ctx.store.read()
+  const missing = names.filter((name) => !volumes[name])
+  if (missing.length > 0 && !options.force) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+
+  const removed: string[] = []
+  for (const name of names.filter((each) => volumes[each])) {
+    const record = volumes[name]
+    if (record.pending) throw conflict(`volume "${name}" is being ${record.pending.operation}d by process ${record.pending.pid}`, 'wait for it to finish')
+    await bringDown(ctx, record, HostView.read(ctx.host))
+    await ctx.store.update((state) => {
+      state.volumes[name].pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
+    })
+    await removeMountpoint(ctx, ctx.layout.mountpoint(name))
+    await removeImage(ctx, ctx.layout.image(name))
+    await ctx.store.update((state) => {
+      delete state.volumes[name]
+    })
+    removed.push(name)
+  }
+  return removed
+}

@@ -1,0 +1,55 @@
+import type {Context} from './context.js'
+import type {Filesystem} from './filesystems.js'
+import type {HostView} from './host-view.js'
+import type {VolumeRecord, VolumeType} from './state.js'
+
+export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing'
+
+/** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
+export interface Volume {
+  name: string
+  type: VolumeType
+  fs: Filesystem
+  sizeBytes: number
+  /** null while unmounted */
+  usedBytes: number | null
+  /** What the sparse backing file really takes on the host; null when it is missing. */
+  allocatedBytes: number | null
+  status: VolumeStatus
+  mountpoint: string
+  /** null while no loop device is attached */
+  device: string | null
+  backingFile: string
+  labels: Record<string, string>
+  createdAt: string
+}
+
+export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
+  const backingFile = ctx.layout.image(record.name)
+  const mountpoint = ctx.layout.mountpoint(record.name)
+  const file = ctx.host.fileInfo(backingFile)
+  const device = view.deviceOf(backingFile) ?? null
+  const mount = view.mountAt(mountpoint)
+  const mounted = device !== null && mount?.source === device
+  return {
+    name: record.name,
+    type: record.type,
+    fs: record.fs,
+    sizeBytes: file?.sizeBytes ?? record.sizeBytes,
+    usedBytes: mounted ? ctx.host.fsUsage(mountpoint).usedBytes : null,
+    allocatedBytes: file?.allocatedBytes ?? null,
+    status: statusOf(record, Boolean(file), mounted, mount !== undefined),
+    mountpoint,
+    device,
+    backingFile,
+    labels: record.labels,
+    createdAt: record.createdAt,
+  }
+}
+
+function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
+  if (record.pending) return record.pending.operation === 'create' ? 'creating' : 'removing'
+  if (!hasFile) return 'error'
+  if (mounted) return 'mounted'
+  return somethingElseMounted ? 'error' : 'unmounted'
+}
