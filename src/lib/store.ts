@@ -9,12 +9,16 @@ import {emptyState, migrateState, type State} from './state.js'
  * holding the lock; reads parse the same file directly so that read-only commands start fast.
  */
 export class Store {
+  /** Under --dry-run: the state as the planned changes would leave it, never saved. */
+  private draft?: State
+
   constructor(
     readonly layout: Layout,
     private readonly options: {dryRun?: boolean} = {},
   ) {}
 
   read(): State {
+    if (this.draft) return structuredClone(this.draft)
     let text: string
     try {
       text = readFileSync(this.layout.stateFile, 'utf8')
@@ -30,7 +34,10 @@ export class Store {
    * the lock is never held across slow system work. Under --dry-run nothing is saved.
    */
   async update<T>(change: (state: State) => T): Promise<T> {
-    if (this.options.dryRun) return change(this.read())
+    if (this.options.dryRun) {
+      this.draft ??= this.read()
+      return change(this.draft)
+    }
     mkdirSync(this.layout.root, {recursive: true, mode: 0o700})
     const release = await new FileLock(this.layout.lockFile).acquire()
     try {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what cbs needs on a Debian/Ubuntu host (as root), then its npm packages, then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(util-linux mount e2fsprogs xfsprogs btrfs-progs)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+npm ci --no-audit --no-fund
+npm run build

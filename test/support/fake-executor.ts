@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import {CommandFailed, type Executor, formatCommand, type RunOptions, type RunResult} from '../../src/lib/exec.js'
+
+/** One expected command and what it answers; a string is matched against the formatted line. */
+export interface Expectation {
+  command: string | RegExp
+  stdout?: string
+  /** The command fails with this stderr (exit 1). */
+  fails?: string
+}
+
+/**
+ * Replays a script of commands in order (like Kubernetes' FakeExec{ExactOrder: true}): an
+ * unexpected or out-of-order command fails the test. In-process changes (`change`) are
+ * expected too, and applied for real: unit tests point the layout at a temporary folder.
+ */
+export class FakeExecutor implements Executor {
+  readonly ran: string[] = []
+  private readonly script: Expectation[]
+
+  constructor(
+    script: Expectation[],
+    readonly dryRun = false,
+  ) {
+    this.script = [...script]
+  }
+
+  async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const line = formatCommand(file, args)
+    if (this.dryRun && options.mutates) {
+      this.ran.push(line)
+      return {stdout: options.dryRunStdout ?? '', stderr: ''}
+    }
+    const expected = this.next(line)
+    if (expected.fails !== undefined) throw new CommandFailed(file, args, 1, expected.fails)
+    return {stdout: expected.stdout ?? '', stderr: ''}
+  }
+
+  async change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void> {
+    const line = formatCommand(argv[0], argv.slice(1))
+    if (this.dryRun) {
+      this.ran.push(line)
+      return
+    }
+    const expected = this.next(line)
+    if (expected.fails !== undefined) throw new Error(expected.fails)
+    await apply()
+  }
+
+  /** Every scripted command ran. */
+  assertDone(): void {
+    assert.deepEqual(this.script.map((step) => String(step.command)), [], 'scripted commands that never ran')
+  }
+
+  private next(line: string): Expectation {
+    this.ran.push(line)
+    const expected = this.script.shift()
+    assert.ok(expected, `unexpected command: ${line}`)
+    const matches = typeof expected.command === 'string' ? line === expected.command : expected.command.test(line)
+    assert.ok(matches, `expected ${String(expected.command)}\n     got ${line}`)
+    return expected
+  }
+}

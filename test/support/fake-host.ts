@@ -1,0 +1,23 @@
+import {type Host, systemHost} from '../../src/lib/host.js'
+import type {LoopDevice} from '../../src/lib/loops.js'
+
+/** The system as a test wants it: root, mounts and loop devices are set; files are real (temporary). */
+export class FakeHost implements Host {
+  root = true
+  mounts: Array<{source: string; mountpoint: string; fstype?: string}> = []
+  loops: LoopDevice[] = []
+  busyDevices = new Set<string>()
+  totalBytes = 100 * 1024 ** 3
+
+  isRoot = () => this.root
+  loopDevices = () => this.loops
+  isDeviceBusy = (device: string) => this.busyDevices.has(device)
+  fileInfo = (path: string) => systemHost.fileInfo(path)
+  fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: 0, availableBytes: this.totalBytes})
+
+  mountinfo(): string {
+    return this.mounts
+      .map((mount, index) => `${index + 30} 1 7:${index} / ${mount.mountpoint} rw,relatime shared:1 - ${mount.fstype ?? 'ext4'} ${mount.source} rw`)
+      .join('\n')
+  }
+}
