@@ -3,6 +3,9 @@
 // need (execa, conf, tables) split into chunks loaded on first use.
 import {build} from 'esbuild'
 import {rmSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+
+const STUB = fileURLToPath(new URL('no-schema-validation.js', import.meta.url))
 
 rmSync('dist', {recursive: true, force: true})
 await build({
@@ -19,6 +22,9 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // oclif only reaches for these when running TypeScript sources in development.
   external: ['typescript', 'ts-node', 'tsx'],
+  // conf loads ajv (a third of a megabyte) at start-up but only uses it to validate a schema,
+  // and cbs gives none: a stub keeps it out of every command's start-up.
+  plugins: [{name: 'no-schema-validation', setup: (build) => build.onResolve({filter: /^ajv(-formats)?(\/|$)/}, () => ({path: STUB}))}],
   // CommonJS dependencies inside an ES module need a require.
   banner: {js: "import {createRequire as __cbsRequire} from 'node:module'; const require = __cbsRequire(import.meta.url);"},
   logLevel: 'warning',
