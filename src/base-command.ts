@@ -1,6 +1,6 @@
 import {Command, Flags} from '@oclif/core'
 import {type Context, systemContext} from './lib/context.js'
-import {ExitCode} from './lib/errors.js'
+import {ExitCode, interrupted} from './lib/errors.js'
 import {describeFailure} from './lib/failure.js'
 
 /**
@@ -20,7 +20,11 @@ export abstract class CbsCommand extends Command {
     const dryRun = flags['dry-run'] ?? false
     // Dry-run lines are the output, unless stdout is reserved for the JSON document.
     const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(line) : (line: string) => this.logToStderr(line)
-    return systemContext({verbose: flags.verbose, dryRun, log})
+    const ctx = systemContext({verbose: flags.verbose, dryRun, log})
+    // Ctrl-C or SIGTERM stops a change at its next step and undoes what was done. Later signals
+    // (conf's file writer re-raises the first one) must not cut the undo short.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => ctx.exec.interrupt(interrupted(signal)))
+    return ctx
   }
 
   protected override async catch(error: Error & {parse?: unknown; oclif?: {exit?: number}}): Promise<void> {

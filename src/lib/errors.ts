@@ -6,6 +6,8 @@ export const ExitCode = {
   notFound: 3,
   conflict: 4,
   environment: 5,
+  /** 128 + SIGINT, as shells report a command stopped by Ctrl-C. */
+  interrupted: 130,
 } as const
 
 export type ErrorKind = Exclude<keyof typeof ExitCode, 'ok'>
@@ -33,3 +35,4 @@ export const invalid = (message: string, hint?: string) => new CbsError('invalid
 export const notFound = (message: string, hint?: string) => new CbsError('notFound', message, hint)
 export const conflict = (message: string, hint?: string) => new CbsError('conflict', message, hint)
 export const environment = (message: string, hint?: string) => new CbsError('environment', message, hint)
+export const interrupted = (signal: string) => new CbsError('interrupted', `interrupted by ${signal}`, 'what was done so far has been undone')

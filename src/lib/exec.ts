@@ -20,6 +20,11 @@ export interface RunResult {
 
 export interface Executor {
   readonly dryRun: boolean
+  /**
+   * Asks the operation under way to stop: the next change to the host throws `reason` instead
+   * of running, so the operation's undo steps (which run normally afterwards) take it back.
+   */
+  interrupt(reason: Error): void
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
   /** An in-process change to the host (create a file, remove a folder), logged like a command. */
   change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void>
@@ -58,16 +63,41 @@ export interface SystemExecutorOptions {
   log?: (line: string) => void
 }
 
+/** An interruption, delivered once at the next change to the host; later requests are ignored. */
+export class Interruption {
+  private reason?: Error
+  private requested = false
+
+  request(reason: Error): void {
+    if (this.requested) return
+    this.requested = true
+    this.reason = reason
+  }
+
+  /** Throws the reason once; undo steps that follow run normally. */
+  deliver(): void {
+    const {reason} = this
+    this.reason = undefined
+    if (reason) throw reason
+  }
+}
+
 export class SystemExecutor implements Executor {
   readonly dryRun: boolean
   private readonly log: (line: string) => void
+  private readonly interruption = new Interruption()
 
   constructor(private readonly options: SystemExecutorOptions = {}) {
     this.dryRun = options.dryRun ?? false
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
   }
 
+  interrupt(reason: Error): void {
+    this.interruption.request(reason)
+  }
+
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (options.mutates) this.interruption.deliver()
     if (this.dryRun && options.mutates) {
       this.log(formatCommand(file, args))
       return {stdout: options.dryRunStdout ?? '', stderr: ''}
@@ -80,6 +110,9 @@ export class SystemExecutor implements Executor {
       input: options.input,
       timeout: options.timeoutMs,
       env: {LC_ALL: 'C'},
+      // cbs handles SIGINT/SIGTERM itself (finish the step, then undo); execa's own handlers
+      // would re-raise the signal and kill it half way.
+      cleanup: false,
       stdin: options.input === undefined ? 'ignore' : undefined,
     })
     const stdout = String(result.stdout ?? '')
@@ -92,6 +125,7 @@ export class SystemExecutor implements Executor {
   }
 
   async change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void> {
+    this.interruption.deliver()
     if (this.dryRun) {
       this.log(formatCommand(argv[0], argv.slice(1)))
       return

@@ -188,6 +188,22 @@ describe('integration: loop volumes on real loop devices', function () {
     assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, '')
   })
 
+  it('SIGTERM during a create undoes it (exit 130): nothing left behind', async () => {
+    const bin = mkdtempSync('/tmp/cbs-fakebin-')
+    writeFileSync(join(bin, 'mkfs.ext4'), `#!/bin/sh\nsleep 1\nexec ${sh('sh', ['-c', 'command -v mkfs.ext4']).trim()} "$@"\n`, {mode: 0o755})
+    try {
+      const running = cbsAsync(root, ['volume', 'create', 'v', '--size', '16M'], {env: {PATH: `${bin}:${process.env.PATH}`}, onSpawn: (child) => setTimeout(() => child.kill('SIGTERM'), 500)})
+      const result = await running
+      assert.equal(result.code, 130, result.stderr)
+      assert.match(result.stderr, /interrupted by SIGTERM/)
+    } finally {
+      rmSync(bin, {recursive: true})
+    }
+    assert.deepEqual(leftovers(root), [])
+    assert.equal(sh('ls', ['-A', join(root, 'images')]), '')
+    assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, '')
+  })
+
   it('never overwrites a state file that is not valid JSON (exit 5)', () => {
     writeFileSync(join(root, 'state.json'), '{broken')
     for (const args of [['volume', 'ls'], ['volume', 'create', 'v', '--size', '16M']]) {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
-import {CommandFailed, type Executor, formatCommand, type RunOptions, type RunResult} from '../../src/lib/exec.js'
+import {CommandFailed, type Executor, formatCommand, Interruption, type RunOptions, type RunResult} from '../../src/lib/exec.js'
 
 /** One expected command and what it answers; a string is matched against the formatted line. */
 export interface Expectation {
   command: string | RegExp
   stdout?: string
+  /** Runs when the command does, e.g. to simulate a signal arriving meanwhile. */
+  then?: () => void
   /** The command fails with this stderr (exit 1). */
   fails?: string
 }
@@ -25,18 +27,27 @@ export class FakeExecutor implements Executor {
     this.script = [...script]
   }
 
+  private readonly interruption = new Interruption()
+
+  interrupt(reason: Error): void {
+    this.interruption.request(reason)
+  }
+
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (options.mutates) this.interruption.deliver()
     const line = formatCommand(file, args)
     if (this.dryRun && options.mutates) {
       this.ran.push(line)
       return {stdout: options.dryRunStdout ?? '', stderr: ''}
     }
     const expected = this.next(line)
+    expected.then?.()
     if (expected.fails !== undefined) throw new CommandFailed(file, args, 1, expected.fails)
     return {stdout: expected.stdout ?? '', stderr: ''}
   }
 
   async change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void> {
+    this.interruption.deliver()
     const line = formatCommand(argv[0], argv.slice(1))
     if (this.dryRun) {
       this.ran.push(line)

@@ -1,4 +1,4 @@
-import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
@@ -13,6 +13,8 @@ export interface CbsResult {
 
 export interface CbsOptions {
   env?: NodeJS.ProcessEnv
+  /** cbsAsync only: called with the child process as soon as it runs (e.g. to signal it). */
+  onSpawn?: (child: ChildProcess) => void
   /** Run as another user, e.g. 65534 (nobody). */
   uid?: number
 }
@@ -31,6 +33,7 @@ export function cbs(root: string, args: string[], options: CbsOptions = {}): Cbs
 export function cbsAsync(root: string, args: string[], options: CbsOptions = {}): Promise<CbsResult> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [BIN, ...args], {env: {...process.env, CBS_ROOT: root, NO_COLOR: '1', ...options.env}})
+    options.onSpawn?.(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))

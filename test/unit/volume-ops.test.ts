@@ -5,6 +5,7 @@ import {createVolume} from '../../src/lib/volume-create.js'
 import {inspectVolumes, listVolumes} from '../../src/lib/volume-list.js'
 import {mountVolumes, unmountVolumes} from '../../src/lib/volume-mount.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
+import type {Expectation} from '../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
 
 const GiB = 1024 ** 3
@@ -20,7 +21,7 @@ async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
 }
 
 /** The commands `cbs volume create db` runs, in order. */
-function createScript(ctx: UnitContext, name = 'db', device = '/dev/loop7') {
+function createScript(ctx: UnitContext, name = 'db', device = '/dev/loop7'): Expectation[] {
   const {layout} = ctx
   return [
     {command: `mkdir -p -m 0700 ${layout.imagesDir}`},
@@ -62,7 +63,7 @@ describe('volume create (planned commands)', () => {
 
   it('rolls back everything when mkfs fails, and keeps the error', async () => {
     const script = createScript(ctx)
-    script[4] = {command: /^mkfs\.ext4/, fails: 'mkfs.ext4: Input/output error'} as (typeof script)[number]
+    script[4] = {command: /^mkfs\.ext4/, fails: 'mkfs.ext4: Input/output error'}
     const failing = withScript(ctx, [...script.slice(0, 5), {command: 'losetup --detach /dev/loop7'}])
     await assert.rejects(createVolume(failing, {name: 'db'}), /Input\/output error/)
     failing.exec.assertDone()
@@ -72,7 +73,7 @@ describe('volume create (planned commands)', () => {
 
   it('rolls back the mountpoint, device and image when mount fails', async () => {
     const script = createScript(ctx)
-    script[7] = {command: /^mount /, fails: 'mount: wrong fs type'} as (typeof script)[number]
+    script[7] = {command: /^mount /, fails: 'mount: wrong fs type'}
     const failing = withScript(ctx, [
       ...script,
       {command: `chattr -i ${ctx.layout.mountpoint('db')}`},
@@ -86,9 +87,19 @@ describe('volume create (planned commands)', () => {
     assert.deepEqual(ctx.store.read().volumes, {})
   })
 
+  it('an interruption (Ctrl-C) during mkfs undoes the steps taken so far (exit 130)', async () => {
+    const script: Expectation[] = createScript(ctx).slice(0, 5)
+    script[4] = {...script[4], then: () => run.exec.interrupt(new CbsError('interrupted', 'interrupted by SIGINT'))}
+    const run = withScript(ctx, [...script, {command: 'losetup --detach /dev/loop7'}])
+    assert.equal(await exitCodeOf(createVolume(run, {name: 'db'})), 130)
+    run.exec.assertDone()
+    assert.ok(!existsSync(ctx.layout.image('db')))
+    assert.deepEqual(ctx.store.read().volumes, {})
+  })
+
   it('reports a full host disk during mkfs as an environment error (exit 5)', async () => {
     const script = createScript(ctx)
-    script[4] = {command: /^mkfs/, fails: 'mkfs.ext4: No space left on device while writing'} as (typeof script)[number]
+    script[4] = {command: /^mkfs/, fails: 'mkfs.ext4: No space left on device while writing'}
     const failing = withScript(ctx, [...script.slice(0, 5), {command: 'losetup --detach /dev/loop7'}])
     assert.equal(await exitCodeOf(createVolume(failing, {name: 'db'})), 5)
   })
