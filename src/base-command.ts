@@ -2,6 +2,7 @@ import {Command, Flags} from '@oclif/core'
 import {type Context, systemContext} from './lib/context.js'
 import {ExitCode, interrupted} from './lib/errors.js'
 import {describeFailure} from './lib/failure.js'
+import {ttyProgress} from './ui/tty-progress.js'
 
 /**
  * What every cbs command shares: --json (oclif), --verbose, the system context and one mapping
@@ -20,7 +21,9 @@ export abstract class CbsCommand extends Command {
     const dryRun = flags['dry-run'] ?? false
     // Dry-run lines are the output, unless stdout is reserved for the JSON document.
     const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(line) : (line: string) => this.logToStderr(line)
-    const ctx = systemContext({verbose: flags.verbose, dryRun, log})
+    // Progress only for a person watching, and never mixed into --verbose or --dry-run lines.
+    const progress = flags.verbose || dryRun ? undefined : ttyProgress()
+    const ctx = systemContext({verbose: flags.verbose, dryRun, log, progress})
     // Ctrl-C or SIGTERM stops a change at its next step and undoes what was done. Later signals
     // (conf's file writer re-raises the first one) must not cut the undo short.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => ctx.exec.interrupt(interrupted(signal)))

@@ -2,6 +2,7 @@ import {environment} from './errors.js'
 import {type Executor, SystemExecutor, type SystemExecutorOptions} from './exec.js'
 import {type Host, systemHost} from './host.js'
 import {type Layout, layoutOf, rootFromEnvironment} from './layout.js'
+import type {Progress} from './progress.js'
 import {Store} from './store.js'
 
 /** Everything a core operation needs from the outside world, passed in so tests can fake it. */
@@ -10,11 +11,13 @@ export interface Context {
   store: Store
   exec: Executor
   host: Host
+  /** Where long operations report how far they are (a TTY line, or nowhere). */
+  progress?: Progress
 }
 
-export function systemContext(options: SystemExecutorOptions = {}): Context {
+export function systemContext(options: SystemExecutorOptions & {progress?: Progress} = {}): Context {
   const layout = layoutOf(rootFromEnvironment())
-  return {layout, store: new Store(layout, {dryRun: options.dryRun}), exec: new SystemExecutor(options), host: systemHost}
+  return {layout, store: new Store(layout, {dryRun: options.dryRun}), exec: new SystemExecutor(options), host: systemHost, progress: options.progress}
 }
 
 export function requireRoot(host: Host): void {

@@ -3,6 +3,7 @@ import {requireRoot} from './context.js'
 import {invalid, notFound} from './errors.js'
 import {HostView} from './host-view.js'
 import {validateName} from './names.js'
+import {silentProgress} from './progress.js'
 import type {VolumeRecord} from './state.js'
 import {describeVolume, type Volume} from './volume.js'
 import {bringDown, bringUp} from './volume-lifecycle.js'
@@ -24,7 +25,15 @@ async function forEachSelected(
   step: (record: VolumeRecord, view: HostView) => Promise<void>,
 ): Promise<Volume[]> {
   const records = select(ctx, selection)
-  for (const record of records) await step(record, HostView.read(ctx.host))
+  const progress = ctx.progress ?? silentProgress
+  try {
+    for (const [index, record] of records.entries()) {
+      progress.update(index + 1, records.length, record.name)
+      await step(record, HostView.read(ctx.host))
+    }
+  } finally {
+    progress.finish()
+  }
   const view = HostView.read(ctx.host)
   return records.map((record) => describeVolume(ctx, record, view))
 }

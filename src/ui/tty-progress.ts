@@ -1,0 +1,18 @@
+import type {Progress} from '../lib/progress.js'
+
+/** One self-rewriting line on a terminal: "[ 3/200] mounting db"; nothing when not a TTY. */
+export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (!stream.isTTY) return {update() {}, finish() {}}
+  let shown = false
+  return {
+    update(done, total, label) {
+      const width = String(total).length
+      stream.write(`\r\u001B[2K[${String(done).padStart(width)}/${total}] ${label}`.slice(0, (stream.columns ?? 80) + 10))
+      shown = true
+    },
+    finish() {
+      if (shown) stream.write('\r\u001B[2K')
+      shown = false
+    },
+  }
+}
