@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Rebuilds the bundle (a fraction of a second), then runs it: no separate watch step.
+// Rebuilds the bundle (about a second), then runs it: no separate watch step.
 import {execFileSync} from 'node:child_process'
+import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 
 execFileSync(process.execPath, ['scripts/build.js'], {cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit'})
-const {run} = await import('../dist/index.js')
-await run()
+const {loadBundle} = createRequire(import.meta.url)('./load-bundle.cjs')
+await loadBundle().run()

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import {run} from '../dist/index.js'
+import {createRequire} from 'node:module'
 
-await run()
+const {loadBundle} = createRequire(import.meta.url)('./load-bundle.cjs')
+await loadBundle().run()

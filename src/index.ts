@@ -3,6 +3,7 @@
  * bin/run.js. One bundle loads in a fraction of the time of hundreds of separate modules.
  */
 import {execute} from '@oclif/core'
+import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
 import VolumeCreate from './commands/volume/create.js'
 import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
@@ -11,6 +12,9 @@ import VolumeRm from './commands/volume/rm.js'
 import VolumeUnmount from './commands/volume/unmount.js'
 
 export const COMMANDS = {
+  autocomplete: AutocompleteIndex,
+  'autocomplete:create': AutocompleteCreate,
+  'autocomplete:script': AutocompleteScript,
   'volume:create': VolumeCreate,
   'volume:inspect': VolumeInspect,
   'volume:ls': VolumeLs,
