@@ -39,9 +39,9 @@ export class Store {
       return change(this.draft)
     }
     mkdirSync(this.layout.root, {recursive: true, mode: 0o700})
+    const {default: Conf} = await import('conf') // before the lock: loading takes a while
     const release = await new FileLock(this.layout.lockFile).acquire()
     try {
-      const {default: Conf} = await import('conf')
       const conf = this.guardJson(
         () => new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}),
       )

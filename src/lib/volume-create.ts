@@ -1,3 +1,4 @@
+import {dirname} from 'node:path'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, invalid} from './errors.js'
@@ -9,7 +10,6 @@ import {formatSize} from './sizes.js'
 import type {VolumeRecord} from './state.js'
 import {Undo} from './undo.js'
 import {describeVolume, type Volume} from './volume.js'
-import {dirname} from 'node:path'
 
 export const DEFAULT_SIZE = 1024 ** 3
 
