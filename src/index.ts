@@ -4,7 +4,9 @@
  */
 import {execute} from '@oclif/core'
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
+import VolumeAttach from './commands/volume/attach.js'
 import VolumeCreate from './commands/volume/create.js'
+import VolumeDetach from './commands/volume/detach.js'
 import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
 import VolumeMount from './commands/volume/mount.js'
@@ -15,7 +17,9 @@ export const COMMANDS = {
   autocomplete: AutocompleteIndex,
   'autocomplete:create': AutocompleteCreate,
   'autocomplete:script': AutocompleteScript,
+  'volume:attach': VolumeAttach,
   'volume:create': VolumeCreate,
+  'volume:detach': VolumeDetach,
   'volume:inspect': VolumeInspect,
   'volume:ls': VolumeLs,
   'volume:mount': VolumeMount,

@@ -11,6 +11,8 @@ export interface RunOptions {
   dryRunStdout?: string
   input?: string
   timeoutMs?: number
+  /** The program talks to the user directly (stdin, stdout, stderr inherited; nothing captured). */
+  interactive?: boolean
 }
 
 export interface RunResult {
@@ -113,7 +115,8 @@ export class SystemExecutor implements Executor {
       // cbs handles SIGINT/SIGTERM itself (finish the step, then undo); execa's own handlers
       // would re-raise the signal and kill it half way.
       cleanup: false,
-      stdin: options.input === undefined ? 'ignore' : undefined,
+      stdin: options.interactive ? 'inherit' : options.input === undefined ? 'ignore' : undefined,
+      ...(options.interactive ? {stdout: 'inherit', stderr: 'inherit'} : {}),
     })
     const stdout = String(result.stdout ?? '')
     const stderr = String(result.stderr ?? '')

@@ -15,6 +15,18 @@ export interface VolumeRecord {
   createdAt: string
   /** Set while an operation on the volume is under way, by the process doing it. */
   pending?: PendingOperation
+  /** What `cbs volume attach` registered with container runtimes, one entry a runtime. */
+  attachments?: AttachmentRecord[]
+}
+
+export type RuntimeName = 'docker' | 'nerdctl' | 'podman'
+
+export interface AttachmentRecord {
+  runtime: RuntimeName
+  /** The runtime's named volume bound to the mountpoint; null where there is none (nerdctl, --target only). */
+  name: string | null
+  /** Containers `attach --target` started, full ids. */
+  containers: string[]
 }
 
 export interface PendingOperation {

@@ -6,6 +6,7 @@ import {validateName} from './names.js'
 import {silentProgress} from './progress.js'
 import type {VolumeRecord} from './state.js'
 import {describeVolume, type Volume} from './volume.js'
+import {explainBusy} from './volume-attach.js'
 import {bringDown, bringUp} from './volume-lifecycle.js'
 
 /** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
@@ -16,7 +17,7 @@ export async function mountVolumes(ctx: Context, selection: Selection): Promise<
 }
 
 export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, (record, view) => bringDown(ctx, record, view))
+  return forEachSelected(ctx, selection, (record, view) => bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error)))
 }
 
 async function forEachSelected(

@@ -4,6 +4,7 @@ import {conflict, notFound} from './errors.js'
 import {HostView} from './host-view.js'
 import {removeImage, removeMountpoint} from './loop-volume.js'
 import {validateName} from './names.js'
+import {refuseWhileUsed, unregisterAll} from './volume-attach.js'
 import {bringDown} from './volume-lifecycle.js'
 
 /**
@@ -21,10 +22,12 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
   for (const name of names.filter((each) => volumes[each])) {
     const record = volumes[name]
     if (record.pending) throw conflict(`volume "${name}" is being ${record.pending.operation}d by process ${record.pending.pid}`, 'wait for it to finish')
+    await refuseWhileUsed(ctx, record)
     await bringDown(ctx, record, HostView.read(ctx.host))
     await ctx.store.update((state) => {
       state.volumes[name].pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
     })
+    await unregisterAll(ctx, record)
     await removeMountpoint(ctx, ctx.layout.mountpoint(name))
     await removeImage(ctx, ctx.layout.image(name))
     await ctx.store.update((state) => {

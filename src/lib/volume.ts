@@ -1,7 +1,7 @@
 import type {Context} from './context.js'
 import type {Filesystem} from './filesystems.js'
 import type {HostView} from './host-view.js'
-import type {VolumeRecord, VolumeType} from './state.js'
+import type {AttachmentRecord, VolumeRecord, VolumeType} from './state.js'
 
 export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing'
 
@@ -22,6 +22,8 @@ export interface Volume {
   backingFile: string
   labels: Record<string, string>
   createdAt: string
+  /** Container runtimes it is attached to (`cbs volume attach`). */
+  attachments: AttachmentRecord[]
 }
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
@@ -44,6 +46,7 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
     backingFile,
     labels: record.labels,
     createdAt: record.createdAt,
+    attachments: record.attachments ?? [],
   }
 }
 

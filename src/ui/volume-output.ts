@@ -1,12 +1,14 @@
 import type {ChalkInstance} from 'chalk'
 import {formatSize} from '../lib/sizes.js'
+import {shortId} from '../lib/runtimes.js'
+import type {AttachmentRecord} from '../lib/state.js'
 import type {Volume} from '../lib/volume.js'
 import {paintStatus} from './style.js'
 import {renderTable} from './table.js'
 
 export function volumeTable(volumes: Volume[], style: ChalkInstance): string {
   return renderTable(
-    ['NAME', 'TYPE', 'FS', 'SIZE', 'USED', 'STATUS', 'MOUNTPOINT'],
+    ['NAME', 'TYPE', 'FS', 'SIZE', 'USED', 'STATUS', 'MOUNTPOINT', 'ATTACHED'],
     volumes.map((volume) => [
       volume.name,
       volume.type,
@@ -15,6 +17,7 @@ export function volumeTable(volumes: Volume[], style: ChalkInstance): string {
       volume.usedBytes === null ? '-' : formatSize(volume.usedBytes),
       paintStatus(style, volume.status),
       volume.mountpoint,
+      volume.attachments.map((attachment) => attachment.runtime).join(',') || '-',
     ]),
   )
 }
@@ -35,6 +38,14 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
     ['Backing file', volume.backingFile],
     ['Labels', labels.length > 0 ? labels.join(', ') : '-'],
     ['Created', volume.createdAt],
+    ...volume.attachments.map((attachment): [string, string] => ['Attached', describeAttachment(attachment)]),
   ]
   return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join('\n')
+}
+
+/** "docker: volume db; containers 3f2a1b4c5d6e" */
+function describeAttachment(attachment: AttachmentRecord): string {
+  const parts = [attachment.name ? `volume ${attachment.name}` : 'bind mount only']
+  if (attachment.containers.length > 0) parts.push(`containers ${attachment.containers.map(shortId).join(', ')}`)
+  return `${attachment.runtime}: ${parts.join('; ')}`
 }

@@ -43,8 +43,8 @@ describe('integration: loop volumes on real loop devices', function () {
     assert.match(fill, /No space left/)
 
     const listed = cbs(root, ['volume', 'ls'])
-    assert.match(listed.stdout, /^NAME\s+TYPE\s+FS\s+SIZE\s+USED\s+STATUS\s+MOUNTPOINT$/m)
-    assert.match(listed.stdout, /^db\s+loop\s+ext4\s+64M\s+\S+\s+mounted\s+\S+$/m)
+    assert.match(listed.stdout, /^NAME\s+TYPE\s+FS\s+SIZE\s+USED\s+STATUS\s+MOUNTPOINT\s+ATTACHED$/m)
+    assert.match(listed.stdout, /^db\s+loop\s+ext4\s+64M\s+\S+\s+mounted\s+\S+\s+-$/m)
     assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, 'db\n')
     assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'label=env=ci']).stdout, 'db\n')
     assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'status=unmounted']).stdout, '')

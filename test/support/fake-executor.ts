@@ -9,6 +9,8 @@ export interface Expectation {
   then?: () => void
   /** The command fails with this stderr (exit 1). */
   fails?: string
+  /** The program is not installed. */
+  missing?: boolean
 }
 
 /**
@@ -42,6 +44,7 @@ export class FakeExecutor implements Executor {
     }
     const expected = this.next(line)
     expected.then?.()
+    if (expected.missing) throw new CommandFailed(file, args, undefined, `${file}: command not found`)
     if (expected.fails !== undefined) throw new CommandFailed(file, args, 1, expected.fails)
     return {stdout: expected.stdout ?? '', stderr: ''}
   }
