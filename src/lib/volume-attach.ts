@@ -52,6 +52,9 @@ export async function attachVolume(ctx: Context, request: AttachRequest): Promis
     return {volume: record.name, runtime: runtime.name, name: null, mount, container}
   }
   const name = hasBindVolumes(runtime.name) ? record.name : null
+  if (name !== null && name.length < 2) {
+    throw invalid(`${runtime.name} needs volume names of at least two characters, not "${name}"`, 'use --target, or a volume with a longer name')
+  }
   if (name) await runtime.registerVolume(name, mountpoint, labelsFor(ctx, record))
   await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
     attachment.name = name

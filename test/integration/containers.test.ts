@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict'
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync, readFileSync} from 'node:fs'
+import type {Volume} from '../../src/lib/volume.js'
+import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
+import {cleanRuntime, IMAGE, must, requireRuntime, runtime, type TestRuntime} from '../support/runtimes.js'
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+
+for (const engine of ['docker', 'podman'] as const) {
+  describe(`integration: volumes in ${engine} containers`, function () {
+    this.timeout(180_000)
+    let root: string
+    let name: string
+    /** `engine run --rm --network none -v NAME:/data IMAGE sh -c SCRIPT`, labelled for cleanup. */
+    const inContainer = (script: string, options: string[] = ['--rm']) =>
+      runtime(engine, ['run', ...options, '--network', 'none', '--label', `cbs.test=${root}`, '-v', `${name}:/data`, IMAGE, 'sh', '-c', script])
+    const create = () => json<Volume>(cbs(root, ['volume', 'create', name, '--size', '32M', '--json']))
+    const attach = () => {
+      const attached = cbs(root, ['volume', 'attach', name, '--runtime', engine])
+      assert.equal(attached.code, 0, attached.stderr)
+      assert.equal(attached.stdout, `${name}\n`)
+    }
+
+    before(function () {
+      requireRuntime.call(this, engine)
+    })
+    beforeEach(() => {
+      root = makeRoot()
+      name = `cbsit-${randomBytes(4).toString('hex')}`
+    })
+    afterEach(() => {
+      cleanRuntime(engine, root, [name])
+      removeRoot(root)
+      assert.deepEqual(leftovers(root), [])
+    })
+
+    it('data written in a container outlives it: the host and a new container read the same bytes; the size limit holds inside', () => {
+      const volume = create()
+      attach()
+      const written = inContainer('head -c 1048576 /dev/urandom >/data/blob && sha256sum /data/blob')
+      assert.equal(written.code, 0, written.stderr)
+      const digest = written.stdout.split(' ')[0]
+      assert.equal(sha256(readFileSync(`${volume.mountpoint}/blob`)), digest, 'host reads the same bytes')
+      const reread = inContainer('sha256sum /data/blob')
+      assert.equal(reread.stdout.split(' ')[0], digest, 'a new container reads the same bytes')
+
+      const full = inContainer('dd if=/dev/zero of=/data/fill bs=1M count=64; df -k /data | tail -n 1')
+      assert.match(full.stderr, /No space left on device/)
+      assert.equal(runtime(engine, ['volume', 'inspect', name]).code, 0)
+
+      const [inspected] = json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))
+      assert.deepEqual(inspected.attachments, [{runtime: engine, name, containers: []}])
+      assert.match(cbs(root, ['volume', 'ls']).stdout, new RegExp(`^${name}\\s.*\\s${engine}$`, 'm'))
+      assert.match(cbs(root, ['volume', 'inspect', name]).stdout, new RegExp(`^Attached:\\s+${engine}: volume ${name}$`, 'm'))
+    })
+
+    it('a container that exists (stopped) blocks detach and rm; removing the runtime view never loses data', () => {
+      const volume = create()
+      attach()
+      const container = `${name}-c`
+      assert.equal(inContainer('echo kept >/data/f', ['--name', container]).code, 0)
+      for (const args of [['volume', 'detach', name], ['volume', 'rm', name]]) {
+        const refused = cbs(root, args)
+        assert.equal(refused.code, 4, `${args.join(' ')}: ${refused.stderr}`)
+        assert.match(refused.stderr, new RegExp(`^cbs: volume "${name}" is used by container ${container} \\(${engine} [0-9a-f]{12}, exited\\): remove it first \\(${engine} rm ${container}\\)\\n$`))
+      }
+      assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].status, 'mounted')
+
+      must(engine, ['rm', '-v', container])
+      assert.equal(readFileSync(`${volume.mountpoint}/f`, 'utf8'), 'kept\n', `after ${engine} rm -v`)
+      must(engine, ['volume', 'rm', name])
+      assert.equal(readFileSync(`${volume.mountpoint}/f`, 'utf8'), 'kept\n', `after ${engine} volume rm`)
+      attach()
+      pruneAllVolumes(engine, root)
+      assert.equal(readFileSync(`${volume.mountpoint}/f`, 'utf8'), 'kept\n', `after ${engine} volume prune`)
+
+      attach()
+      assert.equal(inContainer('cat /data/f').stdout, 'kept\n')
+      const removed = cbs(root, ['volume', 'rm', name])
+      assert.equal(removed.code, 0, removed.stderr)
+      assert.notEqual(runtime(engine, ['volume', 'inspect', name]).code, 0, 'rm removed the registration')
+    })
+
+    it('detach removes the registration and keeps the data; it refuses nothing once the containers are gone', () => {
+      const volume = create()
+      attach()
+      assert.equal(inContainer('echo x >/data/x').code, 0)
+      const detached = cbs(root, ['volume', 'detach', name])
+      assert.equal(detached.code, 0, detached.stderr)
+      assert.equal(detached.stdout, `${engine}\n`)
+      assert.notEqual(runtime(engine, ['volume', 'inspect', name]).code, 0)
+      assert.equal(readFileSync(`${volume.mountpoint}/x`, 'utf8'), 'x\n')
+      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments, [])
+    })
+
+    it('survives a reboot: unmount --all, mount --all, and a new container sees the data again', () => {
+      const volume = create()
+      attach()
+      assert.equal(inContainer('echo before >/data/f').code, 0)
+      const running = `${name}-run`
+      assert.equal(inContainer('sleep 600', ['-d', '--name', running]).code, 0)
+      const busy = cbs(root, ['volume', 'unmount', '--all'])
+      assert.equal(busy.code, 4, busy.stderr)
+      assert.match(busy.stderr, new RegExp(`used by container ${running} \\(${engine} [0-9a-f]{12}, running\\): stop it first`))
+      must(engine, ['rm', '--force', ...(engine === 'podman' ? ['--time', '0'] : []), running])
+
+      const down = cbs(root, ['volume', 'unmount', '--all'])
+      assert.equal(down.code, 0, down.stderr)
+      // While unmounted, a container bound to it cannot write to the host disk underneath.
+      const leak = inContainer('echo leak >/data/leak')
+      assert.notEqual(leak.code, 0, 'writing to an unmounted volume fails')
+      assert.ok(!existsSync(`${volume.mountpoint}/leak`))
+
+      const up = cbs(root, ['volume', 'mount', '--all'])
+      assert.equal(up.code, 0, up.stderr)
+      assert.equal(inContainer('cat /data/f').stdout, 'before\n')
+    })
+
+    it('--target runs a container with the volume bound, records it, and mounts the volume first', () => {
+      const volume = create()
+      const run = ['--network', 'none', '--label', `cbs.test=${root}`]
+      const started = cbs(root, ['volume', 'attach', name, '--runtime', engine, '--target', '/data', '--json', '--', ...run, '-d', IMAGE, 'sh', '-c', 'echo t >/data/t; sleep 600'])
+      assert.equal(started.code, 0, started.stderr)
+      const {container} = json<{container: string}>(started)
+      assert.match(container, /^[0-9a-f]{64}$/)
+      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments, [{runtime: engine, name: null, containers: [container]}])
+      for (const args of [['volume', 'detach', name], ['volume', 'rm', name], ['volume', 'unmount', name]]) {
+        const refused = cbs(root, args)
+        assert.equal(refused.code, 4, `${args.join(' ')}: ${refused.stderr}`)
+        assert.match(refused.stderr, new RegExp(`\\(${engine} ${container.slice(0, 12)}, running\\)`))
+      }
+      must(engine, ['rm', '--force', ...(engine === 'podman' ? ['--time', '0'] : []), container])
+      assert.equal(readFileSync(`${volume.mountpoint}/t`, 'utf8'), 't\n')
+
+      assert.equal(cbs(root, ['volume', 'unmount', name]).code, 0)
+      const again = cbs(root, ['volume', 'attach', name, '-r', engine, '-t', '/data', '--', ...run, '--rm', IMAGE, 'cat', '/data/t'])
+      assert.equal(again.code, 0, again.stderr)
+      assert.equal(again.stdout, 't\n', 'the container output passes through, and it saw the mounted volume')
+      const detached = cbs(root, ['volume', 'detach', name])
+      assert.equal(detached.code, 0, detached.stderr)
+      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments, [])
+    })
+  })
+}
+
+describe('integration: runtime selection', function () {
+  this.timeout(60_000)
+  let root: string
+  let name: string
+  before(function () {
+    requireRuntime.call(this, 'docker')
+  })
+  beforeEach(() => {
+    root = makeRoot()
+    name = `cbsit-${randomBytes(4).toString('hex')}`
+  })
+  afterEach(() => {
+    cleanRuntime('docker', root, [name])
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  it('exits 5 naming a runtime whose daemon does not answer, 2 for an unknown CBS_RUNTIME; the first that answers is used', () => {
+    assert.equal(cbs(root, ['volume', 'create', name, '--size', '16M']).code, 0)
+    const down = cbs(root, ['volume', 'attach', name], {env: {CBS_RUNTIME: 'docker', DOCKER_HOST: `unix://${root}/no.sock`}})
+    assert.equal(down.code, 5, down.stderr)
+    assert.match(down.stderr, /^cbs: docker does not answer \(.*\): install or start it, or choose another runtime with --runtime or CBS_RUNTIME\n$/)
+    const unknown = cbs(root, ['volume', 'attach', name], {env: {CBS_RUNTIME: 'lxc'}})
+    assert.equal(unknown.code, 2, unknown.stderr)
+    const detected = cbs(root, ['volume', 'attach', name, '--json'], {env: {CBS_RUNTIME: ''}})
+    assert.equal(detected.code, 0, detected.stderr)
+    assert.equal(json(detected).runtime, 'docker')
+    assert.equal(cbs(root, ['volume', 'create', 'v', '--size', '16M']).code, 0)
+    assert.equal(cbs(root, ['volume', 'attach', 'v', '--runtime', 'docker']).code, 2, 'docker wants names of two characters or more')
+    assert.equal(cbs(root, ['volume', 'rm', 'v', name]).code, 0)
+    assert.notEqual(runtime('docker', ['volume', 'inspect', name]).code, 0)
+  })
+})
+
+describe('integration: volumes in nerdctl containers', function () {
+  this.timeout(180_000)
+  let root: string
+  before(function () {
+    requireRuntime.call(this, 'nerdctl')
+  })
+  beforeEach(() => {
+    root = makeRoot()
+  })
+  afterEach(() => {
+    cleanRuntime('nerdctl', root, [])
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  it('attach prints the --mount flag; data written through it outlives the container; --target works', () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'n', '--size', '16M', '--json']))
+    const attached = cbs(root, ['volume', 'attach', 'n', '--runtime', 'nerdctl'])
+    assert.equal(attached.code, 0, attached.stderr)
+    assert.equal(attached.stdout, `--mount=type=bind,source=${volume.mountpoint}\n`)
+    const flag = `${attached.stdout.trim()},target=/data`
+    must('nerdctl', ['run', '--rm', '--network', 'none', '--label', `cbs.test=${root}`, flag, IMAGE, 'sh', '-c', 'echo n >/data/n'])
+    assert.equal(readFileSync(`${volume.mountpoint}/n`, 'utf8'), 'n\n')
+    const started = cbs(root, ['volume', 'attach', 'n', '-r', 'nerdctl', '-t', '/data', '--json', '--', '--network', 'none', '--label', `cbs.test=${root}`, '-d', IMAGE, 'sleep', '600'])
+    assert.equal(started.code, 0, started.stderr)
+    assert.equal(cbs(root, ['volume', 'detach', 'n']).code, 4)
+    must('nerdctl', ['rm', '--force', json(started).container])
+    assert.equal(cbs(root, ['volume', 'detach', 'n']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', 'n']).code, 0)
+  })
+})
+
+/**
+ * `docker volume prune -a` (API 1.42+; an older daemon prunes named volumes without -a; podman has
+ * no -a), limited to this test's volumes: the daemon is shared.
+ */
+function pruneAllVolumes(engine: TestRuntime, root: string): void {
+  const filter = ['--filter', `label=cbs.root=${root}`]
+  const all = runtime(engine, ['volume', 'prune', '--force', ...filter, ...(engine === 'docker' ? ['--all'] : [])])
+  if (all.code === 0) return
+  assert.match(all.stderr, /requires API version/, all.stderr)
+  must(engine, ['volume', 'prune', '--force', ...filter])
+}
