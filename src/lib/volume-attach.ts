@@ -158,6 +158,7 @@ async function runContainer(ctx: Context, runtime: RuntimeClient, record: Volume
   const runDir = join(ctx.layout.root, 'run')
   const cidfile = join(runDir, `${record.name}.${process.pid}.cid`)
   await ensureDirectory(ctx, runDir)
+  rmSync(cidfile, {force: true})
   const args = runArgs(ctx.layout.mountpoint(record.name), request.target!, cidfile, labelsFor(ctx, record), request.runArgs!)
   let failure: unknown
   try {
@@ -165,9 +166,8 @@ async function runContainer(ctx: Context, runtime: RuntimeClient, record: Volume
   } catch (error) {
     failure = error
   }
-  const container = readCidfile(cidfile)
+  const container = takeCidfile(cidfile)
   if (container) {
-    await ctx.exec.change(['rm', '-f', cidfile], () => rmSync(cidfile, {force: true}))
     await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
       if (!attachment.containers.includes(container)) attachment.containers.push(container)
     })
@@ -176,11 +176,14 @@ async function runContainer(ctx: Context, runtime: RuntimeClient, record: Volume
   return container
 }
 
-function readCidfile(file: string): string | null {
+/** The id the runtime wrote, and the file gone (cbs's own scratch file, like the lock: not a change to the host). */
+function takeCidfile(file: string): string | null {
   try {
     return readFileSync(file, 'utf8').trim() || null
   } catch {
     return null
+  } finally {
+    rmSync(file, {force: true})
   }
 }
 
