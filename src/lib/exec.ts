@@ -122,7 +122,8 @@ export class SystemExecutor implements Executor {
     const stderr = String(result.stderr ?? '')
     if (result.failed) {
       if (result.code === 'ENOENT') throw new CommandFailed(file, args, undefined, `${file}: command not found`)
-      throw new CommandFailed(file, args, result.exitCode, stderr || String(result.message ?? ''))
+      // An interactive program already told the user why; execa's message would repeat the command line.
+      throw new CommandFailed(file, args, result.exitCode, options.interactive ? '' : stderr || String(result.message ?? ''))
     }
     return {stdout, stderr}
   }
