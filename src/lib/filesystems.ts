@@ -32,3 +32,17 @@ export function mkfsCommand(fs: Filesystem, device: string): [string, string[]] 
 export function mountArgs(device: string, mountpoint: string, options: string[] = []): string[] {
   return ['-o', ['discard', ...options].join(','), device, mountpoint]
 }
+
+/** The names in /proc/filesystems, whose lines are "nodev\toverlay" or "\text4". */
+export function parseProcFilesystems(text: string): string[] {
+  return text.split('\n').map((line) => line.split('\t').at(-1)?.trim() ?? '').filter(Boolean)
+}
+
+/**
+ * Mounts a snapshot read-only without ever writing to it: no journal replay (ext4 noload, xfs
+ * norecovery), and xfs accepts the UUID it shares with the volume it was copied from.
+ */
+export function readOnlyMountArgs(fs: Filesystem, device: string, mountpoint: string): string[] {
+  const options = {ext4: 'ro,noload', xfs: 'ro,norecovery,nouuid', btrfs: 'ro,rescue=nologreplay'}[fs]
+  return ['-o', options, device, mountpoint]
+}

@@ -1,10 +1,11 @@
-import {closeSync, constants, openSync, readdirSync, readFileSync, statfsSync, statSync} from 'node:fs'
+import {closeSync, constants, openSync, readdirSync, readFileSync, realpathSync, statfsSync, statSync} from 'node:fs'
 import {type LoopDevice, parseLoopBacking} from './loops.js'
 
 export interface FileInfo {
   sizeBytes: number
   /** What the (sparse) file really takes on disk. */
   allocatedBytes: number
+  isDirectory: boolean
 }
 
 export interface FsUsage {
@@ -20,9 +21,13 @@ export interface Host {
   mountinfo(): string
   loopDevices(): LoopDevice[]
   fileInfo(path: string): FileInfo | undefined
+  /** The path with symbolic links resolved; undefined when it does not exist. */
+  realPath(path: string): string | undefined
   fsUsage(path: string): FsUsage
   /** Whether a block device is held open exclusively, e.g. mounted in any mount namespace. */
   isDeviceBusy(device: string): boolean
+  /** The text of /proc/filesystems: the filesystem types the running kernel has. */
+  procFilesystems(): string
 }
 
 export const systemHost: Host = {
@@ -47,7 +52,15 @@ export const systemHost: Host = {
   fileInfo(path) {
     try {
       const stat = statSync(path)
-      return {sizeBytes: stat.size, allocatedBytes: stat.blocks * 512}
+      return {sizeBytes: stat.size, allocatedBytes: stat.blocks * 512, isDirectory: stat.isDirectory()}
+    } catch {
+      return undefined
+    }
+  },
+
+  realPath(path) {
+    try {
+      return realpathSync(path)
     } catch {
       return undefined
     }
@@ -71,4 +84,6 @@ export const systemHost: Host = {
       return (error as NodeJS.ErrnoException).code === 'EBUSY'
     }
   },
+
+  procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
 }

@@ -12,6 +12,13 @@ export interface Layout {
   mountsDir: string
   image(volume: string): string
   mountpoint(volume: string): string
+  uppersDir: string
+  /** Union volumes: where the upper volume (upper and work folders) is mounted. */
+  upperMount(volume: string): string
+  lowersDir: string
+  /** Where a snapshot used as a lower layer is mounted read-only, shared by its union volumes. */
+  lowerMount(ref: string): string
+  lowersLockFile: string
 }
 
 export function layoutOf(root: string): Layout {
@@ -23,6 +30,11 @@ export function layoutOf(root: string): Layout {
     mountsDir: join(root, 'mounts'),
     image: (volume) => join(root, 'images', `${volume}.img`),
     mountpoint: (volume) => join(root, 'mounts', volume),
+    uppersDir: join(root, 'uppers'),
+    upperMount: (volume) => join(root, 'uppers', volume),
+    lowersDir: join(root, 'lowers'),
+    lowerMount: (ref) => join(root, 'lowers', ref),
+    lowersLockFile: join(root, 'lowers.lock'),
   }
 }
 

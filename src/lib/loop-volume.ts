@@ -34,8 +34,8 @@ export async function createImage(ctx: Context, file: string, sizeBytes: number,
   })
 }
 
-export async function attach(ctx: Context, file: string, undo?: Undo): Promise<string> {
-  const {stdout} = await ctx.exec.run('losetup', attachArgs(file), {mutates: true, dryRunStdout: '/dev/loopN'})
+export async function attach(ctx: Context, file: string, undo?: Undo, options?: {readOnly?: boolean}): Promise<string> {
+  const {stdout} = await ctx.exec.run('losetup', attachArgs(file, options), {mutates: true, dryRunStdout: '/dev/loopN'})
   const device = stdout.trim()
   undo?.push(`detach ${device}`, () => detach(ctx, device))
   return device

@@ -16,7 +16,14 @@ export function parseLoopBacking(name: string, backingFileText: string): LoopDev
 
 // One atomic find-and-attach; --nooverlap refuses a second device on the same file, and direct
 // I/O avoids double caching (a buffered loop device writes at a fraction of the disk's speed).
-export const attachArgs = (file: string) => ['--find', '--show', '--nooverlap', '--direct-io=on', file]
+export const attachArgs = (file: string, options: {readOnly?: boolean} = {}) => [
+  '--find',
+  '--show',
+  '--nooverlap',
+  ...(options.readOnly ? ['--read-only'] : []),
+  '--direct-io=on',
+  file,
+]
 
 export const detachArgs = (device: string) => ['--detach', device]
 

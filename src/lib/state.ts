@@ -3,7 +3,13 @@ import type {Filesystem} from './filesystems.js'
 /** Bumped when the shape of the state file changes; see migrateState. */
 export const SCHEMA_VERSION = 1
 
-export type VolumeType = 'loop'
+export const VOLUME_TYPES = ['loop', 'overlay', 'aufs'] as const
+export type VolumeType = (typeof VOLUME_TYPES)[number]
+/** A union volume shows read-only lower layers under a writable upper layer. */
+export type UnionType = Exclude<VolumeType, 'loop'>
+
+/** One lower layer of a union volume: a snapshot (mounted read-only) or a host folder. */
+export type LowerRecord = {type: 'snapshot'; volume: string; snapshot: string} | {type: 'directory'; path: string}
 
 /** What the store keeps of a volume: only what the system cannot tell. */
 export interface VolumeRecord {
@@ -13,6 +19,8 @@ export interface VolumeRecord {
   sizeBytes: number
   labels: Record<string, string>
   createdAt: string
+  /** Union volumes only: the lower layers, top-most first. */
+  lowers?: LowerRecord[]
   /** Set while an operation on the volume is under way, by the process doing it. */
   pending?: PendingOperation
   /** What `cbs volume attach` registered with container runtimes, one entry a runtime. */

@@ -5,10 +5,12 @@ import {conflict, invalid} from './errors.js'
 import {type Filesystem, MIN_SIZE} from './filesystems.js'
 import {HostView} from './host-view.js'
 import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint} from './loop-volume.js'
+import {resolveLowers} from './lowers.js'
 import {validateName} from './names.js'
 import {formatSize} from './sizes.js'
-import type {VolumeRecord} from './state.js'
+import type {VolumeRecord, VolumeType} from './state.js'
 import {Undo} from './undo.js'
+import {checkUnion, isUnion, mountUnion, prepareUpper, requireAufs, type UnionRecord} from './union-volume.js'
 import {describeVolume, type Volume} from './volume.js'
 
 export const DEFAULT_SIZE = 1024 ** 3
@@ -18,6 +20,10 @@ export interface CreateRequest {
   sizeBytes?: number
   fs?: Filesystem
   labels?: Record<string, string>
+  /** loop (the default), or a union volume: overlay or aufs. */
+  type?: VolumeType
+  /** Union volumes: VOLUME@SNAPSHOT or absolute host folders, top-most first. */
+  lowers?: string[]
   /** An existing volume of the same name, size and filesystem is not an error. */
   ifNotExists?: boolean
 }
@@ -25,7 +31,7 @@ export interface CreateRequest {
 export async function createVolume(ctx: Context, request: CreateRequest): Promise<Volume> {
   const record: VolumeRecord = {
     name: validateName(request.name),
-    type: 'loop',
+    type: request.type ?? 'loop',
     fs: request.fs ?? 'ext4',
     sizeBytes: request.sizeBytes ?? DEFAULT_SIZE,
     labels: request.labels ?? {},
@@ -33,17 +39,19 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
   }
   checkSize(ctx, record)
   requireRoot(ctx.host)
+  if (isUnion(record)) await checkUnionRequest(ctx, record, request.lowers ?? [])
+  else if (request.lowers?.length) throw invalid('--lower is for union volumes', 'add --type overlay')
 
   const existing = await ctx.store.update((state) => {
     const found = state.volumes[record.name]
     if (!found) state.volumes[record.name] = {...record, pending: {operation: 'create', pid: process.pid, startedAt: record.createdAt}}
     return found
   })
-  if (existing) return sameVolume(ctx, existing, request)
+  if (existing) return sameVolume(ctx, existing, request, record)
 
   const undo = new Undo()
   try {
-    await buildLoopVolume(ctx, record, undo)
+    await (isUnion(record) ? buildUnionVolume(ctx, record, undo) : buildLoopVolume(ctx, record, undo))
     await ctx.store.update((state) => {
       delete state.volumes[record.name].pending
     })
@@ -69,6 +77,27 @@ async function buildLoopVolume(ctx: Context, record: VolumeRecord, undo: Undo): 
   await mount(ctx, device, layout.mountpoint(record.name), undo)
 }
 
+/** A union volume is an upper volume, mounted under uppers/, with the union mounted on top. */
+async function buildUnionVolume(ctx: Context, record: UnionRecord, undo: Undo): Promise<void> {
+  const {layout} = ctx
+  for (const dir of [layout.imagesDir, layout.uppersDir, layout.mountsDir]) await ensureDirectory(ctx, dir)
+  await createImage(ctx, layout.image(record.name), record.sizeBytes, undo)
+  const device = await attach(ctx, layout.image(record.name), undo)
+  await format(ctx, record.fs, device)
+  await prepareMountpoint(ctx, layout.upperMount(record.name), undo)
+  await mount(ctx, device, layout.upperMount(record.name), undo)
+  await prepareUpper(ctx, record.name)
+  await mountUnion(ctx, record)
+}
+
+/** Every lower is checked, and aufs looked for, before anything is created. */
+async function checkUnionRequest(ctx: Context, record: UnionRecord, sources: string[]): Promise<void> {
+  const state = ctx.store.read()
+  record.lowers = resolveLowers(ctx, record.name, sources, state)
+  checkUnion(ctx, state, record)
+  if (record.type === 'aufs') await requireAufs(ctx)
+}
+
 function checkSize(ctx: Context, record: VolumeRecord): void {
   const minimum = MIN_SIZE[record.fs]
   if (record.sizeBytes < minimum) {
@@ -89,11 +118,13 @@ function existingAncestor(ctx: Context, path: string): string {
   return path
 }
 
-function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest): Volume {
+function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest, wanted: VolumeRecord): Volume {
   const volume = describeVolume(ctx, existing, HostView.read(ctx.host))
   const matches =
     !existing.pending &&
     existing.fs === (request.fs ?? 'ext4') &&
+    existing.type === wanted.type &&
+    JSON.stringify(existing.lowers) === JSON.stringify(wanted.lowers) &&
     volume.sizeBytes === (request.sizeBytes ?? DEFAULT_SIZE) &&
     Object.entries(request.labels ?? {}).every(([key, value]) => existing.labels[key] === value)
   if (request.ifNotExists && matches) return volume

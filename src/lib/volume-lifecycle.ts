@@ -4,22 +4,45 @@ import type {HostView} from './host-view.js'
 import {attach, detach, mount, prepareMountpoint, unmount} from './loop-volume.js'
 import type {VolumeRecord} from './state.js'
 import {Undo} from './undo.js'
+import {isUnion, mountUnion, releaseLowers} from './union-volume.js'
 
 /**
  * Bringing an existing volume up (attach + mount) and down (unmount + detach). Both are
- * idempotent: a step that already holds is skipped.
+ * idempotent: a step that already holds is skipped. A union volume is its upper volume, mounted
+ * under $CBS_ROOT/uppers, with the union mount on top.
  */
 
 export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
-  const file = ctx.layout.image(record.name)
+  if (!isUnion(record)) return attachAndMount(ctx, record.name, ctx.layout.mountpoint(record.name), view)
+  await attachAndMount(ctx, record.name, ctx.layout.upperMount(record.name), view)
+  await mountUnion(ctx, record)
+}
+
+/** Unmounts and detaches; refused (exit 4, nothing changed) while anything still uses the volume. */
+export async function bringDown(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
+  if (!isUnion(record)) return unmountAndDetach(ctx, record.name, ctx.layout.mountpoint(record.name), view)
   const dir = ctx.layout.mountpoint(record.name)
+  const mounted = view.mountAt(dir)?.fstype === record.type
+  if (mounted) await unmount(ctx, dir, record.name)
+  try {
+    await unmountAndDetach(ctx, record.name, ctx.layout.upperMount(record.name), view)
+  } catch (error) {
+    if (mounted) await mountUnion(ctx, record)
+    throw error
+  }
+  await releaseLowers(ctx, record)
+}
+
+/** Attaches the volume's image and mounts it on `dir`. */
+async function attachAndMount(ctx: Context, name: string, dir: string, view: HostView): Promise<void> {
+  const file = ctx.layout.image(name)
   if (!ctx.host.fileInfo(file)) {
-    throw notFound(`backing file ${file} of volume "${record.name}" is missing`, 'run `cbs doctor` to see what happened to it')
+    throw notFound(`backing file ${file} of volume "${name}" is missing`, 'run `cbs doctor` to see what happened to it')
   }
   const attached = view.deviceOf(file)
   const top = view.mountAt(dir)
   if (attached && top?.source === attached) return
-  if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${record.name}"`, `unmount it first (umount ${dir})`)
+  if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${name}"`, `unmount it first (umount ${dir})`)
 
   const undo = new Undo()
   try {
@@ -32,22 +55,20 @@ export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView
   }
 }
 
-/** Unmounts and detaches; refused (exit 4, nothing changed) while anything still uses the volume. */
-export async function bringDown(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
-  const dir = ctx.layout.mountpoint(record.name)
-  const device = view.deviceOf(ctx.layout.image(record.name))
+async function unmountAndDetach(ctx: Context, name: string, dir: string, view: HostView): Promise<void> {
+  const device = view.deviceOf(ctx.layout.image(name))
   if (!device) return
   const elsewhere = view.mountsOf(device).filter((entry) => entry.mountpoint !== dir)
   if (elsewhere.length > 0) {
-    throw conflict(`volume "${record.name}" is also mounted on ${elsewhere.map((entry) => entry.mountpoint).join(', ')}`, 'unmount those first')
+    throw conflict(`volume "${name}" is also mounted on ${elsewhere.map((entry) => entry.mountpoint).join(', ')}`, 'unmount those first')
   }
   const mounted = view.mountAt(dir)?.source === device
-  if (mounted) await unmount(ctx, dir, record.name)
+  if (mounted) await unmount(ctx, dir, name)
   // A container's bind mount lives in another mount namespace: the device stays held after our
   // unmount. Detaching then would free the image under a live filesystem, so put it back.
   if (!ctx.exec.dryRun && ctx.host.isDeviceBusy(device)) {
     if (mounted) await mount(ctx, device, dir)
-    throw conflict(`volume "${record.name}" is in use outside this mount namespace (a container?)`, 'stop the containers using it and try again')
+    throw conflict(`volume "${name}" is in use outside this mount namespace (a container?)`, 'stop the containers using it and try again')
   }
   await detach(ctx, device)
 }

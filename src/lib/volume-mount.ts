@@ -2,6 +2,7 @@ import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {invalid, notFound} from './errors.js'
 import {HostView} from './host-view.js'
+import {stackDepth} from './lowers.js'
 import {validateName} from './names.js'
 import {silentProgress} from './progress.js'
 import type {VolumeRecord} from './state.js'
@@ -12,23 +13,28 @@ import {bringDown, bringUp} from './volume-lifecycle.js'
 /** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
 export type Selection = {all: true} | {names: string[]}
 
+/** Volumes whose snapshots union volumes stack are mounted before those union volumes. */
 export async function mountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, (record, view) => bringUp(ctx, record, view))
+  return forEachSelected(ctx, selection, 'lowers first', (record, view) => bringUp(ctx, record, view))
 }
 
+/** Union volumes are unmounted before the volumes whose snapshots they stack. */
 export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, (record, view) => bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error)))
+  return forEachSelected(ctx, selection, 'unions first', (record, view) => bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error)))
 }
 
 async function forEachSelected(
   ctx: Context,
   selection: Selection,
+  order: 'lowers first' | 'unions first',
   step: (record: VolumeRecord, view: HostView) => Promise<void>,
 ): Promise<Volume[]> {
   const records = select(ctx, selection)
+  const state = ctx.store.read()
+  const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (order === 'lowers first' ? 1 : -1)
   const progress = ctx.progress ?? silentProgress
   try {
-    for (const [index, record] of records.entries()) {
+    for (const [index, record] of records.toSorted((a, b) => depth(a) - depth(b)).entries()) {
       progress.update(index + 1, records.length, record.name)
       await step(record, HostView.read(ctx.host))
     }

@@ -3,7 +3,9 @@ import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
 import {HostView} from './host-view.js'
 import {removeImage, removeMountpoint} from './loop-volume.js'
+import {stackDepth, unionDependents} from './lowers.js'
 import {validateName} from './names.js'
+import type {State} from './state.js'
 import {refuseWhileUsed, unregisterAll} from './volume-attach.js'
 import {bringDown} from './volume-lifecycle.js'
 
@@ -18,17 +20,24 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
   const missing = names.filter((name) => !volumes[name])
   if (missing.length > 0 && !options.force) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
 
+  const existing = names.filter((each) => volumes[each])
+  const state = ctx.store.read()
+  for (const name of existing) refuseIfStacked(state, name, existing)
+
   const removed: string[] = []
-  for (const name of names.filter((each) => volumes[each])) {
+  // Union volumes go before the volumes whose snapshots they stack.
+  for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
     const record = volumes[name]
     if (record.pending) throw conflict(`volume "${name}" is being ${record.pending.operation}d by process ${record.pending.pid}`, 'wait for it to finish')
     await refuseWhileUsed(ctx, record)
     await bringDown(ctx, record, HostView.read(ctx.host))
     await ctx.store.update((state) => {
+      refuseIfStacked(state, name, existing)
       state.volumes[name].pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
     })
     await unregisterAll(ctx, record)
     await removeMountpoint(ctx, ctx.layout.mountpoint(name))
+    if (record.type !== 'loop') await removeMountpoint(ctx, ctx.layout.upperMount(name))
     await removeImage(ctx, ctx.layout.image(name))
     await ctx.store.update((state) => {
       delete state.volumes[name]
@@ -36,4 +45,12 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
     removed.push(name)
   }
   return removed
+}
+
+/** A volume whose snapshots a union volume stacks stays, unless that union volume goes too. */
+function refuseIfStacked(state: State, name: string, removing: string[]): void {
+  const dependents = unionDependents(state, name).filter((dependent) => !removing.includes(dependent))
+  if (dependents.length > 0) {
+    throw conflict(`volume "${name}" has snapshots that union volumes stack as lower layers: ${dependents.join(', ')}`, 'remove those union volumes first')
+  }
 }

@@ -2,6 +2,7 @@ import type {Context} from './context.js'
 import type {Filesystem} from './filesystems.js'
 import type {HostView} from './host-view.js'
 import type {AttachmentRecord, VolumeRecord, VolumeType} from './state.js'
+import {describeLowers, isUnion, type Lower} from './union-volume.js'
 
 export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing'
 
@@ -24,6 +25,10 @@ export interface Volume {
   createdAt: string
   /** Container runtimes it is attached to (`cbs volume attach`). */
   attachments: AttachmentRecord[]
+  /** Union volumes only: the read-only lower layers, top-most first. */
+  lowers?: Lower[]
+  /** Union volumes only: the writable upper layer, a volume of its own (sizeBytes, usedBytes above are its). */
+  upper?: {mountpoint: string; sizeBytes: number; usedBytes: number | null}
 }
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
@@ -32,8 +37,11 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
   const file = ctx.host.fileInfo(backingFile)
   const device = view.deviceOf(backingFile) ?? null
   const mount = view.mountAt(mountpoint)
-  const mounted = device !== null && mount?.source === device
-  return {
+  const union = isUnion(record)
+  const holds = (dir: string) => device !== null && view.mountAt(dir)?.source === device
+  // A union volume is mounted when its union is, over its upper volume.
+  const mounted = union ? mount?.fstype === record.type && holds(ctx.layout.upperMount(record.name)) : holds(mountpoint)
+  const volume: Volume = {
     name: record.name,
     type: record.type,
     fs: record.fs,
@@ -47,6 +55,12 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
     labels: record.labels,
     createdAt: record.createdAt,
     attachments: record.attachments ?? [],
+  }
+  if (!union) return volume
+  return {
+    ...volume,
+    lowers: describeLowers(ctx, record, view),
+    upper: {mountpoint: ctx.layout.upperMount(record.name), sizeBytes: volume.sizeBytes, usedBytes: volume.usedBytes},
   }
 }
 

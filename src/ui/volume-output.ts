@@ -40,6 +40,10 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
     ['Created', volume.createdAt],
     ...volume.attachments.map((attachment): [string, string] => ['Attached', describeAttachment(attachment)]),
   ]
+  if (volume.lowers) {
+    // Size, Used and Device above are the upper layer's.
+    lines.splice(lines.length - 2, 0, ['Lowers', volume.lowers.map((lower) => lower.source).join(', ')], ['Upper', volume.upper!.mountpoint])
+  }
   return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join('\n')
 }
 

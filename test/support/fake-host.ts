@@ -8,11 +8,13 @@ export class FakeHost implements Host {
   loops: LoopDevice[] = []
   busyDevices = new Set<string>()
   totalBytes = 100 * 1024 ** 3
+  procFilesystems = () => '\text4\n\txfs\n\tbtrfs\nnodev\toverlay\n'
 
   isRoot = () => this.root
   loopDevices = () => this.loops
   isDeviceBusy = (device: string) => this.busyDevices.has(device)
   fileInfo = (path: string) => systemHost.fileInfo(path)
+  realPath = (path: string) => systemHost.realPath(path)
   fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: 0, availableBytes: this.totalBytes})
 
   mountinfo(): string {

@@ -3,16 +3,22 @@ import {CbsCommand} from '../../base-command.js'
 import {FILESYSTEMS, type Filesystem} from '../../lib/filesystems.js'
 import {parseLabels} from '../../lib/labels.js'
 import {parseSize} from '../../lib/sizes.js'
+import {VOLUME_TYPES, type VolumeType} from '../../lib/state.js'
 import {createVolume} from '../../lib/volume-create.js'
 import type {Volume} from '../../lib/volume.js'
 
 export default class VolumeCreate extends CbsCommand {
   static override summary = 'Create a volume: a sparse image on a loop device, formatted and mounted.'
   static override description =
-    'The image file and the mountpoint live under $CBS_ROOT. Sizes use powers of 1024 (K, M, G, T) or plain bytes; the image stays sparse, so only written data takes space on the host.'
+    'The image file and the mountpoint live under $CBS_ROOT. Sizes use powers of 1024 (K, M, G, T) or plain bytes; the image stays sparse, so only written data takes space on the host. A union volume (--type overlay) stacks read-only --lower layers, snapshots or host folders, under a writable upper layer: an ext4 volume of --size that takes every change, so writes can never exceed it. A live volume cannot be a lower layer (it must not change under the mount): snapshot it first.'
   static override examples = [
     {description: 'A 10 GiB ext4 volume', command: '<%= config.bin %> <%= command.id %> db --size 10G'},
     {description: 'An xfs volume with labels', command: '<%= config.bin %> <%= command.id %> cache --fs xfs --size 2G --label env=ci --label team=web'},
+    {
+      description: 'A writable copy of a seeded snapshot, limited to 2 GiB of changes',
+      command: '<%= config.bin %> <%= command.id %> ci-42 --type overlay --lower db@seed --size 2G',
+    },
+    {description: 'Two host folders, the first on top', command: '<%= config.bin %> <%= command.id %> site --type overlay --lower /srv/theme --lower /srv/base'},
     {description: 'Succeed if the same volume already exists (for scripts)', command: '<%= config.bin %> <%= command.id %> db --size 10G --if-not-exists'},
   ]
   static override args = {
@@ -22,6 +28,18 @@ export default class VolumeCreate extends CbsCommand {
     size: Flags.string({char: 's', summary: 'Size of the volume, e.g. 512M, 10G, 1T.', default: '1G', helpValue: 'SIZE'}),
     fs: Flags.string({summary: 'Filesystem to format the volume with.', options: [...FILESYSTEMS], default: 'ext4'}),
     label: Flags.string({char: 'l', summary: 'Set a label KEY=VALUE (repeatable).', multiple: true, multipleNonGreedy: true, helpValue: 'KEY=VALUE'}),
+    type: Flags.string({
+      char: 't',
+      summary: 'loop: a plain volume. overlay, aufs: a union volume of --lower layers under a writable upper layer of --size.',
+      options: [...VOLUME_TYPES],
+      default: 'loop',
+    }),
+    lower: Flags.string({
+      summary: 'A read-only lower layer of a union volume: VOLUME@SNAPSHOT or an absolute folder (repeatable, the first on top).',
+      multiple: true,
+      multipleNonGreedy: true,
+      helpValue: 'SOURCE',
+    }),
     'if-not-exists': Flags.boolean({summary: 'Exit 0 when a volume of this name, size and filesystem already exists.'}),
     'dry-run': CbsCommand.dryRunFlag,
   }
@@ -33,6 +51,8 @@ export default class VolumeCreate extends CbsCommand {
       sizeBytes: parseSize(flags.size),
       fs: flags.fs as Filesystem,
       labels: parseLabels(flags.label),
+      type: flags.type as VolumeType,
+      lowers: flags.lower,
       ifNotExists: flags['if-not-exists'],
     })
     if (!flags['dry-run']) this.log(volume.name)

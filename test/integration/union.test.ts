@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Volume} from '../../src/lib/volume.js'
+import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+
+const MiB = 1024 ** 2
+
+/** sha256 of every file under dir, by relative path: what must not change in a lower layer. */
+function checksums(dir: string): Record<string, string> {
+  const sums: Record<string, string> = {}
+  for (const entry of readdirSync(dir, {recursive: true, withFileTypes: true})) {
+    if (!entry.isFile()) continue
+    const path = join(entry.parentPath, entry.name)
+    sums[path.slice(dir.length)] = createHash('sha256').update(readFileSync(path)).digest('hex')
+  }
+  return sums
+}
+
+describe('integration: union volumes (overlayfs)', function () {
+  this.timeout(120_000)
+  let root: string
+  let lowers: string
+  let top: string
+  let bottom: string
+
+  before(function () {
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr'])
+  })
+  beforeEach(() => {
+    root = makeRoot()
+    lowers = mkdtempSync('/tmp/cbs-it-lowers-')
+    top = join(lowers, 'top')
+    bottom = join(lowers, 'bottom')
+    mkdirSync(join(top, 'etc'), {recursive: true})
+    mkdirSync(join(bottom, 'etc'), {recursive: true})
+    writeFileSync(join(top, 'etc', 'config'), 'top wins\n')
+    writeFileSync(join(top, 'only-top'), 'T\n')
+    writeFileSync(join(bottom, 'etc', 'config'), 'bottom loses\n')
+    writeFileSync(join(bottom, 'only-bottom'), 'B\n')
+    writeFileSync(join(bottom, 'doomed'), 'to be deleted\n')
+  })
+  afterEach(() => {
+    removeRoot(root)
+    rmSync(lowers, {recursive: true, force: true})
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  const create = (name: string, ...args: string[]) => {
+    const result = cbs(root, ['volume', 'create', name, '--type', 'overlay', '--lower', top, '--lower', bottom, '--size', '16M', '--json', ...args])
+    assert.equal(result.code, 0, result.stderr)
+    return json<Volume>(result)
+  }
+
+  it('shows every lower, the top-most first; writes and deletes land in the upper layer only', () => {
+    const before = {top: checksums(top), bottom: checksums(bottom)}
+    const volume = create('u')
+    const mp = volume.mountpoint
+    assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', mp]).trim(), 'overlay')
+    assert.equal(readFileSync(join(mp, 'etc', 'config'), 'utf8'), 'top wins\n')
+    assert.equal(readFileSync(join(mp, 'only-top'), 'utf8'), 'T\n')
+    assert.equal(readFileSync(join(mp, 'only-bottom'), 'utf8'), 'B\n')
+
+    writeFileSync(join(mp, 'etc', 'config'), 'changed\n')
+    writeFileSync(join(mp, 'new'), 'new\n')
+    unlinkSync(join(mp, 'doomed'))
+    assert.equal(readFileSync(join(mp, 'etc', 'config'), 'utf8'), 'changed\n')
+    assert.ok(!existsSync(join(mp, 'doomed')))
+
+    assert.deepEqual({top: checksums(top), bottom: checksums(bottom)}, before, 'lower bytes unchanged')
+    const upper = join(volume.upper!.mountpoint, 'upper')
+    assert.equal(readFileSync(join(upper, 'etc', 'config'), 'utf8'), 'changed\n')
+    assert.equal(readFileSync(join(upper, 'new'), 'utf8'), 'new\n')
+    const whiteout = statSync(join(upper, 'doomed'))
+    assert.ok(whiteout.isCharacterDevice() && whiteout.rdev === 0, 'a delete is a whiteout (0/0 character device)')
+
+    const listed = cbs(root, ['volume', 'ls'])
+    assert.match(listed.stdout, /^u\s+overlay\s+ext4\s+16M\s+\S+\s+mounted\s+\S+$/m)
+    assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'type=overlay']).stdout, 'u\n')
+    const [inspected] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'u', '--json']))
+    assert.deepEqual(inspected.lowers, [
+      {source: top, type: 'directory', path: top, exists: true},
+      {source: bottom, type: 'directory', path: bottom, exists: true},
+    ])
+    assert.equal(inspected.upper!.sizeBytes, 16 * MiB)
+    assert.ok(inspected.upper!.usedBytes! > 0)
+
+    assert.equal(cbs(root, ['volume', 'rm', 'u']).code, 0)
+    assert.deepEqual({top: checksums(top), bottom: checksums(bottom)}, before)
+    assert.equal(sh('ls', ['-A', join(root, 'mounts'), join(root, 'uppers'), join(root, 'images')]).replaceAll(/\S+:\n/g, '').trim(), '')
+  })
+
+  it('limits writes to --size: ENOSPC in the volume while the host still has space', () => {
+    const volume = create('u')
+    let error = ''
+    try {
+      sh('dd', ['if=/dev/zero', `of=${volume.mountpoint}/fill`, 'bs=1M', 'count=32', 'status=none'])
+    } catch (failure) {
+      error = String((failure as {stderr?: string}).stderr)
+    }
+    assert.match(error, /No space left/)
+    assert.ok(statSync(join(volume.mountpoint, 'fill')).size < 16 * MiB)
+    assert.ok(Number(sh('df', ['--output=avail', '-B1', lowers]).split('\n')[1]) > 64 * MiB, 'the host has space')
+    assert.deepEqual(readdirSync(top).sort(), ['etc', 'only-top'])
+  })
+
+  it('unmount --all takes the union down before its upper volume; mount --all brings it back', () => {
+    const volume = create('u')
+    create('v')
+    assert.equal(cbs(root, ['volume', 'create', 'plain', '--size', '16M']).code, 0)
+    writeFileSync(join(volume.mountpoint, 'kept'), 'kept\n')
+
+    const down = cbs(root, ['volume', 'unmount', '--all', '--verbose'])
+    assert.equal(down.code, 0, down.stderr)
+    const unmounts = down.stderr.split('\n').filter((line) => line.startsWith('+ umount '))
+    assert.deepEqual(
+      unmounts.map((line) => line.slice(root.length + 9)),
+      ['/mounts/u', '/uppers/u', '/mounts/v', '/uppers/v', '/mounts/plain'],
+    )
+    assert.equal(sh('findmnt', ['-n', '-R', '-o', 'TARGET', '-l']).includes(root), false)
+    assert.deepEqual(
+      json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((each) => each.status),
+      ['unmounted', 'unmounted', 'unmounted'],
+    )
+
+    const up = cbs(root, ['volume', 'mount', '--all', '--verbose'])
+    assert.equal(up.code, 0, up.stderr)
+    const mounts = up.stderr.split('\n').filter((line) => line.startsWith('+ mount '))
+    assert.deepEqual(
+      mounts.map((line) => line.split(' ').at(-1)!.slice(root.length)),
+      ['/mounts/plain', '/uppers/u', '/mounts/u', '/uppers/v', '/mounts/v'],
+    )
+    assert.equal(readFileSync(join(volume.mountpoint, 'kept'), 'utf8'), 'kept\n')
+    assert.equal(readFileSync(join(volume.mountpoint, 'only-bottom'), 'utf8'), 'B\n')
+  })
+
+  it('refuses --type aufs on this kernel (exit 5) and creates nothing', function () {
+    if (readFileSync('/proc/filesystems', 'utf8').includes('\taufs\n')) this.skip()
+    const result = cbs(root, ['volume', 'create', 'u', '--type', 'aufs', '--lower', top])
+    assert.equal(result.code, 5, result.stderr)
+    assert.match(result.stderr, /^cbs: the running kernel has no aufs.*use --type overlay\n$/)
+    assert.equal(sh('ls', ['-A', root]), '')
+  })
+
+  it('refuses bad lowers with exit 2 or 3 before creating anything', () => {
+    assert.equal(cbs(root, ['volume', 'create', 'live', '--size', '16M']).code, 0)
+    writeFileSync(join(lowers, 'file'), '')
+    for (const [lower, code] of [
+      [join(lowers, 'missing'), 3],
+      ['relative/dir', 2],
+      [join(lowers, 'file'), 2],
+      ['live', 2],
+      [join(root, 'mounts', 'live'), 2],
+      [join(root, 'mounts', 'u'), 2],
+      ['u@snap', 2],
+      ['/', 2],
+    ] as const) {
+      const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', lower])
+      assert.equal(result.code, code, `${lower}: ${result.stderr}`)
+      assert.match(result.stderr, /^cbs: [^\n]+\n$/)
+    }
+    assert.match(cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', 'live']).stderr, /snapshot it first/)
+    assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, 'live\n')
+    assert.deepEqual(readdirSync(join(root, 'images')), ['live.img'])
+  })
+
+  it('escapes ":" and "," in lower paths', () => {
+    const odd = join(lowers, 'a:b,ro')
+    mkdirSync(odd)
+    writeFileSync(join(odd, 'odd'), 'odd\n')
+    const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', odd, '--lower', bottom, '--size', '16M', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    const volume = json<Volume>(result)
+    assert.equal(readFileSync(join(volume.mountpoint, 'odd'), 'utf8'), 'odd\n')
+    assert.equal(readFileSync(join(volume.mountpoint, 'only-bottom'), 'utf8'), 'B\n')
+    assert.match(sh('findmnt', ['-n', '-o', 'OPTIONS', volume.mountpoint]), /^rw,/, 'not read-only: "ro" was not taken as an option')
+  })
+
+  it('rolls back the upper volume when the overlay mount fails', () => {
+    const bin = mkdtempSync('/tmp/cbs-fakebin-')
+    try {
+      const mount = sh('sh', ['-c', 'command -v mount']).trim()
+      writeFileSync(
+        join(bin, 'mount'),
+        `#!/bin/sh\ncase " $* " in *" -t overlay "*) echo "mount: simulated overlay failure" >&2; exit 32;; esac\nexec ${mount} "$@"\n`,
+        {mode: 0o755},
+      )
+      const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', top, '--size', '16M'], {env: {PATH: `${bin}:${process.env.PATH}`}})
+      assert.equal(result.code, 1, result.stderr)
+      assert.match(result.stderr, /simulated overlay failure/)
+    } finally {
+      rmSync(bin, {recursive: true})
+    }
+    assert.deepEqual(leftovers(root), [])
+    for (const dir of ['images', 'mounts', 'uppers']) assert.equal(sh('ls', ['-A', join(root, dir)]), '', dir)
+    assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, '')
+  })
+})
