@@ -7,6 +7,9 @@ import {
   type Container,
   containerIdsArgs,
   containerInspectArgs,
+  type ContainerState,
+  containerStateArgs,
+  parseContainerState,
   parseContainers,
   parseRuntime,
   parseVolumeInspect,
@@ -62,13 +65,25 @@ export class RuntimeClient {
     }
   }
 
-  /** Every container that exists (running or not) and uses the volume. */
-  async containersUsing(mountpoint: string, registered: string | null): Promise<Container[]> {
+  /** A container by name or id; undefined when there is none. */
+  async container(nameOrId: string): Promise<ContainerState | undefined> {
+    try {
+      return parseContainerState((await this.run(containerStateArgs(nameOrId))).stdout)
+    } catch (error) {
+      if (error instanceof CommandFailed && /no such/i.test(error.stderr)) return undefined
+      throw error
+    }
+  }
+
+  /** Every container that exists (running or not) and uses the volume, or is one of `also`. */
+  async containersUsing(mountpoint: string, registered: string | null, also: ReadonlySet<string> = new Set()): Promise<Container[]> {
     for (let attempt = 0; ; attempt++) {
       const ids = (await this.run(containerIdsArgs())).stdout.split('\n').filter(Boolean)
       if (ids.length === 0) return []
       try {
-        return parseContainers((await this.run(containerInspectArgs(ids))).stdout).filter((container) => usesVolume(container, mountpoint, registered))
+        return parseContainers((await this.run(containerInspectArgs(ids))).stdout).filter(
+          (container) => also.has(container.id) || usesVolume(container, mountpoint, registered),
+        )
       } catch (error) {
         // A container removed between the two calls: ask again.
         if (attempt > 0 || !(error instanceof CommandFailed && /no such/i.test(error.stderr))) throw error

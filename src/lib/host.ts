@@ -1,4 +1,5 @@
 import {closeSync, constants, openSync, readdirSync, readFileSync, realpathSync, statfsSync, statSync} from 'node:fs'
+import {basename} from 'node:path'
 import {type LoopDevice, parseLoopBacking} from './loops.js'
 
 export interface FileInfo {
@@ -28,7 +29,11 @@ export interface Host {
   isDeviceBusy(device: string): boolean
   /** The text of /proc/filesystems: the filesystem types the running kernel has. */
   procFilesystems(): string
+  /** "MAJOR:MINOR" of a block device such as /dev/loop3. */
+  deviceNumber(device: string): string
 }
+
+const BUSY_GRACE_MS = 1500
 
 export const systemHost: Host = {
   isRoot: () => process.getuid?.() === 0,
@@ -76,14 +81,21 @@ export const systemHost: Host = {
   },
 
   isDeviceBusy(device) {
-    try {
-      // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
-      closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
-      return false
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'EBUSY'
+    // A mount namespace that just died (a container removed a moment ago) lets go of its mounts
+    // a little later, from deferred kernel work: give it a moment before calling the device busy.
+    const deadline = Date.now() + BUSY_GRACE_MS
+    for (;;) {
+      try {
+        // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
+        closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
+        return false
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= deadline) return (error as NodeJS.ErrnoException).code === 'EBUSY'
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
     }
   },
 
   procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
+  deviceNumber: (device) => readFileSync(`/sys/class/block/${basename(device)}/dev`, 'utf8').trim(),
 }

@@ -104,3 +104,19 @@ export function usesVolume(container: Container, mountpoint: string, registered:
 }
 
 export const shortId = (id: string) => id.slice(0, 12)
+
+export const CONTAINER_STATE_FORMAT = '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}'
+export const containerStateArgs = (container: string) => ['container', 'inspect', '--format', CONTAINER_STATE_FORMAT, container]
+
+export interface ContainerState {
+  id: string
+  name: string
+  /** Its first process on the host; 0 while not running. */
+  pid: number
+  running: boolean
+}
+
+export function parseContainerState(text: string): ContainerState {
+  const [id, name, pid, running] = text.trim().split(' ')
+  return {id, name: name.replace(/^\//, ''), pid: Number(pid), running: running === 'true'}
+}

@@ -35,6 +35,15 @@ export interface AttachmentRecord {
   name: string | null
   /** Containers `attach --target` started, full ids. */
   containers: string[]
+  /** Running containers the volume was mounted into by `attach --container`. */
+  live?: LiveMount[]
+}
+
+export interface LiveMount {
+  /** Full id, and the name it had. */
+  container: string
+  name: string
+  target: string
 }
 
 export interface PendingOperation {

@@ -7,7 +7,7 @@ import {CbsError, conflict, invalid, notFound} from './errors.js'
 import {HostView} from './host-view.js'
 import {ensureDirectory} from './loop-volume.js'
 import {validateName} from './names.js'
-import {bindMount, hasBindVolumes, MANAGED_LABEL, parseRuntime, ROOT_LABEL, runArgs, shortId, VOLUME_LABEL} from './runtimes.js'
+import {bindMount, hasBindVolumes, MANAGED_LABEL, parseRuntime, ROOT_LABEL, runArgs, shortId, usesVolume, VOLUME_LABEL} from './runtimes.js'
 import type {AttachmentRecord, RuntimeName, VolumeRecord} from './state.js'
 import {bringUp} from './volume-lifecycle.js'
 
@@ -85,28 +85,40 @@ export async function detachVolume(ctx: Context, request: {name: string; runtime
 
 /**
  * Refuses (exit 4, naming them) while any container that exists, running or stopped, uses the
- * volume in a runtime it is attached to. Recorded containers that are gone are forgotten.
+ * volume in a runtime it is attached to, or a running one holds it through `attach --container`.
+ * With `running`, only running containers count. What is recorded of containers gone (or, for
+ * live mounts, stopped) is forgotten.
  */
 export async function refuseWhileUsed(ctx: Context, record: VolumeRecord, attachments = record.attachments ?? [], running = false): Promise<void> {
+  const mountpoint = ctx.layout.mountpoint(record.name)
   const users: string[] = []
   const remedies: string[] = []
+  let onlyLive = true
   for (const attachment of attachments) {
     const runtime = await connect(ctx, attachment.runtime)
-    const containers = await runtime.containersUsing(ctx.layout.mountpoint(record.name), attachment.name)
-    const live = new Set(containers.map((container) => container.id))
-    if (attachment.containers.some((id) => !live.has(id))) {
+    const liveIds = new Set((attachment.live ?? []).map((live) => live.container))
+    const containers = await runtime.containersUsing(mountpoint, attachment.name, liveIds)
+    const exists = new Set(containers.map((container) => container.id))
+    const isRunning = new Set(containers.filter((container) => container.status === 'running').map((container) => container.id))
+    if (attachment.containers.some((id) => !exists.has(id)) || [...liveIds].some((id) => !isRunning.has(id))) {
       await recordAttachment(ctx, record.name, attachment.runtime, (current) => {
-        current.containers = current.containers.filter((id) => live.has(id))
+        current.containers = current.containers.filter((id) => exists.has(id))
+        current.live = current.live?.filter((live) => isRunning.has(live.container))
       })
     }
-    const blocking = containers.filter((each) => !running || each.status === 'running')
+    const mounted = containers.filter((container) => usesVolume(container, mountpoint, attachment.name) && (!running || isRunning.has(container.id)))
+    const live = containers.filter((container) => liveIds.has(container.id) && isRunning.has(container.id))
+    const blocking = [...new Set([...mounted, ...live])]
     if (blocking.length === 0) continue
     users.push(...blocking.map((container) => `${container.name} (${attachment.runtime} ${shortId(container.id)}, ${container.status})`))
-    remedies.push(`${attachment.runtime} ${running ? 'stop' : 'rm'} ${blocking.map((container) => container.name).join(' ')}`)
+    if (mounted.length > 0) onlyLive = false
+    if (mounted.length > 0) remedies.push(`${attachment.runtime} ${running ? 'stop' : 'rm'} ${mounted.map((container) => container.name).join(' ')}`)
+    for (const container of live) remedies.push(`cbs volume detach ${record.name} --container ${container.name}`)
   }
   if (users.length > 0) {
     const what = users.length === 1 ? 'container' : 'containers'
-    throw conflict(`volume "${record.name}" is used by ${what} ${users.join(', ')}`, `${running ? 'stop' : 'remove'} ${users.length === 1 ? 'it' : 'them'} first (${remedies.join('; ')})`)
+    const verb = onlyLive ? 'detach' : running ? 'stop' : 'remove'
+    throw conflict(`volume "${record.name}" is used by ${what} ${users.join(', ')}`, `${verb} ${users.length === 1 ? 'it' : 'them'} first (${remedies.join('; ')})`)
   }
 }
 
@@ -132,7 +144,7 @@ export async function explainBusy(ctx: Context, record: VolumeRecord, error: unk
   throw error
 }
 
-function findRecord(ctx: Context, name: string): VolumeRecord {
+export function findRecord(ctx: Context, name: string): VolumeRecord {
   validateName(name)
   requireRoot(ctx.host)
   const record = ctx.store.read().volumes[name]
@@ -187,7 +199,7 @@ function takeCidfile(file: string): string | null {
   }
 }
 
-async function recordAttachment(ctx: Context, volume: string, runtime: RuntimeName, change: (attachment: AttachmentRecord) => void): Promise<void> {
+export async function recordAttachment(ctx: Context, volume: string, runtime: RuntimeName, change: (attachment: AttachmentRecord) => void): Promise<void> {
   await ctx.store.update((state) => {
     const record = state.volumes[volume]
     if (!record) return

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import type {Volume} from '../../src/lib/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
 import {cleanRuntime, IMAGE, must, requireRuntime, runtime, type TestRuntime} from '../support/runtimes.js'
@@ -115,6 +115,32 @@ for (const engine of ['docker', 'podman'] as const) {
       const up = cbs(root, ['volume', 'mount', '--all'])
       assert.equal(up.code, 0, up.stderr)
       assert.equal(inContainer('cat /data/f').stdout, 'before\n')
+    })
+
+    it('--container mounts the volume into a running container without restarting it; detach --container undoes it', () => {
+      const volume = create()
+      writeFileSync(`${volume.mountpoint}/hello`, 'from the host\n')
+      const web = `${name}-web`
+      must(engine, ['run', '-d', '--name', web, '--network', 'none', '--label', `cbs.test=${root}`, IMAGE, 'sleep', '600'])
+      const startedAt = () => must(engine, ['container', 'inspect', '--format', '{{.State.StartedAt}}', web])
+      const before = startedAt()
+      const attached = cbs(root, ['volume', 'attach', name, '-r', engine, '--container', web, '--target', '/live/data'])
+      assert.equal(attached.code, 0, attached.stderr)
+      assert.equal(must(engine, ['exec', web, 'cat', '/live/data/hello']), 'from the host\n')
+      must(engine, ['exec', web, 'sh', '-c', 'echo from the container >/live/data/back'])
+      assert.equal(readFileSync(`${volume.mountpoint}/back`, 'utf8'), 'from the container\n')
+      assert.doesNotMatch(must(engine, ['exec', web, 'ls', '-a', '/dev']), /cbs/, 'no device node left in the container')
+      assert.equal(startedAt(), before, 'not restarted')
+      assert.match(cbs(root, ['volume', 'inspect', name]).stdout, new RegExp(`^Attached:\\s+${engine}: bind mount only; mounted in ${web} at /live/data$`, 'm'))
+      for (const args of [['volume', 'detach', name], ['volume', 'rm', name], ['volume', 'unmount', name]]) {
+        const refused = cbs(root, args)
+        assert.equal(refused.code, 4, `${args.join(' ')}: ${refused.stderr}`)
+        assert.match(refused.stderr, new RegExp(`used by container ${web} .*cbs volume detach ${name} --container ${web}`))
+      }
+      const detached = cbs(root, ['volume', 'detach', name, '--container', web])
+      assert.equal(detached.code, 0, detached.stderr)
+      assert.notEqual(runtime(engine, ['exec', web, 'grep', ' /live/data ', '/proc/mounts']).code, 0, 'unmounted in the container')
+      assert.equal(cbs(root, ['volume', 'unmount', name]).code, 0, 'nothing holds it any more')
     })
 
     it('--target runs a container with the volume bound, records it, and mounts the volume first', () => {

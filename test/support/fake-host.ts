@@ -13,6 +13,7 @@ export class FakeHost implements Host {
   isRoot = () => this.root
   loopDevices = () => this.loops
   isDeviceBusy = (device: string) => this.busyDevices.has(device)
+  deviceNumber = (device: string) => `7:${device.replace(/\D+/g, '')}`
   fileInfo = (path: string) => systemHost.fileInfo(path)
   realPath = (path: string) => systemHost.realPath(path)
   fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: 0, availableBytes: this.totalBytes})

@@ -54,4 +54,6 @@ export function cleanRuntime(name: TestRuntime, root: string, volumes: string[])
   }
   const labelled = runtime(name, ['volume', 'ls', '--quiet', '--filter', `label=cbs.root=${root}`]).stdout.split('\n').filter(Boolean)
   for (const volume of new Set([...labelled, ...volumes])) runtime(name, ['volume', 'rm', '--force', volume])
+  const left = [...new Set([...labelled, ...volumes])].filter((volume) => runtime(name, ['volume', 'inspect', volume]).code === 0)
+  if (left.length > 0) throw new Error(`${name} volumes left behind: ${left.join(', ')}`)
 }

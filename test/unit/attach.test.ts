@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {chooseRuntime} from '../../src/lib/container-runtime.js'
 import {CbsError} from '../../src/lib/errors.js'
+import {attachToContainer, detachFromContainer} from '../../src/lib/live-attach.js'
 import {bindMount, parseContainers, runArgs, usesVolume, volumeCreateArgs} from '../../src/lib/runtimes.js'
 import type {RuntimeName} from '../../src/lib/state.js'
 import {attachVolume, detachVolume} from '../../src/lib/volume-attach.js'
@@ -287,5 +288,83 @@ describe('volume attach / detach (planned commands)', () => {
     const unmount = withScript(ctx, [{command: `umount ${mountpoint}`}, {command: 'losetup --detach /dev/loop7'}])
     await unmountVolumes(unmount, {names: ['db']})
     unmount.exec.assertDone()
+  })
+})
+
+describe('volume attach --container (a running container, planned commands)', () => {
+  let ctx: UnitContext
+  let mountpoint: string
+  beforeEach(async () => {
+    ctx = unitContext()
+    mountpoint = ctx.layout.mountpoint('db')
+    await seedVolume(ctx)
+  })
+  afterEach(() => ctx.cleanup())
+
+  for (const runtime of ['docker', 'nerdctl', 'podman'] as const) {
+    it(`${runtime}: makes the device node through /proc/PID/root, mounts in its namespace, removes the node, records it`, async () => {
+      const node = `/dev/.cbs-db-${process.pid}`
+      const attach = withScript(ctx, [
+        probe(runtime),
+        {command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' web`, stdout: `${ID} /web 4242 true\n`},
+        {command: `mknod --mode 0600 /proc/4242/root${node} b 7 7`},
+        {command: `mount --namespace 4242 --mkdir -o discard ${node} /data`},
+        {command: `rm -f /proc/4242/root${node}`},
+      ])
+      const result = await attachToContainer(attach, {name: 'db', runtime, container: 'web', target: '/data'})
+      attach.exec.assertDone()
+      assert.equal(result.container, ID)
+      assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [{runtime, name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}])
+
+      // While it runs, the volume cannot be detached, removed or unmounted; detach --container unmounts it there.
+      const running = containers(runtime, [[ID, 'web', 'running', []]])
+      await assert.rejects(detachVolume(withScript(ctx, [probe(runtime), ...running]), {name: 'db'}), (error: CbsError) => {
+        assert.equal(error.message, `volume "db" is used by container web (${runtime} aaaaaaaaaaaa, running): detach it first (cbs volume detach db --container web)`)
+        return true
+      })
+      ctx.host.busyDevices.add('/dev/loop7')
+      const unmount = withScript(ctx, [{command: `umount ${mountpoint}`}, {command: `mount -o discard /dev/loop7 ${mountpoint}`}, probe(runtime), ...running])
+      assert.equal(await exitCodeOf(unmountVolumes(unmount, {names: ['db']})), 4)
+      unmount.exec.assertDone()
+
+      const detach = withScript(ctx, [
+        probe(runtime),
+        {command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' ${ID}`, stdout: `${ID} web 4242 true\n`},
+        {command: `umount --namespace 4242 /data`},
+      ])
+      assert.deepEqual(await detachFromContainer(detach, {name: 'db', container: 'web'}), {volume: 'db', detached: [runtime]})
+      detach.exec.assertDone()
+      assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
+    })
+  }
+
+  it('removes the device node even when the mount fails, and records nothing', async () => {
+    const attach = withScript(ctx, [
+      probe('docker'),
+      {command: /container inspect/, stdout: `${ID} /web 4242 true\n`},
+      {command: /^mknod /},
+      {command: /^mount --namespace 4242 /, fails: 'mount: /data: permission denied.'},
+      {command: /^rm -f \/proc\/4242\/root\/dev\/\.cbs-db-/},
+    ])
+    await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), /permission denied/)
+    attach.exec.assertDone()
+    assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [])
+  })
+
+  it('refuses a stopped container (4), an unknown one (3), a relative target (2); a stopped container needs no unmount', async () => {
+    const stopped = withScript(ctx, [probe('podman'), {command: /container inspect/, stdout: `${ID} web 0 false\n`}])
+    assert.equal(await exitCodeOf(attachToContainer(stopped, {name: 'db', runtime: 'podman', container: 'web', target: '/data'})), 4)
+    const unknown = withScript(ctx, [probe('podman'), {command: /container inspect/, fails: 'Error: no such container nope'}])
+    assert.equal(await exitCodeOf(attachToContainer(unknown, {name: 'db', runtime: 'podman', container: 'nope', target: '/data'})), 3)
+    assert.equal(await exitCodeOf(attachToContainer(withScript(ctx, []), {name: 'db', runtime: 'podman', container: 'web', target: 'data'})), 2)
+    assert.equal(await exitCodeOf(detachFromContainer(withScript(ctx, []), {name: 'db', container: 'web'})), 3)
+
+    await ctx.store.update((s) => {
+      s.volumes.db.attachments = [{runtime: 'podman', name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}]
+    })
+    const gone = withScript(ctx, [probe('podman'), {command: /container inspect/, stdout: `${ID} web 0 false\n`}])
+    await detachFromContainer(gone, {name: 'db', container: 'aaaa'})
+    gone.exec.assertDone()
+    assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
   })
 })
