@@ -47,10 +47,12 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
   return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join('\n')
 }
 
-/** "docker: volume db; containers 3f2a1b4c5d6e; mounted in web at /data" */
+/** "docker: volume db; containers 3f2a1b4c5d6e; mounted in web at /data", or "nerdctl: bind mount only" */
 function describeAttachment(attachment: AttachmentRecord): string {
-  const parts = [attachment.name ? `volume ${attachment.name}` : 'bind mount only']
-  if (attachment.containers.length > 0) parts.push(`containers ${attachment.containers.map(shortId).join(', ')}`)
-  for (const live of attachment.live ?? []) parts.push(`mounted in ${live.name} at ${live.target}`)
-  return `${attachment.runtime}: ${parts.join('; ')}`
+  const parts = [
+    ...(attachment.name ? [`volume ${attachment.name}`] : []),
+    ...(attachment.containers.length > 0 ? [`containers ${attachment.containers.map(shortId).join(', ')}`] : []),
+    ...(attachment.live ?? []).map((live) => `mounted in ${live.name} at ${live.target}`),
+  ]
+  return `${attachment.runtime}: ${parts.join('; ') || 'bind mount only'}`
 }

@@ -131,7 +131,7 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.equal(readFileSync(`${volume.mountpoint}/back`, 'utf8'), 'from the container\n')
       assert.doesNotMatch(must(engine, ['exec', web, 'ls', '-a', '/dev']), /cbs/, 'no device node left in the container')
       assert.equal(startedAt(), before, 'not restarted')
-      assert.match(cbs(root, ['volume', 'inspect', name]).stdout, new RegExp(`^Attached:\\s+${engine}: bind mount only; mounted in ${web} at /live/data$`, 'm'))
+      assert.match(cbs(root, ['volume', 'inspect', name]).stdout, new RegExp(`^Attached:\\s+${engine}: mounted in ${web} at /live/data$`, 'm'))
       for (const args of [['volume', 'detach', name], ['volume', 'rm', name], ['volume', 'unmount', name]]) {
         const refused = cbs(root, args)
         assert.equal(refused.code, 4, `${args.join(' ')}: ${refused.stderr}`)
