@@ -24,6 +24,8 @@ export const liveUnmountArgs = (pid: number, target: string) => ['--namespace', 
 export async function attachToContainer(ctx: Context, request: {name: string; runtime?: string; container: string; target: string}): Promise<AttachResult> {
   const record = findRecord(ctx, request.name)
   if (!isAbsolute(request.target)) throw invalid(`--target must be an absolute path inside the container, not "${request.target}"`)
+  // A union volume is a mount of several folders, not one device that could be mounted again.
+  if (record.type !== 'loop') throw invalid(`--container works with loop volumes only; "${record.name}" is a ${record.type} volume`, 'use --target with -- RUN_ARGS to start a container with it')
   const runtime = await chooseRuntime(ctx, request.runtime)
   const container = await runtime.container(request.container)
   if (!container) throw notFound(`no such ${runtime.name} container: ${request.container}`)
@@ -41,7 +43,12 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   try {
     await ctx.exec.run('mount', liveMountArgs(container.pid, node, request.target), {mutates: true})
   } finally {
-    await ctx.exec.change(['rm', '-f', nodeOnHost], () => rmSync(nodeOnHost, {force: true}))
+    const removeNode = () => rmSync(nodeOnHost, {force: true})
+    // Even when interrupted (change delivers a pending signal first): no node may stay in the container.
+    await ctx.exec.change(['rm', '-f', nodeOnHost], removeNode).catch((error: unknown) => {
+      removeNode()
+      throw error
+    })
   }
   await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
     attachment.live = [...(attachment.live ?? []), {container: container.id, name: container.name, target: request.target}]

@@ -111,8 +111,10 @@ export async function refuseWhileUsed(ctx: Context, record: VolumeRecord, attach
     const blocking = [...new Set([...mounted, ...live])]
     if (blocking.length === 0) continue
     users.push(...blocking.map((container) => `${container.name} (${attachment.runtime} ${shortId(container.id)}, ${container.status})`))
-    if (mounted.length > 0) onlyLive = false
-    if (mounted.length > 0) remedies.push(`${attachment.runtime} ${running ? 'stop' : 'rm'} ${mounted.map((container) => container.name).join(' ')}`)
+    if (mounted.length > 0) {
+      onlyLive = false
+      remedies.push(`${attachment.runtime} ${running ? 'stop' : 'rm'} ${mounted.map((container) => container.name).join(' ')}`)
+    }
     for (const container of live) remedies.push(`cbs volume detach ${record.name} --container ${container.name}`)
   }
   if (users.length > 0) {
