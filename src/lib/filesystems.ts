@@ -16,13 +16,18 @@ export function parseFilesystem(name: string): Filesystem {
 /**
  * mkfs for a fresh sparse file: no discard pass (the file is already all holes) and, for ext4,
  * no inode-table or journal zeroing, so a 100G volume formats in milliseconds and stays sparse.
+ *
+ * Blocks and sectors are 4 KiB whatever the size: a direct-I/O loop device takes the logical
+ * sector size of its backing file's direct-I/O alignment, and on xfs a file that shares extents
+ * (a snapshot was reflinked from it) has a 4 KiB alignment. An ext4 with 1 KiB blocks (mke2fs's
+ * default below 512 MiB) or an xfs with 512-byte sectors would then no longer mount.
  */
 export function mkfsCommand(fs: Filesystem, device: string): [string, string[]] {
   switch (fs) {
     case 'ext4':
-      return ['mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1', device]]
+      return ['mkfs.ext4', ['-q', '-F', '-b', '4096', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1', device]]
     case 'xfs':
-      return ['mkfs.xfs', ['-q', '-f', '-K', device]]
+      return ['mkfs.xfs', ['-q', '-f', '-K', '-s', 'size=4096', device]]
     case 'btrfs':
       return ['mkfs.btrfs', ['-q', '-f', '--nodiscard', device]]
   }

@@ -33,7 +33,7 @@ function createScript(ctx: UnitContext, lowers: string[], device = '/dev/loop4')
     {command: `mkdir -p -m 0700 ${layout.mountsDir}`},
     {command: `truncate --size ${64 * MiB} ${layout.image('u')}`},
     {command: `losetup --find --show --nooverlap --direct-io=on ${layout.image('u')}`, stdout: `${device}\n`},
-    {command: /^mkfs\.ext4 -q -F -m 0 -E \S+ \/dev\/loop4$/},
+    {command: /^mkfs\.ext4 -q -F -b 4096 -m 0 -E \S+ \/dev\/loop4$/},
     {command: `mkdir -m 0755 ${upper}`},
     {command: `chattr +i ${upper}`},
     {command: `mount -o discard ${device} ${upper}`},

@@ -28,7 +28,7 @@ function createScript(ctx: UnitContext, name = 'db', device = '/dev/loop7'): Exp
     {command: `mkdir -p -m 0700 ${layout.mountsDir}`},
     {command: `truncate --size ${GiB} ${layout.image(name)}`},
     {command: `losetup --find --show --nooverlap --direct-io=on ${layout.image(name)}`, stdout: `${device}\n`},
-    {command: /^mkfs\.ext4 -q -F -m 0 -E \S+ \/dev\/loop7$/},
+    {command: /^mkfs\.ext4 -q -F -b 4096 -m 0 -E \S+ \/dev\/loop7$/},
     {command: `mkdir -m 0755 ${layout.mountpoint(name)}`},
     {command: `chattr +i ${layout.mountpoint(name)}`},
     {command: `mount -o discard ${device} ${layout.mountpoint(name)}`},
