@@ -4,6 +4,8 @@
  * replaced by a scripted fake in unit tests.
  */
 
+import {spawn} from 'node:child_process'
+
 export interface RunOptions {
   /** The command changes the host: under --dry-run it is printed, not run. */
   mutates?: boolean
@@ -13,6 +15,13 @@ export interface RunOptions {
   timeoutMs?: number
   /** The program talks to the user directly (stdin, stdout, stderr inherited; nothing captured). */
   interactive?: boolean
+  /**
+   * An interruption stops the program at once (SIGTERM) instead of letting it finish: for long
+   * copies whose partial result the undo removes anyway. run() then throws the interruption.
+   */
+  abortable?: boolean
+  /** Aborting it stops the program (SIGTERM); run() then throws the signal's reason. */
+  signal?: AbortSignal
 }
 
 export interface RunResult {
@@ -30,6 +39,18 @@ export interface Executor {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
   /** An in-process change to the host (create a file, remove a folder), logged like a command. */
   change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void>
+  /**
+   * Runs `enter` (e.g. fsfreeze --freeze) in a detached guardian process that runs `leave`
+   * (fsfreeze --unfreeze) when released, when cbs dies for any reason (SIGKILL included), or
+   * after `boundMs`, whichever comes first: a state that must not outlive cbs never does.
+   * Throws CommandFailed when `enter` fails (then nothing is held).
+   */
+  hold(enter: readonly string[], leave: readonly string[], options: {boundMs: number}): Promise<Guard>
+}
+
+export interface Guard {
+  /** Runs `leave` and waits for it; false when the bound had passed first and it had already run. */
+  release(): Promise<boolean>
 }
 
 /** A program that exited non-zero, could not start, or timed out. */
@@ -69,11 +90,15 @@ export interface SystemExecutorOptions {
 export class Interruption {
   private reason?: Error
   private requested = false
+  private readonly aborter = new AbortController()
+  /** Aborted at the first request: stops abortable programs. */
+  readonly signal = this.aborter.signal
 
   request(reason: Error): void {
     if (this.requested) return
     this.requested = true
     this.reason = reason
+    this.aborter.abort(reason)
   }
 
   /** Throws the reason once; undo steps that follow run normally. */
@@ -107,10 +132,12 @@ export class SystemExecutor implements Executor {
     if (this.options.verbose) this.log(`+ ${formatCommand(file, args)}`)
     // Loaded on first use: commands that only read the host never pay for it.
     const {execa} = await import('execa')
+    const signals = [options.abortable ? this.interruption.signal : undefined, options.signal].filter((signal) => signal !== undefined)
     const result = await execa(file, args, {
       reject: false,
       input: options.input,
       timeout: options.timeoutMs,
+      cancelSignal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
       env: {LC_ALL: 'C'},
       // cbs handles SIGINT/SIGTERM itself (finish the step, then undo); execa's own handlers
       // would re-raise the signal and kill it half way.
@@ -121,6 +148,8 @@ export class SystemExecutor implements Executor {
     const stdout = String(result.stdout ?? '')
     const stderr = String(result.stderr ?? '')
     if (result.failed) {
+      if (options.abortable) this.interruption.deliver()
+      if (options.signal?.aborted) throw options.signal.reason
       if (result.code === 'ENOENT') throw new CommandFailed(file, args, undefined, `${file}: command not found`)
       // An interactive program already told the user why; execa's message would repeat the command line.
       throw new CommandFailed(file, args, result.exitCode, options.interactive ? '' : stderr || String(result.message ?? ''))
@@ -136,5 +165,76 @@ export class SystemExecutor implements Executor {
     }
     if (this.options.verbose) this.log(`+ ${formatCommand(argv[0], argv.slice(1))}`)
     await apply()
+  }
+
+  async hold(enter: readonly string[], leave: readonly string[], {boundMs}: {boundMs: number}): Promise<Guard> {
+    this.interruption.deliver()
+    const show = (argv: readonly string[]) => formatCommand(argv[0], argv.slice(1))
+    if (this.dryRun) {
+      this.log(show(enter))
+      return {release: async () => (this.log(show(leave)), true)}
+    }
+    if (this.options.verbose) this.log(`+ ${show(enter)}   (guarded: ${show(leave)} within ${Math.ceil(boundMs / 1000)}s, even if cbs is killed)`)
+    // execa too: what runs while held (a copy while frozen) should not wait for it to load.
+    const [{GUARDIAN_PROGRAM}] = await Promise.all([import('./guardian.js'), import('execa')])
+    const guardian = spawn(process.execPath, ['-e', GUARDIAN_PROGRAM, String(boundMs), JSON.stringify(enter), JSON.stringify(leave)], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    guardian.on('error', () => {}) // shows as a missing report
+    guardian.stdin.on('error', () => {}) // EPIPE: the guardian already left on its own
+    const reports = jsonLines(guardian.stdout)
+    const entered = await reports.next()
+    if (!entered?.entered) throw new CommandFailed(enter[0], enter.slice(1), entered?.status ?? undefined, entered?.stderr ?? 'the guardian process did not start')
+    // Until released, nothing here keeps cbs running: should cbs end without releasing, its
+    // exit closes the guardian's stdin and the guardian runs `leave`.
+    const pipes = [guardian.stdin, guardian.stdout] as unknown as Array<{ref(): void; unref(): void}> // net.Sockets
+    guardian.unref()
+    for (const pipe of pipes) pipe.unref()
+    return {
+      release: async () => {
+        if (this.options.verbose) this.log(`+ ${show(leave)}`)
+        pipes[1].ref()
+        guardian.stdin.end()
+        const left = await reports.next()
+        if (!left) throw new CommandFailed(leave[0], leave.slice(1), undefined, 'the guardian process ended without a report')
+        if (left.status !== 0) throw new CommandFailed(leave[0], leave.slice(1), left.status ?? undefined, left.stderr ?? '')
+        return left.left === 'released'
+      },
+    }
+  }
+}
+
+interface GuardianReport {
+  entered?: boolean
+  left?: 'released' | 'bound' | 'signal'
+  /** null: the program could not run (or died of a signal) */
+  status?: number | null
+  stderr?: string
+}
+
+/** Reads one JSON object a line from a stream; next() is undefined once it has ended. */
+function jsonLines(stream: NodeJS.ReadableStream): {next(): Promise<GuardianReport | undefined>} {
+  let buffer = ''
+  let ended = false
+  const waiting: Array<() => void> = []
+  const wake = () => waiting.splice(0).forEach((resolve) => resolve())
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => ((buffer += chunk), wake()))
+  stream.on('end', () => ((ended = true), wake()))
+  stream.on('error', () => ((ended = true), wake()))
+  return {
+    async next() {
+      for (;;) {
+        const newline = buffer.indexOf('\n')
+        if (newline >= 0) {
+          const line = buffer.slice(0, newline)
+          buffer = buffer.slice(newline + 1)
+          return JSON.parse(line) as GuardianReport
+        }
+        if (ended) return undefined
+        await new Promise<void>((resolve) => waiting.push(resolve))
+      }
+    },
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {CommandFailed, type Executor, formatCommand, Interruption, type RunOptions, type RunResult} from '../../src/lib/exec.js'
+import {CommandFailed, type Executor, formatCommand, type Guard, Interruption, type RunOptions, type RunResult} from '../../src/lib/exec.js'
 
 /** One expected command and what it answers; a string is matched against the formatted line. */
 export interface Expectation {
@@ -11,6 +11,10 @@ export interface Expectation {
   fails?: string
   /** The program is not installed. */
   missing?: boolean
+  /** For the `leave` command of a hold: the bound had passed before cbs released it. */
+  boundPassed?: boolean
+  /** For a change: what it does instead of the real in-process change (e.g. a reflink on ext4). */
+  effect?: () => void
 }
 
 /**
@@ -44,6 +48,7 @@ export class FakeExecutor implements Executor {
     }
     const expected = this.next(line)
     expected.then?.()
+    if (options.abortable && this.interruption.signal.aborted) this.interruption.deliver()
     if (expected.missing) throw new CommandFailed(file, args, undefined, `${file}: command not found`)
     if (expected.fails !== undefined) throw new CommandFailed(file, args, 1, expected.fails)
     return {stdout: expected.stdout ?? '', stderr: ''}
@@ -57,8 +62,28 @@ export class FakeExecutor implements Executor {
       return
     }
     const expected = this.next(line)
+    expected.then?.()
     if (expected.fails !== undefined) throw new Error(expected.fails)
-    await apply()
+    await (expected.effect ?? apply)()
+  }
+
+  /** A hold is two expected commands: `enter` now, `leave` when released. */
+  async hold(enter: readonly string[], leave: readonly string[]): Promise<Guard> {
+    this.interruption.deliver()
+    if (this.dryRun) {
+      this.ran.push(formatCommand(enter[0], enter.slice(1)))
+      return {release: async () => (this.ran.push(formatCommand(leave[0], leave.slice(1))), true)}
+    }
+    const entered = this.next(formatCommand(enter[0], enter.slice(1)))
+    entered.then?.()
+    if (entered.fails !== undefined) throw new CommandFailed(enter[0], enter.slice(1), 1, entered.fails)
+    return {
+      release: async () => {
+        const left = this.next(formatCommand(leave[0], leave.slice(1)))
+        if (left.fails !== undefined) throw new CommandFailed(leave[0], leave.slice(1), 1, left.fails)
+        return !left.boundPassed
+      },
+    }
   }
 
   /** Every scripted command ran. */
