@@ -11,6 +11,9 @@ import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
 import VolumeMount from './commands/volume/mount.js'
 import VolumeRm from './commands/volume/rm.js'
+import VolumeSnapshotCreate from './commands/volume/snapshot/create.js'
+import VolumeSnapshotLs from './commands/volume/snapshot/ls.js'
+import VolumeSnapshotRm from './commands/volume/snapshot/rm.js'
 import VolumeUnmount from './commands/volume/unmount.js'
 
 export const COMMANDS = {
@@ -24,6 +27,9 @@ export const COMMANDS = {
   'volume:ls': VolumeLs,
   'volume:mount': VolumeMount,
   'volume:rm': VolumeRm,
+  'volume:snapshot:create': VolumeSnapshotCreate,
+  'volume:snapshot:ls': VolumeSnapshotLs,
+  'volume:snapshot:rm': VolumeSnapshotRm,
   'volume:unmount': VolumeUnmount,
 }
 

@@ -1,6 +1,7 @@
-import {closeSync, constants, openSync, readdirSync, readFileSync, realpathSync, statfsSync, statSync} from 'node:fs'
-import {basename} from 'node:path'
+import {closeSync, constants, copyFileSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {basename, join} from 'node:path'
 import {type LoopDevice, parseLoopBacking} from './loops.js'
+import {mapsUseDevice} from './processes.js'
 
 export interface FileInfo {
   sizeBytes: number
@@ -31,6 +32,14 @@ export interface Host {
   procFilesystems(): string
   /** "MAJOR:MINOR" of a block device such as /dev/loop3. */
   deviceNumber(device: string): string
+  /** Whether files in `dir` can be cloned copy-on-write (FICLONE: xfs with reflink, btrfs). */
+  canReflink(dir: string): boolean
+  isProcessAlive(pid: number): boolean
+  /**
+   * Processes with a file, folder or mapping open on the filesystem mounted at `mountpoint`,
+   * in any mount namespace (containers included); never cbs itself.
+   */
+  processesUsing(mountpoint: string): number[]
 }
 
 const BUSY_GRACE_MS = 1500
@@ -98,4 +107,67 @@ export const systemHost: Host = {
 
   procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
   deviceNumber: (device) => readFileSync(`/sys/class/block/${basename(device)}/dev`, 'utf8').trim(),
+
+  canReflink(dir) {
+    // A tiny file cloned in-process: nothing to spawn, and nothing left behind.
+    const probe = join(dir, `.reflink-probe.${process.pid}`)
+    try {
+      writeFileSync(probe, 'cbs')
+      copyFileSync(probe, `${probe}.clone`, constants.COPYFILE_FICLONE_FORCE)
+      return true
+    } catch {
+      return false
+    } finally {
+      rmSync(probe, {force: true})
+      rmSync(`${probe}.clone`, {force: true})
+    }
+  },
+
+  isProcessAlive(pid) {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM'
+    }
+  },
+
+  processesUsing(mountpoint) {
+    const device = statSync(mountpoint).dev
+    // stat() through /proc/PID/{cwd,root,exe,fd/N} follows the magic links into any mount
+    // namespace: a container's processes are found by the device they use, not by path.
+    const onDevice = (path: string) => {
+      try {
+        return statSync(path).dev === device
+      } catch {
+        return false
+      }
+    }
+    const using: number[] = []
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry)
+      if (!Number.isInteger(pid) || pid === process.pid) continue
+      const dir = `/proc/${pid}`
+      let fds: string[] = []
+      try {
+        fds = readdirSync(`${dir}/fd`)
+      } catch {
+        continue // gone, or a kernel thread
+      }
+      const uses =
+        ['cwd', 'root', 'exe'].some((link) => onDevice(`${dir}/${link}`)) ||
+        fds.some((fd) => onDevice(`${dir}/fd/${fd}`)) ||
+        mapsUseDevice(readOr(`${dir}/maps`), device)
+      if (uses) using.push(pid)
+    }
+    return using
+  },
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
 }

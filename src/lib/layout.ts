@@ -1,4 +1,4 @@
-import {isAbsolute, join, normalize} from 'node:path'
+import {basename, dirname, isAbsolute, join, normalize} from 'node:path'
 import {invalid} from './errors.js'
 
 export const DEFAULT_ROOT = '/var/lib/cbs'
@@ -10,6 +10,7 @@ export interface Layout {
   lockFile: string
   imagesDir: string
   mountsDir: string
+  snapshotsDir: string
   image(volume: string): string
   mountpoint(volume: string): string
   uppersDir: string
@@ -19,6 +20,9 @@ export interface Layout {
   /** Where a snapshot used as a lower layer is mounted read-only, shared by its union volumes. */
   lowerMount(ref: string): string
   lowersLockFile: string
+  /** snapshots/VOLUME: the snapshots of one volume. */
+  snapshotDir(volume: string): string
+  snapshotImage(volume: string, snapshot: string): string
 }
 
 export function layoutOf(root: string): Layout {
@@ -28,6 +32,7 @@ export function layoutOf(root: string): Layout {
     lockFile: join(root, 'state.lock'),
     imagesDir: join(root, 'images'),
     mountsDir: join(root, 'mounts'),
+    snapshotsDir: join(root, 'snapshots'),
     image: (volume) => join(root, 'images', `${volume}.img`),
     mountpoint: (volume) => join(root, 'mounts', volume),
     uppersDir: join(root, 'uppers'),
@@ -35,7 +40,18 @@ export function layoutOf(root: string): Layout {
     lowersDir: join(root, 'lowers'),
     lowerMount: (ref) => join(root, 'lowers', ref),
     lowersLockFile: join(root, 'lowers.lock'),
+    snapshotDir: (volume) => join(root, 'snapshots', volume),
+    snapshotImage: (volume, snapshot) => join(root, 'snapshots', volume, `${snapshot}.img`),
   }
+}
+
+/**
+ * Where an image is written before it is complete: `.NAME.img.partial` next to it. Names never
+ * start with ".", so a partial file is never taken for an image; it is renamed into place once
+ * it is whole.
+ */
+export function partialPath(file: string): string {
+  return join(dirname(file), `.${basename(file)}.partial`)
 }
 
 export function rootFromEnvironment(env: NodeJS.ProcessEnv = process.env): string {

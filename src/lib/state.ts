@@ -25,6 +25,8 @@ export interface VolumeRecord {
   pending?: PendingOperation
   /** What `cbs volume attach` registered with container runtimes, one entry a runtime. */
   attachments?: AttachmentRecord[]
+  /** The volume's snapshots by snapshot name (absent: none). */
+  snapshots?: Record<string, SnapshotRecord>
 }
 
 export type RuntimeName = 'docker' | 'nerdctl' | 'podman'
@@ -46,10 +48,29 @@ export interface LiveMount {
   target: string
 }
 
-export interface PendingOperation {
-  operation: 'create' | 'remove'
+export interface PendingOperation<Operation extends string = 'create' | 'remove' | 'restore'> {
+  operation: Operation
   pid: number
   startedAt: string
+}
+
+/** How an image was copied: a copy-on-write clone of the extents, or a sparse copy of the data. */
+export type CopyMethod = 'reflink' | 'copy'
+
+/**
+ * A snapshot: a read-only copy of a volume's image at one moment. Its record is written with
+ * `pending` before the copy starts and only loses it once the image is complete under its final
+ * name, so a snapshot whose record has `pending` is never a good one.
+ */
+export interface SnapshotRecord {
+  name: string
+  volume: string
+  fs: Filesystem
+  sizeBytes: number
+  method: CopyMethod
+  labels: Record<string, string>
+  createdAt: string
+  pending?: PendingOperation<'snapshot' | 'remove'>
 }
 
 export interface State {

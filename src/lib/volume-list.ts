@@ -4,6 +4,7 @@ import {notFound} from './errors.js'
 import {type Filter, matchesAll} from './filters.js'
 import {HostView} from './host-view.js'
 import {validateName} from './names.js'
+import {describeSnapshot, snapshotsOf} from './snapshot.js'
 import {describeVolume, type Volume} from './volume.js'
 
 export function listVolumes(ctx: Context, filters: Filter[] = []): Volume[] {
@@ -22,5 +23,5 @@ export function inspectVolumes(ctx: Context, names: string[]): Volume[] {
   const missing = names.filter((name) => !volumes[name])
   if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
   const view = HostView.read(ctx.host)
-  return names.map((name) => describeVolume(ctx, volumes[name], view))
+  return names.map((name) => ({...describeVolume(ctx, volumes[name], view), snapshots: snapshotsOf(volumes[name]).map((record) => describeSnapshot(ctx, record))}))
 }

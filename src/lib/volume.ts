@@ -3,8 +3,9 @@ import type {Filesystem} from './filesystems.js'
 import type {HostView} from './host-view.js'
 import type {AttachmentRecord, VolumeRecord, VolumeType} from './state.js'
 import {describeLowers, isUnion, type Lower} from './union-volume.js'
+import type {Snapshot} from './snapshot.js'
 
-export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing'
+export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring'
 
 /** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
 export interface Volume {
@@ -29,6 +30,8 @@ export interface Volume {
   lowers?: Lower[]
   /** Union volumes only: the writable upper layer, a volume of its own (sizeBytes, usedBytes above are its). */
   upper?: {mountpoint: string; sizeBytes: number; usedBytes: number | null}
+  /** The volume's snapshots, oldest first (`inspect` only). */
+  snapshots?: Snapshot[]
 }
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
@@ -64,8 +67,10 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
   }
 }
 
+const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring'} as const satisfies Record<string, VolumeStatus>
+
 function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
-  if (record.pending) return record.pending.operation === 'create' ? 'creating' : 'removing'
+  if (record.pending) return PENDING_STATUS[record.pending.operation]
   if (!hasFile) return 'error'
   if (mounted) return 'mounted'
   return somethingElseMounted ? 'error' : 'unmounted'

@@ -44,6 +44,10 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
     // Size, Used and Device above are the upper layer's.
     lines.splice(lines.length - 2, 0, ['Lowers', volume.lowers.map((lower) => lower.source).join(', ')], ['Upper', volume.upper!.mountpoint])
   }
+  if (volume.snapshots) {
+    const snapshots = volume.snapshots.map((snapshot) => `${snapshot.name} (${snapshot.status === 'ready' ? snapshot.method : snapshot.status})`)
+    lines.push(['Snapshots', snapshots.length > 0 ? snapshots.join(', ') : '-'])
+  }
   return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join('\n')
 }
 

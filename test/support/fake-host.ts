@@ -9,6 +9,12 @@ export class FakeHost implements Host {
   busyDevices = new Set<string>()
   totalBytes = 100 * 1024 ** 3
   procFilesystems = () => '\text4\n\txfs\n\tbtrfs\nnodev\toverlay\n'
+  availableBytes = this.totalBytes
+  reflink = false
+  /** Pids of live processes; any other pid is dead. */
+  alive = new Set<number>([process.pid])
+  /** Processes using each mountpoint. */
+  users = new Map<string, number[]>()
 
   isRoot = () => this.root
   loopDevices = () => this.loops
@@ -16,7 +22,10 @@ export class FakeHost implements Host {
   deviceNumber = (device: string) => `7:${device.replace(/\D+/g, '')}`
   fileInfo = (path: string) => systemHost.fileInfo(path)
   realPath = (path: string) => systemHost.realPath(path)
-  fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: 0, availableBytes: this.totalBytes})
+  fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: this.totalBytes - this.availableBytes, availableBytes: this.availableBytes})
+  canReflink = () => this.reflink
+  isProcessAlive = (pid: number) => this.alive.has(pid)
+  processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
 
   mountinfo(): string {
     return this.mounts

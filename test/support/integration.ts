@@ -73,6 +73,12 @@ export function makeRoot(): string {
 
 /** Unmounts and detaches everything backed by files under root, then deletes it. */
 export function removeRoot(root: string): void {
+  releaseRoot(root)
+  rmSync(root, {recursive: true, force: true})
+}
+
+/** Unmounts and detaches everything backed by files under root, and makes it all mutable. */
+export function releaseRoot(root: string): void {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4])
@@ -89,7 +95,6 @@ export function removeRoot(root: string): void {
     if (backing.startsWith(`${root}/`)) spawnSync('losetup', ['-d', `/dev/${name}`])
   }
   spawnSync('chattr', ['-R', '-i', root])
-  rmSync(root, {recursive: true, force: true})
 }
 
 /** Loop devices and mounts that belong to root (should be none after cleanup). */

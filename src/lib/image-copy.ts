@@ -1,0 +1,111 @@
+import {chmodSync, constants, copyFileSync, linkSync, renameSync, unlinkSync} from 'node:fs'
+import type {Context} from './context.js'
+import {conflict, environment} from './errors.js'
+import {CommandFailed} from './exec.js'
+import {formatSize} from './sizes.js'
+import {silentProgress} from './progress.js'
+import type {CopyMethod} from './state.js'
+
+/**
+ * Copies of volume images (snapshots, restores, clones). Where the host filesystem can clone
+ * extents (xfs with reflink, btrfs) a copy is a reflink: instant, and it takes no space until
+ * either side is written. Elsewhere (ext4) it is a sparse copy of the allocated blocks only.
+ */
+
+/** Room kept free on the host beyond the copy itself (the state file, logs, metadata). */
+const SPACE_MARGIN = 16 * 1024 ** 2
+
+export function copyMethodFor(ctx: Context, dir: string): CopyMethod {
+  return ctx.host.canReflink(dir) ? 'reflink' : 'copy'
+}
+
+/** Refuses (exit 5) a copy the host cannot hold, before anything is written. */
+export function checkSpaceFor(ctx: Context, method: CopyMethod, source: string, dir: string): void {
+  if (method === 'reflink') return
+  const needed = ctx.host.fileInfo(source)?.allocatedBytes ?? 0
+  const available = ctx.host.fsUsage(dir).availableBytes
+  if (needed + SPACE_MARGIN > available) {
+    throw environment(
+      `not enough free space under ${dir} for a copy of ${source}: it needs ${formatSize(needed + SPACE_MARGIN)}, ${formatSize(available)} is free`,
+      'free some space, or keep CBS_ROOT on xfs or btrfs, where copies share their blocks',
+    )
+  }
+}
+
+export interface CopyOptions {
+  /** Stops the copy (besides an interruption of cbs, which always does). */
+  signal?: AbortSignal
+  /** What the progress line says, e.g. "db → db@s1". */
+  label?: string
+}
+
+/** Copies `source` to `target`, which must not exist. */
+export async function copyImage(ctx: Context, method: CopyMethod, source: string, target: string, options: CopyOptions = {}): Promise<void> {
+  if (method === 'reflink') {
+    // FICLONE in-process (what `cp --reflink=always` does): a few milliseconds for any size.
+    await ctx.exec.change(['cp', '--reflink=always', source, target], () => {
+      copyFileSync(source, target, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL)
+    })
+    return
+  }
+  const total = ctx.host.fileInfo(source)?.allocatedBytes ?? 0
+  // cp skips holes (SEEK_DATA) and leaves runs of zeros unwritten; its progress is what the
+  // target has allocated so far.
+  const progress = ctx.progress ?? silentProgress
+  const report = () => {
+    const done = Math.min(ctx.host.fileInfo(target)?.allocatedBytes ?? 0, total)
+    progress.update(total > 0 ? Math.floor((done / total) * 100) : 100, 100, `copying ${options.label ?? target}: ${formatSize(done)} of ${formatSize(total)}`)
+  }
+  const timer = ctx.exec.dryRun ? undefined : setInterval(report, 250)
+  try {
+    await ctx.exec.run('cp', ['--sparse=always', source, target], {mutates: true, abortable: true, signal: options.signal})
+  } catch (error) {
+    if (error instanceof CommandFailed && /No space left/i.test(error.stderr)) {
+      throw environment(`the host ran out of space while copying ${source}`, 'free some space and try again')
+    }
+    throw error
+  } finally {
+    clearInterval(timer)
+    progress.finish()
+  }
+}
+
+export async function setMode(ctx: Context, file: string, mode: number): Promise<void> {
+  await ctx.exec.change(['chmod', mode.toString(8).padStart(4, '0'), file], () => chmodSync(file, mode))
+}
+
+/** rename(2): `to` is replaced atomically if it exists. */
+export async function moveIntoPlace(ctx: Context, from: string, to: string): Promise<void> {
+  await ctx.exec.change(['mv', from, to], () => renameSync(from, to))
+}
+
+/** Like moveIntoPlace, but refuses (exit 4) to replace an existing `to`. */
+export async function moveIntoPlaceNew(ctx: Context, from: string, to: string): Promise<void> {
+  await ctx.exec.change(['mv', '--no-clobber', from, to], () => {
+    try {
+      linkSync(from, to)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      throw conflict(`image file ${to} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+    }
+    unlinkSync(from)
+  })
+}
+
+/** Makes an image read-only for good: mode 0400 and immutable (not even root can change it). */
+export async function makeReadOnly(ctx: Context, file: string): Promise<void> {
+  await setMode(ctx, file, 0o400)
+  await ctx.exec.run('chattr', ['+i', file], {mutates: true})
+}
+
+/** Removes an image, read-only or not; a missing one is fine. */
+export async function removeReadOnlyImage(ctx: Context, file: string): Promise<void> {
+  if (ctx.host.fileInfo(file)) await ctx.exec.run('chattr', ['-i', file], {mutates: true})
+  await ctx.exec.change(['rm', '-f', file], () => {
+    try {
+      unlinkSync(file)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  })
+}

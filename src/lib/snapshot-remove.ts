@@ -1,0 +1,80 @@
+import type {Context} from './context.js'
+import {requireRoot} from './context.js'
+import {conflict, notFound} from './errors.js'
+import {removeReadOnlyImage} from './image-copy.js'
+import {partialPath} from './layout.js'
+import {removeImage} from './loop-volume.js'
+import {dependentsOf, formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from './snapshot.js'
+import type {State} from './state.js'
+import {rmdirSync} from 'node:fs'
+
+/**
+ * Removes snapshots. Every reference is checked before anything is touched: all must exist, none
+ * may be in use (a union volume's lower layer) or being worked on by a live process.
+ */
+export async function removeSnapshots(ctx: Context, names: string[]): Promise<string[]> {
+  const refs = names.map(parseSnapshotRef)
+  requireRoot(ctx.host)
+  const state = ctx.store.read()
+  const missing = refs.filter((ref) => !state.volumes[ref.volume]?.snapshots?.[ref.snapshot])
+  if (missing.length > 0) throw notFound(`no such snapshot: ${missing.map(formatSnapshotRef).join(', ')}`, 'see `cbs volume snapshot ls`')
+  for (const ref of refs) {
+    const dependents = dependentsOf(state, ref)
+    if (dependents.length > 0) throw conflict(`snapshot ${formatSnapshotRef(ref)} is a lower layer of ${dependents.join(', ')}`, 'remove those union volumes first')
+    refuseWhileWorkedOn(ctx, state, ref)
+  }
+  for (const ref of refs) await removeSnapshot(ctx, ref)
+  return refs.map(formatSnapshotRef)
+}
+
+/** Refuses (exit 4) to remove a snapshot that a live cbs process is creating or removing. */
+export function refuseWhileWorkedOn(ctx: Context, state: State, ref: SnapshotRef): void {
+  const name = formatSnapshotRef(ref)
+  const pending = state.volumes[ref.volume]?.snapshots?.[ref.snapshot]?.pending
+  if (pending && ctx.host.isProcessAlive(pending.pid)) {
+    throw conflict(`snapshot ${name} is being ${pending.operation === 'remove' ? 'removed' : 'created'} by process ${pending.pid}`, 'wait for it to finish')
+  }
+}
+
+/** Removes one snapshot's files, then its record (marked `removing` in between). */
+export async function removeSnapshot(ctx: Context, ref: SnapshotRef): Promise<void> {
+  await ctx.store.update((state) => {
+    const record = state.volumes[ref.volume]?.snapshots?.[ref.snapshot]
+    if (record) record.pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
+  })
+  const image = ctx.layout.snapshotImage(ref.volume, ref.snapshot)
+  await removeReadOnlyImage(ctx, image)
+  await removeImage(ctx, partialPath(image)) // never read-only: that comes after the rename
+  await ctx.store.update((state) => {
+    delete state.volumes[ref.volume]?.snapshots?.[ref.snapshot]
+  })
+}
+
+/**
+ * Clears the snapshots of a volume that a killed cbs process left half created or half
+ * removed: neither is any good, and their files go.
+ */
+export async function reapAbandonedSnapshots(ctx: Context, volume: string): Promise<string[]> {
+  const abandoned = Object.values(ctx.store.read().volumes[volume]?.snapshots ?? {}).filter(
+    (record) => record.pending && !ctx.host.isProcessAlive(record.pending.pid),
+  )
+  for (const record of abandoned) await removeSnapshot(ctx, {volume, snapshot: record.name})
+  return abandoned.map((record) => formatSnapshotRef({volume, snapshot: record.name}))
+}
+
+/**
+ * Removes every snapshot of a volume that is being removed, and their folder. (The folder stays
+ * while the volume does: a snapshot being created concurrently may need it.)
+ */
+export async function removeAllSnapshots(ctx: Context, volume: string): Promise<void> {
+  for (const name of Object.keys(ctx.store.read().volumes[volume]?.snapshots ?? {})) await removeSnapshot(ctx, {volume, snapshot: name})
+  const dir = ctx.layout.snapshotDir(volume)
+  if (ctx.host.fileInfo(dir) === undefined) return
+  await ctx.exec.change(['rmdir', dir], () => {
+    try {
+      rmdirSync(dir)
+    } catch (error) {
+      if (!['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+    }
+  })
+}
