@@ -85,16 +85,23 @@ export function releaseRoot(root: string): void {
     .filter((mountpoint) => mountpoint?.startsWith(`${root}/`))
     .reverse()
   for (const mountpoint of mounts) spawnSync('umount', ['-l', mountpoint])
-  for (const name of readdirSync('/sys/block').filter((entry) => entry.startsWith('loop'))) {
-    let backing = ''
-    try {
-      backing = readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim()
-    } catch {
-      continue
-    }
-    if (backing.startsWith(`${root}/`)) spawnSync('losetup', ['-d', `/dev/${name}`])
-  }
+  for (const device of loopsUnder(root)) spawnSync('losetup', ['-d', device])
+  // A lazily unmounted filesystem is released a moment later (deferred kernel work, slower under
+  // load); a device detached while still held goes away only then.
+  for (let waited = 0; loopsUnder(root).length > 0 && waited < 5000; waited += 50) spawnSync('sleep', ['0.05'])
   spawnSync('chattr', ['-R', '-i', root])
+}
+
+function loopsUnder(root: string): string[] {
+  const devices: string[] = []
+  for (const name of readdirSync('/sys/block').filter((entry) => entry.startsWith('loop'))) {
+    try {
+      if (readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').startsWith(`${root}/`)) devices.push(`/dev/${name}`)
+    } catch {
+      // not attached
+    }
+  }
+  return devices
 }
 
 /** Loop devices and mounts that belong to root (should be none after cleanup). */
