@@ -4,7 +4,7 @@ import {invalid, notFound} from './errors.js'
 import type {Filesystem} from './filesystems.js'
 import type {HostView} from './host-view.js'
 import type {Layout} from './layout.js'
-import {validateName} from './names.js'
+import {findSnapshot, parseSnapshotRef} from './snapshot.js'
 import type {LowerRecord, State, VolumeRecord} from './state.js'
 
 /**
@@ -55,7 +55,7 @@ export function resolveLowers(ctx: Context, union: string, sources: string[], st
 
 function resolveLower(ctx: Context, union: string, source: string, state: State): LowerRecord {
   if (isAbsolute(source)) return resolveFolder(ctx, union, normalize(source), state)
-  if (source.includes('@')) return resolveSnapshot(union, source, state)
+  if (source.includes('@')) return resolveSnapshot(ctx, union, source, state)
   if (state.volumes[source]) {
     throw invalid(
       `--lower ${source} is a live volume: a lower layer must not change while it is mounted`,
@@ -89,14 +89,11 @@ function resolveFolder(ctx: Context, union: string, path: string, state: State):
   return {type: 'directory', path: real}
 }
 
-function resolveSnapshot(union: string, source: string, state: State): LowerRecord {
-  const at = source.indexOf('@')
-  const volume = validateName(source.slice(0, at))
-  validateName(source.slice(at + 1), 'snapshot name')
-  if (volume === union) throw invalid(`--lower ${source} is a snapshot of the union volume "${union}" itself`)
-  if (!state.volumes[volume]) throw notFound(`--lower ${source}: no such volume "${volume}"`, 'see `cbs volume ls`')
-  // Snapshots (issue 3) are not in this build yet.
-  throw invalid(`--lower ${source}: VOLUME@SNAPSHOT lower layers need snapshots, which this cbs does not have yet`, 'use a host folder')
+function resolveSnapshot(ctx: Context, union: string, source: string, state: State): LowerRecord {
+  const ref = parseSnapshotRef(source)
+  if (ref.volume === union) throw invalid(`--lower ${source} is a snapshot of the union volume "${union}" itself`)
+  findSnapshot(ctx, ref, state)
+  return {type: 'snapshot', ...ref}
 }
 
 /** The folders a union volume stacks, top-most first; a snapshot of a union volume brings its lowers along. */
@@ -110,7 +107,8 @@ export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[])
     }
     const ref = lowerSource(lower)
     const source = state.volumes[lower.volume]
-    const mount = {ref, volume: lower.volume, snapshot: lower.snapshot, image: snapshotImage(layout, lower), fs: source.fs, mountpoint: layout.lowerMount(ref)}
+    if (!source) throw notFound(`volume "${lower.volume}" of lower layer ${ref} is gone`, 'run `cbs doctor`')
+    const mount = {ref, volume: lower.volume, snapshot: lower.snapshot, image: layout.snapshotImage(lower.volume, lower.snapshot), fs: source.fs, mountpoint: layout.lowerMount(ref)}
     mounts.push(mount)
     if (source.lowers) {
       // A snapshot of a union volume holds its upper layer: stack it over that volume's lowers.
@@ -121,11 +119,6 @@ export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[])
     } else folders.push(mount.mountpoint)
   }
   return {folders, mounts}
-}
-
-// Snapshots (issue 3) are not in this build yet; resolveSnapshot refuses them before this is reached.
-function snapshotImage(layout: Layout, lower: {volume: string; snapshot: string}): string {
-  return join(layout.root, 'snapshots', lower.volume, `${lower.snapshot}.img`)
 }
 
 /** Union volumes that stack `volume` (or one snapshot of it), directly or through another union volume's snapshot. */

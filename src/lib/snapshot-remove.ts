@@ -4,7 +4,8 @@ import {conflict, notFound} from './errors.js'
 import {removeReadOnlyImage} from './image-copy.js'
 import {partialPath} from './layout.js'
 import {removeImage} from './loop-volume.js'
-import {dependentsOf, formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from './snapshot.js'
+import {unionDependents} from './lowers.js'
+import {formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from './snapshot.js'
 import type {State} from './state.js'
 import {rmdirSync} from 'node:fs'
 
@@ -19,7 +20,7 @@ export async function removeSnapshots(ctx: Context, names: string[]): Promise<st
   const missing = refs.filter((ref) => !state.volumes[ref.volume]?.snapshots?.[ref.snapshot])
   if (missing.length > 0) throw notFound(`no such snapshot: ${missing.map(formatSnapshotRef).join(', ')}`, 'see `cbs volume snapshot ls`')
   for (const ref of refs) {
-    const dependents = dependentsOf(state, ref)
+    const dependents = unionDependents(state, ref.volume, ref.snapshot)
     if (dependents.length > 0) throw conflict(`snapshot ${formatSnapshotRef(ref)} is a lower layer of ${dependents.join(', ')}`, 'remove those union volumes first')
     refuseWhileWorkedOn(ctx, state, ref)
   }

@@ -1,7 +1,6 @@
 import type {Context} from './context.js'
 import {conflict, invalid, notFound} from './errors.js'
 import type {Filesystem} from './filesystems.js'
-import {unionDependents} from './lowers.js'
 import {validateName} from './names.js'
 import type {CopyMethod, SnapshotRecord, State, VolumeRecord} from './state.js'
 
@@ -98,9 +97,4 @@ export function findSnapshot(ctx: Context, ref: SnapshotRef, state: State = ctx.
   if (snapshot.status === 'error') throw notFound(`the image of snapshot ${name} is missing (${snapshot.image})`, 'run `cbs doctor`')
   if (snapshot.status !== 'ready') throw conflict(`snapshot ${name} is ${snapshot.status}`, snapshot.status === 'incomplete' ? `remove it: cbs volume snapshot rm ${name}` : 'wait for it to finish')
   return {record, image: snapshot.image}
-}
-
-/** The union volumes that stack a snapshot as a lower layer (directly or through another's snapshot). */
-export function dependentsOf(state: State, ref: SnapshotRef): string[] {
-  return unionDependents(state, ref.volume, ref.snapshot)
 }

@@ -144,7 +144,7 @@ async function withLowersLock(ctx: Context, work: () => Promise<void>): Promise<
 
 /** A lower layer as `inspect --json` shows it. */
 export type Lower =
-  | {source: string; type: 'snapshot'; volume: string; snapshot: string; mountpoint: string; mounted: boolean}
+  | {source: string; type: 'snapshot'; volume: string; snapshot: string; image: string; mountpoint: string; mounted: boolean}
   | {source: string; type: 'directory'; path: string; exists: boolean}
 
 export function describeLowers(ctx: Context, record: UnionRecord, view: HostView): Lower[] {
@@ -152,6 +152,6 @@ export function describeLowers(ctx: Context, record: UnionRecord, view: HostView
     const source = lowerSource(lower)
     if (lower.type === 'directory') return {source, ...lower, exists: Boolean(ctx.host.fileInfo(lower.path)?.isDirectory)}
     const mountpoint = ctx.layout.lowerMount(source)
-    return {source, ...lower, mountpoint, mounted: view.mountAt(mountpoint) !== undefined}
+    return {source, ...lower, image: ctx.layout.snapshotImage(lower.volume, lower.snapshot), mountpoint, mounted: view.mountAt(mountpoint) !== undefined}
   })
 }

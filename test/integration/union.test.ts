@@ -197,3 +197,110 @@ describe('integration: union volumes (overlayfs)', function () {
     assert.equal(cbs(root, ['volume', 'ls', '-q']).stdout, '')
   })
 })
+
+describe('integration: union volumes over snapshots', function () {
+  this.timeout(120_000)
+  let root: string
+  let db: Volume
+
+  before(function () {
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr', 'fsfreeze'])
+  })
+  beforeEach(() => {
+    root = makeRoot()
+    db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
+    writeFileSync(join(db.mountpoint, 'seeded'), 'seeded\n')
+    writeFileSync(join(db.mountpoint, 'doomed'), 'to be deleted\n')
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
+    writeFileSync(join(db.mountpoint, 'later'), 'after the snapshot\n')
+  })
+  afterEach(() => {
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  const overlay = (name: string, ...lowers: string[]) => {
+    const result = cbs(root, ['volume', 'create', name, '--type', 'overlay', ...lowers.flatMap((lower) => ['--lower', lower]), '--size', '16M', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    return json<Volume>(result)
+  }
+  const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
+
+  it('shows the snapshot read-only below; writes and deletes never reach it; union volumes share its mount', () => {
+    const image = join(root, 'snapshots', 'db', 'seed.img')
+    const before = sha256(image)
+    const u = overlay('u', 'db@seed')
+    const v = overlay('v', 'db@seed')
+    assert.equal(readFileSync(join(u.mountpoint, 'seeded'), 'utf8'), 'seeded\n')
+    assert.ok(!existsSync(join(u.mountpoint, 'later')), 'written after the snapshot')
+    writeFileSync(join(u.mountpoint, 'seeded'), 'changed in u\n')
+    unlinkSync(join(u.mountpoint, 'doomed'))
+    assert.equal(readFileSync(join(v.mountpoint, 'seeded'), 'utf8'), 'seeded\n', 'v has its own upper layer')
+    assert.ok(existsSync(join(v.mountpoint, 'doomed')))
+
+    const lower = join(root, 'lowers', 'db@seed')
+    assert.match(sh('findmnt', ['-n', '-o', 'OPTIONS', lower]), /^ro,/)
+    const devices = sh('losetup', ['-n', '-O', 'NAME,RO', '-j', image]).trim().split('\n')
+    assert.equal(devices.length, 1, 'one read-only device for both')
+    assert.match(devices[0], /\s1$/)
+    const [inspected] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'u', '--json']))
+    assert.deepEqual(inspected.lowers, [{source: 'db@seed', type: 'snapshot', volume: 'db', snapshot: 'seed', image, mountpoint: lower, mounted: true}])
+
+    assert.equal(cbs(root, ['volume', 'rm', 'u', 'v']).code, 0)
+    assert.ok(!existsSync(lower), 'the last union volume down unmounts the snapshot')
+    assert.equal(sha256(image), before, 'snapshot bytes unchanged')
+  })
+
+  it('refuses to remove a volume or snapshot a union volume stacks (exit 4), naming it', () => {
+    overlay('u', 'db@seed')
+    for (const args of [
+      ['volume', 'rm', 'db', '--force'],
+      ['volume', 'snapshot', 'rm', 'db@seed'],
+    ]) {
+      const result = cbs(root, args)
+      assert.equal(result.code, 4, result.stderr)
+      assert.match(result.stderr, /lower layer.*\bu\b/)
+    }
+    const live = cbs(root, ['volume', 'create', 'w', '--type', 'overlay', '--lower', 'db'])
+    assert.equal(live.code, 2)
+    assert.match(live.stderr, /live volume.*snapshot it first/)
+    assert.equal(cbs(root, ['volume', 'create', 'w', '--type', 'overlay', '--lower', 'db@nope']).code, 3)
+    assert.equal(cbs(root, ['volume', 'rm', 'u']).code, 0)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'rm', 'db@seed']).code, 0)
+  })
+
+  it('unmount --all leaves nothing attached; mount --all mounts the snapshot before the union volume', () => {
+    const u = overlay('u', 'db@seed')
+    writeFileSync(join(u.mountpoint, 'kept'), 'kept\n')
+    const down = cbs(root, ['volume', 'unmount', '--all', '--verbose'])
+    assert.equal(down.code, 0, down.stderr)
+    const unmounted = down.stderr.split('\n').filter((line) => line.startsWith('+ umount ')).map((line) => line.slice(9 + root.length))
+    assert.deepEqual(unmounted, ['/mounts/u', '/uppers/u', '/lowers/db@seed', '/mounts/db'])
+    assert.deepEqual(leftovers(root), [])
+
+    const up = cbs(root, ['volume', 'mount', '--all', '--verbose'])
+    assert.equal(up.code, 0, up.stderr)
+    const mounted = up.stderr.split('\n').filter((line) => line.startsWith('+ mount ')).map((line) => line.split(' ').at(-1)!.slice(root.length))
+    assert.deepEqual(mounted, ['/mounts/db', '/uppers/u', '/lowers/db@seed', '/mounts/u'])
+    assert.equal(readFileSync(join(u.mountpoint, 'kept'), 'utf8'), 'kept\n')
+    assert.equal(readFileSync(join(u.mountpoint, 'seeded'), 'utf8'), 'seeded\n')
+  })
+
+  it('snapshots a union volume\'s upper layer; a union volume over that snapshot sees its writes and deletes', () => {
+    const u = overlay('u', 'db@seed')
+    writeFileSync(join(u.mountpoint, 'from-u'), 'u\n')
+    unlinkSync(join(u.mountpoint, 'doomed'))
+    const snapshot = cbs(root, ['volume', 'snapshot', 'create', 'u', 's1'])
+    assert.equal(snapshot.code, 0, snapshot.stderr)
+    writeFileSync(join(u.mountpoint, 'after'), 'after\n')
+
+    const w = overlay('w', 'u@s1')
+    assert.equal(readFileSync(join(w.mountpoint, 'from-u'), 'utf8'), 'u\n')
+    assert.equal(readFileSync(join(w.mountpoint, 'seeded'), 'utf8'), 'seeded\n', "u's own lower comes along")
+    assert.ok(!existsSync(join(w.mountpoint, 'doomed')), "u's whiteout holds")
+    assert.ok(!existsSync(join(w.mountpoint, 'after')))
+    assert.equal(cbs(root, ['volume', 'rm', 'u', '--force']).code, 4, 'w stacks u@s1')
+    assert.equal(cbs(root, ['volume', 'rm', 'db', '--force']).code, 4, 'w stacks db@seed through u@s1')
+    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db', 'u', 'w']).code, 0, 'all together, union volumes first')
+  })
+})

@@ -184,18 +184,11 @@ describe('union volumes (planned commands)', () => {
     ctx.host.busyDevices.add('/dev/loop4')
     const upper = ctx.layout.upperMount('u')
     const down = withScript(ctx, [
-      {command: `umount ${ctx.layout.mountpoint('u')}`},
+      {command: `umount ${ctx.layout.mountpoint('u')}`, then: () => (ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay'))},
       {command: `umount ${upper}`},
       {command: `mount -o discard /dev/loop4 ${upper}`},
       {command: /^mount -t overlay -o lowerdir=\S+ overlay \S+\/mounts\/u$/},
     ])
-    // The host shows the overlay gone once it is unmounted.
-    const all = ctx.host.mounts
-    const mountinfo = ctx.host.mountinfo.bind(ctx.host)
-    ctx.host.mountinfo = () => {
-      ctx.host.mounts = down.exec.ran[0] ? all.filter((mount) => mount.fstype !== 'overlay') : all
-      return mountinfo()
-    }
     assert.equal(await exitCodeOf(unmountVolumes(down, {names: ['u']})), 4)
     down.exec.assertDone()
   })
@@ -225,6 +218,108 @@ describe('union volumes (planned commands)', () => {
     assert.deepEqual(await removeVolumes(rm, ['u']), ['u'])
     rm.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
+  })
+})
+
+describe('union volumes over snapshots (planned commands)', () => {
+  let ctx: UnitContext
+  beforeEach(async () => {
+    ctx = unitContext()
+    // db@seed: a snapshot record and its (read-only) image.
+    mkdirSync(ctx.layout.snapshotDir('db'), {recursive: true})
+    writeFileSync(ctx.layout.snapshotImage('db', 'seed'), '')
+    await ctx.store.update((state) => {
+      state.volumes.db = {name: 'db', type: 'loop', fs: 'ext4', sizeBytes: 64 * MiB, labels: {}, createdAt: ''}
+      state.volumes.db.snapshots = {seed: {name: 'seed', volume: 'db', fs: 'ext4', sizeBytes: 64 * MiB, method: 'copy', labels: {}, createdAt: ''}}
+    })
+  })
+  afterEach(() => ctx.cleanup())
+
+  const lower = () => ctx.layout.lowerMount('db@seed')
+  /** The commands that mount db@seed read-only on /dev/loop9. */
+  const mountSnapshot = () => [
+    {command: `mkdir -p -m 0700 ${ctx.layout.lowersDir}`},
+    {command: `losetup --find --show --nooverlap --read-only --direct-io=on ${ctx.layout.snapshotImage('db', 'seed')}`, stdout: '/dev/loop9\n'},
+    {command: `mkdir -m 0755 ${lower()}`},
+    {command: `chattr +i ${lower()}`},
+    {command: `mount -o ro,noload /dev/loop9 ${lower()}`},
+  ]
+  /** createScript for `u` with the snapshot mounted first, or already there. */
+  function overSnapshot(options: {mounted?: boolean} = {}) {
+    const script = createScript(ctx, [lower()])
+    return [...script.slice(0, 10), ...(options.mounted ? [] : mountSnapshot()), ...script.slice(10)]
+  }
+
+  it('mounts the snapshot read-only (no journal replay) below the overlay', async () => {
+    const run = withScript(ctx, overSnapshot())
+    const volume = await createVolume(run, {name: 'u', type: 'overlay', lowers: ['db@seed'], sizeBytes: 64 * MiB})
+    run.exec.assertDone()
+    assert.deepEqual(ctx.store.read().volumes.u.lowers, [{type: 'snapshot', volume: 'db', snapshot: 'seed'}])
+    assert.deepEqual(volume.lowers?.[0], {
+      source: 'db@seed',
+      type: 'snapshot',
+      volume: 'db',
+      snapshot: 'seed',
+      image: ctx.layout.snapshotImage('db', 'seed'),
+      mountpoint: lower(),
+      mounted: false, // the fake host does not mount
+    })
+  })
+
+  it('rolls back the snapshot mount and the upper volume when the overlay mount fails', async () => {
+    const script = overSnapshot()
+    const upper = ctx.layout.upperMount('u')
+    script[script.length - 1] = {command: /^mount -t overlay /, fails: 'mount: wrong fs type'} as (typeof script)[number]
+    const failing = withScript(ctx, [
+      ...script,
+      {command: `chattr -i ${ctx.layout.mountpoint('u')}`},
+      {command: `rmdir ${ctx.layout.mountpoint('u')}`},
+      {command: `umount ${lower()}`},
+      {command: `chattr -i ${lower()}`},
+      {command: `rmdir ${lower()}`},
+      {command: 'losetup --detach /dev/loop9'},
+      {command: `umount ${upper}`},
+      {command: `chattr -i ${upper}`},
+      {command: `rmdir ${upper}`},
+      {command: 'losetup --detach /dev/loop4'},
+    ])
+    await assert.rejects(createVolume(failing, {name: 'u', type: 'overlay', lowers: ['db@seed'], sizeBytes: 64 * MiB}), /wrong fs type/)
+    failing.exec.assertDone()
+    assert.deepEqual(Object.keys(ctx.store.read().volumes), ['db'])
+  })
+
+  it('shares one snapshot mount between union volumes; the last one down unmounts it', async () => {
+    ctx.host.loops.push({device: '/dev/loop9', backingFile: ctx.layout.snapshotImage('db', 'seed')})
+    ctx.host.mounts.push({source: '/dev/loop9', mountpoint: lower()})
+    await ctx.store.update((state) => {
+      state.volumes.other = {name: 'other', type: 'overlay', fs: 'ext4', sizeBytes: MiB, labels: {}, createdAt: '', lowers: [{type: 'snapshot', volume: 'db', snapshot: 'seed'}]}
+    })
+    ctx.host.mounts.push({source: 'overlay', mountpoint: ctx.layout.mountpoint('other'), fstype: 'overlay'})
+    const run = withScript(ctx, overSnapshot({mounted: true}))
+    await createVolume(run, {name: 'u', type: 'overlay', lowers: ['db@seed'], sizeBytes: 64 * MiB})
+    run.exec.assertDone()
+    ctx.host.loops.push({device: '/dev/loop4', backingFile: ctx.layout.image('u')})
+    ctx.host.mounts.push({source: '/dev/loop4', mountpoint: ctx.layout.upperMount('u')}, {source: 'overlay', mountpoint: ctx.layout.mountpoint('u'), fstype: 'overlay'})
+
+    const upDown = [{command: `umount ${ctx.layout.mountpoint('u')}`}, {command: `umount ${ctx.layout.upperMount('u')}`}, {command: 'losetup --detach /dev/loop4'}]
+    const down = withScript(ctx, upDown)
+    await unmountVolumes(down, {names: ['u']})
+    down.exec.assertDone() // "other" still stacks db@seed
+
+    ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.mountpoint !== ctx.layout.mountpoint('other'))
+    const last = withScript(ctx, [...upDown, {command: `umount ${lower()}`}, {command: 'losetup --detach /dev/loop9'}, {command: `chattr -i ${lower()}`}, {command: `rmdir ${lower()}`}])
+    await unmountVolumes(last, {names: ['u']})
+    last.exec.assertDone()
+  })
+
+  it('refuses a live volume (exit 2, hint: snapshot it), a missing snapshot (3), a snapshot of itself (2)', async () => {
+    const untouched = withScript(ctx, [])
+    await assert.rejects(createVolume(untouched, {name: 'u', type: 'overlay', lowers: ['db']}), /live volume.*snapshot it first \(cbs volume snapshot create db\)/)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'u', type: 'overlay', lowers: ['db@nope']})), 3)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'u', type: 'overlay', lowers: ['nope@seed']})), 3)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'u', type: 'overlay', lowers: ['u@seed']})), 2)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'u', type: 'overlay', lowers: ['db@seed', 'db@seed']})), 2)
+    assert.deepEqual(Object.keys(ctx.store.read().volumes), ['db'])
   })
 })
 
