@@ -46,14 +46,13 @@ export class RuntimeClient {
   }
 
   /** Registers the named volume, or adopts one that already binds this very mountpoint. */
-  async registerVolume(name: string, mountpoint: string, labels: Record<string, string>): Promise<'created' | 'existed'> {
+  async registerVolume(name: string, mountpoint: string, labels: Record<string, string>): Promise<void> {
     const existing = await this.findVolume(name)
-    if (existing && bindsMountpoint(existing, mountpoint)) return 'existed'
+    if (existing && bindsMountpoint(existing, mountpoint)) return
     if (existing) {
       throw conflict(`${this.name} already has a volume "${name}" that does not belong to this cbs volume`, `remove or rename it first (${this.name} volume rm ${name})`)
     }
     await this.run(volumeCreateArgs(name, mountpoint, labels), {mutates: true})
-    return 'created'
   }
 
   /** Removes the registration only; the data stays in the cbs volume. A registration already gone is fine. */

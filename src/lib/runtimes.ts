@@ -36,7 +36,7 @@ export function volumeCreateArgs(name: string, mountpoint: string, labels: Recor
 export const volumeInspectArgs = (name: string) => ['volume', 'inspect', name]
 export const volumeRmArgs = (name: string) => ['volume', 'rm', name]
 export const containerIdsArgs = () => ['ps', '--all', '--quiet', '--no-trunc']
-export const CONTAINER_FORMAT = '{{.Id}} {{.Name}} {{.State.Status}} {{json .Mounts}}'
+const CONTAINER_FORMAT = '{{.Id}} {{.Name}} {{.State.Status}} {{json .Mounts}}'
 export const containerInspectArgs = (ids: string[]) => ['container', 'inspect', '--format', CONTAINER_FORMAT, ...ids]
 
 /** The bind mount every runtime understands, with the options syntax of `--mount`. */
@@ -105,7 +105,7 @@ export function usesVolume(container: Container, mountpoint: string, registered:
 
 export const shortId = (id: string) => id.slice(0, 12)
 
-export const CONTAINER_STATE_FORMAT = '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}'
+const CONTAINER_STATE_FORMAT = '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}'
 export const containerStateArgs = (container: string) => ['container', 'inspect', '--format', CONTAINER_STATE_FORMAT, container]
 
 export interface ContainerState {
