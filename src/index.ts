@@ -13,6 +13,7 @@ import VolumeMount from './commands/volume/mount.js'
 import VolumeRm from './commands/volume/rm.js'
 import VolumeSnapshotCreate from './commands/volume/snapshot/create.js'
 import VolumeSnapshotLs from './commands/volume/snapshot/ls.js'
+import VolumeSnapshotRestore from './commands/volume/snapshot/restore.js'
 import VolumeSnapshotRm from './commands/volume/snapshot/rm.js'
 import VolumeUnmount from './commands/volume/unmount.js'
 
@@ -29,6 +30,7 @@ export const COMMANDS = {
   'volume:rm': VolumeRm,
   'volume:snapshot:create': VolumeSnapshotCreate,
   'volume:snapshot:ls': VolumeSnapshotLs,
+  'volume:snapshot:restore': VolumeSnapshotRestore,
   'volume:snapshot:rm': VolumeSnapshotRm,
   'volume:unmount': VolumeUnmount,
 }

@@ -119,6 +119,52 @@ describe('integration: snapshots', function () {
     assert.match(cbs(root, ['volume', 'inspect', 'db']).stdout, /^Snapshots:\s+db@s1 \(copy\)$/m)
   })
 
+  it('restore brings the old bytes back and keeps every snapshot; a busy volume is refused unless --force', async () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const file = `${volume.mountpoint}/table`
+    const first = writeRandom(file, 4)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 's1']).code, 0)
+    const second = writeRandom(file, 4)
+    writeFileSync(`${volume.mountpoint}/added`, 'after s1')
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 's2']).code, 0)
+    writeFileSync(`${volume.mountpoint}/added-later`, 'after s2')
+
+    const restored = cbs(root, ['volume', 'snapshot', 'restore', 'db@s1', '--json'])
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.equal(json<Volume>(restored).status, 'mounted')
+    assert.equal(sha(file), first)
+    assert.deepEqual(readdirSync(volume.mountpoint).filter((name) => name !== 'lost+found'), ['table'])
+    assert.deepEqual(snapshots(root).map((snapshot) => snapshot.name), ['db@s1', 'db@s2'], 'the snapshot and the later one stay')
+
+    assert.equal(cbs(root, ['volume', 'snapshot', 'restore', 'db@s2']).stdout, 'db\n')
+    assert.equal(sha(file), second)
+    assert.equal(readFileSync(`${volume.mountpoint}/added`, 'utf8'), 'after s1')
+
+    // Busy: a process works in the volume.
+    const holder = spawn('sleep', ['60'], {cwd: volume.mountpoint})
+    try {
+      const refused = cbs(root, ['volume', 'snapshot', 'restore', 'db@s1'])
+      assert.equal(refused.code, 4, refused.stderr)
+      assert.match(refused.stderr, /^cbs: volume "db" is busy/)
+      assert.equal(sha(file), second, 'left as it was')
+      assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'db', '--json']))[0].status, 'mounted')
+      const forced = cbs(root, ['volume', 'snapshot', 'restore', 'db@s1', '--force'])
+      assert.equal(forced.code, 0, forced.stderr)
+      assert.equal(sha(file), first)
+      assert.ok(await eventually(() => holder.exitCode !== null || holder.signalCode !== null), 'the holder was stopped')
+      assert.equal(holder.signalCode, 'SIGTERM')
+    } finally {
+      holder.kill('SIGKILL')
+    }
+
+    // An unmounted volume is restored and stays unmounted.
+    assert.equal(cbs(root, ['volume', 'unmount', 'db']).code, 0)
+    assert.equal(json<Volume>(cbs(root, ['volume', 'snapshot', 'restore', 'db@s2', '--json'])).status, 'unmounted')
+    assert.equal(cbs(root, ['volume', 'mount', 'db']).code, 0)
+    assert.equal(sha(file), second)
+    assert.deepEqual(readdirSync(join(root, 'images')), ['db.img'], 'no partial file left')
+  })
+
   it('names snapshots after the UTC time by default; rm removes them; volume rm needs --force while they exist', () => {
     cbs(root, ['volume', 'create', 'db', '--size', '16M'])
     const created = cbs(root, ['volume', 'snapshot', 'create', 'db'])
@@ -148,6 +194,8 @@ describe('integration: snapshots', function () {
       ['volume', 'snapshot', 'rm', 'db'],
       ['volume', 'snapshot', 'rm', 'db@'],
       ['volume', 'snapshot', 'ls', 'a/b'],
+      ['volume', 'snapshot', 'restore', 'db'],
+      ['volume', 'snapshot', 'restore', 'db@a/b'],
     ]) {
       const result = cbs(root, args)
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
@@ -158,6 +206,8 @@ describe('integration: snapshots', function () {
       ['volume', 'snapshot', 'ls', 'nope'],
       ['volume', 'snapshot', 'rm', 'db@nope'],
       ['volume', 'snapshot', 'rm', 'nope@x'],
+      ['volume', 'snapshot', 'restore', 'db@nope'],
+      ['volume', 'snapshot', 'restore', 'nope@x'],
     ]) {
       assert.equal(cbs(root, args).code, 3, args.join(' '))
     }
@@ -283,6 +333,14 @@ describe('integration: snapshots', function () {
       assert.equal(cbs(host.root, ['volume', 'unmount', fs]).code, 0)
       const mounted = cbs(host.root, ['volume', 'mount', fs])
       assert.equal(mounted.code, 0, mounted.stderr)
+      assert.equal(sha(`${volume.mountpoint}/before`), before)
+      // Restore by reflink too.
+      const freeBefore = statfsAvailable(host.root)
+      const restored = cbs(host.root, ['volume', 'snapshot', 'restore', `${fs}@s1`, '--verbose'])
+      assert.equal(restored.code, 0, restored.stderr)
+      assert.match(restored.stderr, /^\+ cp --reflink=always /m)
+      assert.ok(freeBefore - statfsAvailable(host.root) < 4 * MiB, 'no extra space taken')
+      assert.ok(!existsSync(`${volume.mountpoint}/after`))
       assert.equal(sha(`${volume.mountpoint}/before`), before)
     }
   })

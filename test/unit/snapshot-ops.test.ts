@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import {existsSync, truncateSync, writeFileSync} from 'node:fs'
-import {CbsError} from '../../src/lib/errors.js'
+import {existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {CbsError, interrupted} from '../../src/lib/errors.js'
 import {partialPath} from '../../src/lib/layout.js'
 import {createSnapshot} from '../../src/lib/snapshot-create.js'
 import {listSnapshots} from '../../src/lib/snapshot-list.js'
 import {removeSnapshots} from '../../src/lib/snapshot-remove.js'
+import {restoreSnapshot} from '../../src/lib/snapshot-restore.js'
 import {findSnapshot} from '../../src/lib/snapshot.js'
 import type {SnapshotRecord} from '../../src/lib/state.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
@@ -29,7 +30,7 @@ async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
 /** A volume "db" as `cbs volume create db --size 64M` leaves it: image, record, device, mount. */
 export async function seedVolume(ctx: UnitContext, options: {mounted?: boolean} = {}): Promise<void> {
   const {layout} = ctx
-  for (const dir of [layout.imagesDir, layout.mountsDir]) await import('node:fs').then((fs) => fs.mkdirSync(dir, {recursive: true}))
+  for (const dir of [layout.imagesDir, layout.mountpoint('db')]) mkdirSync(dir, {recursive: true})
   writeFileSync(layout.image('db'), 'data')
   truncateSync(layout.image('db'), 64 * MiB)
   await ctx.store.update((state) => {
@@ -256,5 +257,111 @@ describe('volume snapshot ls, rm, and volume rm of a volume with snapshots', () 
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
     assert.ok(!existsSync(ctx.layout.snapshotDir('db')))
+  })
+})
+
+describe('volume snapshot restore (planned commands)', () => {
+  let ctx: UnitContext
+  beforeEach(async () => {
+    ctx = unitContext()
+    await seedVolume(ctx)
+    await createSnapshot(withScript(ctx, snapshotScript(ctx, 's1')), {volume: 'db', snapshot: 's1'})
+  })
+  afterEach(() => ctx.cleanup())
+
+  const partial = () => partialPath(ctx.layout.image('db'))
+  const down = () => [{command: `umount ${ctx.layout.mountpoint('db')}`}, {command: 'losetup --detach /dev/loop7'}]
+  const up = () => [
+    {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('db')}`, stdout: '/dev/loop3\n'},
+    {command: `mount -o discard /dev/loop3 ${ctx.layout.mountpoint('db')}`},
+  ]
+  /** The host after `down`: no device, no mount. */
+  const wentDown = () => {
+    ctx.host.loops = []
+    ctx.host.mounts = []
+  }
+
+  it('unmounts, copies the snapshot over the image (via a partial file), and mounts again', async () => {
+    const run = withScript(ctx, [
+      ...down(),
+      {command: `cp --sparse=always ${ctx.layout.snapshotImage('db', 's1')} ${partial()}`, then: () => (wentDown(), writeFileSync(partial(), 'old'))},
+      {command: `chmod 0600 ${partial()}`},
+      {command: `mv ${partial()} ${ctx.layout.image('db')}`},
+      ...up(),
+    ])
+    const volume = await restoreSnapshot(run, {snapshot: 'db@s1'})
+    run.exec.assertDone()
+    assert.equal(volume.name, 'db')
+    assert.equal(readFileSync(ctx.layout.image('db'), 'utf8'), 'old')
+    assert.equal(ctx.store.read().volumes.db.pending, undefined)
+    assert.ok(ctx.store.read().volumes.db.snapshots?.s1, 'the snapshot stays')
+  })
+
+  it('leaves an unmounted volume unmounted', async () => {
+    wentDown()
+    const run = withScript(ctx, [
+      {command: /^cp --sparse=always /, then: () => writeFileSync(partial(), 'old')},
+      {command: `chmod 0600 ${partial()}`},
+      {command: `mv ${partial()} ${ctx.layout.image('db')}`},
+    ])
+    assert.equal((await restoreSnapshot(run, {snapshot: 'db@s1'})).status, 'unmounted')
+    run.exec.assertDone()
+  })
+
+  it('refuses a busy volume (exit 4) and leaves it as it was', async () => {
+    const run = withScript(ctx, [{command: `umount ${ctx.layout.mountpoint('db')}`, fails: `umount: ${ctx.layout.mountpoint('db')}: target is busy.`}])
+    assert.equal(await exitCodeOf(restoreSnapshot(run, {snapshot: 'db@s1'})), 4)
+    run.exec.assertDone()
+    assert.equal(readFileSync(ctx.layout.image('db'), 'utf8').slice(0, 4), 'data')
+    assert.equal(ctx.store.read().volumes.db.pending, undefined)
+  })
+
+  it('--force stops the processes using the volume first', async () => {
+    ctx.host.alive.add(4242)
+    ctx.host.users.set(ctx.layout.mountpoint('db'), [4242])
+    const run = withScript(ctx, [
+      {command: 'kill -TERM 4242', effect: () => ctx.host.alive.delete(4242)},
+      ...down(),
+      {command: /^cp --sparse=always /, then: () => (wentDown(), writeFileSync(partial(), 'old'))},
+      {command: `chmod 0600 ${partial()}`},
+      {command: `mv ${partial()} ${ctx.layout.image('db')}`},
+      ...up(),
+    ])
+    await restoreSnapshot(run, {snapshot: 'db@s1', force: true})
+    run.exec.assertDone()
+  })
+
+  it('mounts the old image again when the copy fails, and removes the partial copy', async () => {
+    const run = withScript(ctx, [
+      ...down(),
+      {command: /^cp --sparse=always /, fails: 'cp: No space left on device', then: () => (wentDown(), writeFileSync(partial(), 'half'))},
+      {command: `rm -f ${partial()}`},
+      ...up(),
+    ])
+    assert.equal(await exitCodeOf(restoreSnapshot(run, {snapshot: 'db@s1'})), 5)
+    run.exec.assertDone()
+    assert.ok(!existsSync(partial()))
+    assert.equal(readFileSync(ctx.layout.image('db'), 'utf8').slice(0, 4), 'data')
+    assert.equal(ctx.store.read().volumes.db.pending, undefined)
+  })
+
+  it('an interruption during the copy stops it, and the volume comes back as it was', async () => {
+    const run = withScript(ctx, [
+      ...down(),
+      {command: /^cp --sparse=always /, then: () => (wentDown(), run.exec.interrupt(interrupted('SIGINT')))},
+      {command: `rm -f ${partial()}`},
+      ...up(),
+    ])
+    assert.equal(await exitCodeOf(restoreSnapshot(run, {snapshot: 'db@s1'})), 130)
+    run.exec.assertDone()
+  })
+
+  it('refuses unknown snapshots (exit 3), bad references (exit 2), an incomplete snapshot (exit 4)', async () => {
+    const untouched = withScript(ctx, [])
+    assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'db@nope'})), 3)
+    assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'nope@s1'})), 3)
+    assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'db'})), 2)
+    await ctx.store.update((state) => (state.volumes.db.snapshots!.s1.pending = {operation: 'snapshot', pid: DEAD_PID, startedAt: ''}))
+    assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'db@s1'})), 4)
   })
 })

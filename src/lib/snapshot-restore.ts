@@ -1,0 +1,72 @@
+import type {Context} from './context.js'
+import {requireRoot} from './context.js'
+import {conflict} from './errors.js'
+import {HostView} from './host-view.js'
+import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
+import {partialPath} from './layout.js'
+import {removeImage} from './loop-volume.js'
+import {stopProcessesUsing} from './processes.js'
+import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
+import {Undo} from './undo.js'
+import {describeVolume, type Volume} from './volume.js'
+import {bringDown, bringUp} from './volume-lifecycle.js'
+
+export interface RestoreRequest {
+  /** VOLUME@SNAPSHOT */
+  snapshot: string
+  /**
+   * Stop the processes that keep the volume busy (SIGTERM, SIGKILL after 10 s) instead of
+   * refusing. Never a lazy or forced unmount: the processes would go on writing to a filesystem
+   * that is no longer the volume, and lose it all when they let go.
+   */
+  force?: boolean
+}
+
+/**
+ * Rolls a volume back to a snapshot: unmounts it (refused, exit 4, while it is busy unless
+ * `force`), puts a copy of the snapshot in place of its image (copied under a temporary name,
+ * then renamed over it: the image is always whole, old or new) and mounts it again if it was
+ * mounted. The snapshot stays, and so do the later ones. A failure or an interruption before the
+ * rename leaves the volume as it was, mounted again.
+ */
+export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Promise<Volume> {
+  const ref = parseSnapshotRef(request.snapshot)
+  requireRoot(ctx.host)
+  const state = ctx.store.read()
+  const {record: snapshot, image: snapshotImage} = findSnapshot(ctx, ref, state)
+  const record = state.volumes[ref.volume]
+  const name = formatSnapshotRef(ref)
+  const image = ctx.layout.image(record.name)
+  const method = copyMethodFor(ctx, ctx.layout.imagesDir)
+  checkSpaceFor(ctx, method, snapshotImage, ctx.layout.imagesDir)
+  const wasMounted = describeVolume(ctx, record, HostView.read(ctx.host)).status === 'mounted'
+
+  await ctx.store.update((state) => {
+    const current = state.volumes[record.name]
+    if (current.pending) throw conflict(`volume "${record.name}" is being ${current.pending.operation}d by process ${current.pending.pid}`, 'wait for it to finish')
+    current.pending = {operation: 'restore', pid: process.pid, startedAt: new Date().toISOString()}
+  })
+  const undo = new Undo()
+  undo.push(`finish restoring ${record.name}`, () => ctx.store.update((state) => delete state.volumes[record.name].pending))
+  try {
+    if (request.force && wasMounted) await stopProcessesUsing(ctx, ctx.layout.mountpoint(record.name))
+    await bringDown(ctx, record, HostView.read(ctx.host))
+    if (wasMounted) undo.push(`mount ${record.name} again`, () => bringUp(ctx, record, HostView.read(ctx.host)))
+    const partial = partialPath(image)
+    undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
+    await copyImage(ctx, method, snapshotImage, partial, {label: `${name} → ${record.name}`})
+    await setMode(ctx, partial, 0o600)
+    await moveIntoPlace(ctx, partial, image)
+    if (wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
+    await ctx.store.update((state) => {
+      const current = state.volumes[record.name]
+      delete current.pending
+      current.sizeBytes = snapshot.sizeBytes
+    })
+  } catch (error) {
+    const leftovers = await undo.run()
+    if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
+    throw error
+  }
+  return describeVolume(ctx, ctx.store.read().volumes[record.name], HostView.read(ctx.host))
+}
