@@ -33,6 +33,29 @@ export function mkfsCommand(fs: Filesystem, device: string): [string, string[]] 
   }
 }
 
+/**
+ * Gives a copied filesystem an identity of its own, so it can be mounted next to its source:
+ * ext4 and btrfs on the image file before it is attached. btrfs would otherwise take the clone
+ * for another device of the mounted source (kernels before 6.7 may even mount the source
+ * again); `-m` changes the fsid users see without rewriting every block. xfs is done on the
+ * device (see volume-clone.ts): xfs_admin needs a clean log first.
+ */
+export function renewIdCommand(fs: Exclude<Filesystem, 'xfs'>, file: string): [string, string[]] {
+  return fs === 'ext4' ? ['tune2fs', ['-U', 'random', file]] : ['btrfstune', ['-m', file]]
+}
+
+/** Grows a filesystem to fill its (grown) device: ext4 offline on the file, xfs and btrfs mounted. */
+export function growCommand(fs: Filesystem, target: string): [string, string[]] {
+  switch (fs) {
+    case 'ext4':
+      return ['resize2fs', [target]]
+    case 'xfs':
+      return ['xfs_growfs', [target]]
+    case 'btrfs':
+      return ['btrfs', ['filesystem', 'resize', 'max', target]]
+  }
+}
+
 /** discard hands deleted blocks back to the host, so images stay as sparse as their data. */
 export function mountArgs(device: string, mountpoint: string, options: string[] = []): string[] {
   return ['-o', ['discard', ...options].join(','), device, mountpoint]

@@ -7,11 +7,13 @@ import {HostView} from './host-view.js'
 import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint} from './loop-volume.js'
 import {resolveLowers} from './lowers.js'
 import {validateName} from './names.js'
+import {parseSnapshotRef} from './snapshot.js'
 import {formatSize} from './sizes.js'
 import type {VolumeRecord, VolumeType} from './state.js'
 import {Undo} from './undo.js'
 import {checkUnion, isUnion, mountUnion, prepareUpper, requireAufs, type UnionRecord} from './union-volume.js'
 import {describeVolume, type Volume} from './volume.js'
+import {buildClone, planClone} from './volume-clone.js'
 
 export const DEFAULT_SIZE = 1024 ** 3
 
@@ -26,9 +28,12 @@ export interface CreateRequest {
   lowers?: string[]
   /** An existing volume of the same name, size and filesystem is not an error. */
   ifNotExists?: boolean
+  /** VOLUME@SNAPSHOT: the new volume is a copy of it (size, fs, type and lowers default to its). */
+  from?: string
 }
 
 export async function createVolume(ctx: Context, request: CreateRequest): Promise<Volume> {
+  const from = request.from === undefined ? undefined : parseSnapshotRef(request.from)
   const record: VolumeRecord = {
     name: validateName(request.name),
     type: request.type ?? 'loop',
@@ -37,9 +42,11 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
     labels: request.labels ?? {},
     createdAt: new Date().toISOString(),
   }
-  checkSize(ctx, record)
+  if (!from) checkSize(ctx, record)
   requireRoot(ctx.host)
-  if (isUnion(record)) await checkUnionRequest(ctx, record, request.lowers ?? [])
+  const clone = from && planClone(ctx, from, request, record)
+  if (clone) checkSize(ctx, record)
+  else if (isUnion(record)) await checkUnionRequest(ctx, record, request.lowers ?? [])
   else if (request.lowers?.length) throw invalid('--lower is for union volumes', 'add --type overlay')
 
   const existing = await ctx.store.update((state) => {
@@ -51,7 +58,8 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
 
   const undo = new Undo()
   try {
-    await (isUnion(record) ? buildUnionVolume(ctx, record, undo) : buildLoopVolume(ctx, record, undo))
+    if (clone) await buildClone(ctx, record, clone, undo)
+    else await (isUnion(record) ? buildUnionVolume(ctx, record, undo) : buildLoopVolume(ctx, record, undo))
     await ctx.store.update((state) => {
       delete state.volumes[record.name].pending
     })
@@ -122,10 +130,10 @@ function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest
   const volume = describeVolume(ctx, existing, HostView.read(ctx.host))
   const matches =
     !existing.pending &&
-    existing.fs === (request.fs ?? 'ext4') &&
+    existing.fs === wanted.fs &&
     existing.type === wanted.type &&
     JSON.stringify(existing.lowers) === JSON.stringify(wanted.lowers) &&
-    volume.sizeBytes === (request.sizeBytes ?? DEFAULT_SIZE) &&
+    volume.sizeBytes === wanted.sizeBytes &&
     Object.entries(request.labels ?? {}).every(([key, value]) => existing.labels[key] === value)
   if (request.ifNotExists && matches) return volume
   if (existing.pending) {

@@ -165,6 +165,97 @@ describe('integration: snapshots', function () {
     assert.deepEqual(readdirSync(join(root, 'images')), ['db.img'], 'no partial file left')
   })
 
+  it('create --from makes an independent, larger copy of a snapshot with a filesystem UUID of its own', () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const seeded = writeRandom(`${volume.mountpoint}/seed`, 4)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
+    writeFileSync(`${volume.mountpoint}/after-snapshot`, 'not in the clone')
+
+    const created = cbs(root, ['volume', 'create', 'ci', '--from', 'db@seed', '--size', '128M', '--label', 'job=1', '--json'])
+    assert.equal(created.code, 0, created.stderr)
+    const clone = json<Volume>(created)
+    assert.equal(clone.status, 'mounted')
+    assert.equal(clone.sizeBytes, 128 * MiB)
+    assert.deepEqual(clone.labels, {job: '1'})
+    assert.ok(statfsSync(clone.mountpoint).blocks * statfsSync(clone.mountpoint).bsize > 100 * MiB, 'the filesystem grew with the image')
+    assert.equal(sha(`${clone.mountpoint}/seed`), seeded)
+    assert.ok(!existsSync(`${clone.mountpoint}/after-snapshot`))
+    assert.notEqual(uuidOf(clone.device!), uuidOf(volume.device!))
+
+    // Independent both ways.
+    writeFileSync(`${clone.mountpoint}/seed`, 'changed in the clone')
+    assert.equal(sha(`${volume.mountpoint}/seed`), seeded)
+    writeFileSync(`${volume.mountpoint}/only-in-db`, 'x')
+    assert.ok(!existsSync(`${clone.mountpoint}/only-in-db`))
+    assert.equal(json<Volume>(cbs(root, ['volume', 'create', 'same', '--from', 'db@seed', '--json'])).sizeBytes, 64 * MiB, 'the snapshot size by default')
+
+    // A clone survives its source and the snapshot.
+    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db']).code, 0)
+    assert.equal(readFileSync(`${clone.mountpoint}/seed`, 'utf8'), 'changed in the clone')
+    assert.equal(cbs(root, ['volume', 'unmount', 'ci']).code, 0)
+    assert.equal(cbs(root, ['volume', 'mount', 'ci']).code, 0)
+    assert.equal(readFileSync(`${clone.mountpoint}/seed`, 'utf8'), 'changed in the clone')
+  })
+
+  for (const fs of ['xfs', 'btrfs'] as const) {
+    it(`create --from of ${fs} mounts next to its mounted source (a new UUID), and grows`, () => {
+      const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--fs', fs, '--size', '320M', '--json']))
+      const seeded = writeRandom(`${volume.mountpoint}/seed`, 2)
+      assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'v', 's']).code, 0)
+      const created = cbs(root, ['volume', 'create', 'c', '--from', 'v@s', '--size', '400M', '--json'])
+      assert.equal(created.code, 0, created.stderr)
+      const clone = json<Volume>(created)
+      assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', clone.mountpoint]).trim(), fs)
+      assert.notEqual(uuidOf(clone.device!), uuidOf(volume.device!))
+      assert.equal(sha(`${clone.mountpoint}/seed`), seeded)
+      writeFileSync(`${clone.mountpoint}/seed`, 'clone')
+      assert.equal(sha(`${volume.mountpoint}/seed`), seeded, 'the source is untouched')
+      assert.ok(statfsSync(clone.mountpoint).blocks * statfsSync(clone.mountpoint).bsize > 330 * MiB, 'grown')
+      assert.equal(cbs(root, ['volume', 'rm', 'c']).code, 0)
+    })
+  }
+
+  it('create --from and restore of a union volume snapshot: its upper layer over the same lowers', () => {
+    const db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
+    writeFileSync(`${db.mountpoint}/base`, 'base')
+    writeFileSync(`${db.mountpoint}/gone`, 'deleted in the union')
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
+    const union = json<Volume>(cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', 'db@seed', '--size', '32M', '--json']))
+    writeFileSync(`${union.mountpoint}/mine`, 'v1')
+    rmSync(`${union.mountpoint}/gone`)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'u', 's']).code, 0)
+    writeFileSync(`${union.mountpoint}/mine`, 'v2')
+
+    const clone = json<Volume>(cbs(root, ['volume', 'create', 'u2', '--from', 'u@s', '--json']))
+    assert.equal(clone.type, 'overlay')
+    assert.deepEqual(clone.lowers!.map((lower) => lower.source), ['db@seed'])
+    assert.equal(readFileSync(`${clone.mountpoint}/mine`, 'utf8'), 'v1')
+    assert.equal(readFileSync(`${clone.mountpoint}/base`, 'utf8'), 'base')
+    assert.ok(!existsSync(`${clone.mountpoint}/gone`), 'the whiteout came along')
+
+    assert.equal(cbs(root, ['volume', 'snapshot', 'restore', 'u@s']).code, 0)
+    assert.equal(readFileSync(`${union.mountpoint}/mine`, 'utf8'), 'v1')
+    assert.equal(cbs(root, ['volume', 'rm', '--force', 'u', 'u2', 'db']).code, 0)
+  })
+
+  it('create --from refuses bad requests before creating anything', () => {
+    cbs(root, ['volume', 'create', 'db', '--size', '64M'])
+    cbs(root, ['volume', 'snapshot', 'create', 'db', 's'])
+    for (const [args, code] of [
+      [['--from', 'db'], 2],
+      [['--from', 'db@s', '--size', '32M'], 2],
+      [['--from', 'db@s', '--fs', 'xfs'], 2],
+      [['--from', 'db@nope'], 3],
+      [['--from', 'nope@s'], 3],
+    ] as const) {
+      const result = cbs(root, ['volume', 'create', 'c', ...args])
+      assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, /^cbs: [^\n]+\n$/)
+    }
+    assert.deepEqual(readdirSync(join(root, 'images')), ['db.img'])
+    assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((volume) => volume.name), ['db'])
+  })
+
   it('names snapshots after the UTC time by default; rm removes them; volume rm needs --force while they exist', () => {
     cbs(root, ['volume', 'create', 'db', '--size', '16M'])
     const created = cbs(root, ['volume', 'snapshot', 'create', 'db'])
@@ -301,13 +392,19 @@ describe('integration: snapshots', function () {
   it('refuses a copy the host has no room for (exit 5) and leaves nothing behind', () => {
     host = makeHostFs('ext4', 96)
     const volume = json<Volume>(cbs(host.root, ['volume', 'create', 'db', '--size', '64M', '--json']))
-    writeRandom(`${volume.mountpoint}/data`, 50)
-    const result = cbs(host.root, ['volume', 'snapshot', 'create', 'db', 's1'])
+    writeRandom(`${volume.mountpoint}/data`, 30)
+    assert.equal(cbs(host.root, ['volume', 'snapshot', 'create', 'db', 's1']).code, 0, 'room for one copy')
+    const result = cbs(host.root, ['volume', 'snapshot', 'create', 'db', 's2'])
     assert.equal(result.code, 5, result.stderr)
     assert.match(result.stderr, /^cbs: not enough free space under .*: it needs \S+, \S+ is free: .*\n$/)
-    assert.ok(!existsSync(join(host.root, 'snapshots')))
-    assert.deepEqual(snapshots(host.root), [])
+    assert.deepEqual(snapshots(host.root).map((snapshot) => snapshot.name), ['db@s1'])
+    assert.deepEqual(readdirSync(join(host.root, 'snapshots', 'db')), ['s1.img'])
     assert.ok(!wasFrozen(volume.mountpoint))
+
+    const clone = cbs(host.root, ['volume', 'create', 'c', '--from', 'db@s1'])
+    assert.equal(clone.code, 5, clone.stderr)
+    assert.deepEqual(readdirSync(join(host.root, 'images')), ['db.img'])
+    assert.deepEqual(json<Volume[]>(cbs(host.root, ['volume', 'ls', '--json'])).map((each) => each.name), ['db'])
   })
 
   it('clones by reflink on an xfs host: milliseconds, no extra space, and the volume still mounts afterwards', () => {
@@ -342,9 +439,19 @@ describe('integration: snapshots', function () {
       assert.ok(freeBefore - statfsAvailable(host.root) < 4 * MiB, 'no extra space taken')
       assert.ok(!existsSync(`${volume.mountpoint}/after`))
       assert.equal(sha(`${volume.mountpoint}/before`), before)
+      // And clone by reflink.
+      const freeBeforeClone = statfsAvailable(host.root)
+      const cloned = cbs(host.root, ['volume', 'create', `${fs}-clone`, '--from', `${fs}@s1`, '--json'])
+      assert.equal(cloned.code, 0, cloned.stderr)
+      // Mounting an xfs clone replays its log (64 MiB here), which then is its own.
+      const extra = freeBeforeClone - statfsAvailable(host.root)
+      assert.ok(extra < (fs === 'xfs' ? 72 : 8) * MiB, `the ${fs} clone took ${extra / MiB} MiB`)
+      assert.equal(sha(`${json<Volume>(cloned).mountpoint}/before`), before)
     }
   })
 })
+
+const uuidOf = (device: string) => sh('blkid', ['-s', 'UUID', '-o', 'value', device]).trim()
 
 function statfsAvailable(path: string): number {
   const stat = statfsSync(path)

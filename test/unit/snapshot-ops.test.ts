@@ -8,6 +8,7 @@ import {removeSnapshots} from '../../src/lib/snapshot-remove.js'
 import {restoreSnapshot} from '../../src/lib/snapshot-restore.js'
 import {findSnapshot} from '../../src/lib/snapshot.js'
 import type {SnapshotRecord} from '../../src/lib/state.js'
+import {createVolume} from '../../src/lib/volume-create.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
 import type {Expectation} from '../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
@@ -363,5 +364,117 @@ describe('volume snapshot restore (planned commands)', () => {
     assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'db'})), 2)
     await ctx.store.update((state) => (state.volumes.db.snapshots!.s1.pending = {operation: 'snapshot', pid: DEAD_PID, startedAt: ''}))
     assert.equal(await exitCodeOf(restoreSnapshot(untouched, {snapshot: 'db@s1'})), 4)
+  })
+})
+
+describe('volume create --from (planned commands)', () => {
+  let ctx: UnitContext
+  beforeEach(async () => {
+    ctx = unitContext()
+    await seedVolume(ctx)
+    await createSnapshot(withScript(ctx, snapshotScript(ctx, 's1')), {volume: 'db', snapshot: 's1'})
+  })
+  afterEach(() => ctx.cleanup())
+
+  const image = () => ctx.layout.image('copy')
+  const partial = () => partialPath(image())
+  const copy = (): Expectation => ({
+    command: `cp --sparse=always ${ctx.layout.snapshotImage('db', 's1')} ${partial()}`,
+    then: () => (writeFileSync(partial(), 'old'), truncateSync(partial(), 64 * MiB)),
+  })
+  const attachAndMount = (): Expectation[] => [
+    {command: `losetup --find --show --nooverlap --direct-io=on ${image()}`, stdout: '/dev/loop9\n'},
+    {command: `mkdir -m 0755 ${ctx.layout.mountpoint('copy')}`},
+    {command: `chattr +i ${ctx.layout.mountpoint('copy')}`},
+  ]
+
+  it('copies the snapshot, gives the ext4 a new UUID, grows it offline, then attaches and mounts it', async () => {
+    const run = withScript(ctx, [
+      {command: `mkdir -p -m 0700 ${ctx.layout.imagesDir}`},
+      {command: `mkdir -p -m 0700 ${ctx.layout.mountsDir}`},
+      copy(),
+      {command: `chmod 0600 ${partial()}`},
+      {command: `e2fsck -f -p ${partial()}`, fails: 'copy: fixed the superblock (exit 1)'},
+      {command: `tune2fs -U random ${partial()}`},
+      {command: `truncate --size ${128 * MiB} ${partial()}`},
+      {command: `resize2fs ${partial()}`},
+      {command: `mv --no-clobber ${partial()} ${image()}`},
+      ...attachAndMount(),
+      {command: `mount -o discard /dev/loop9 ${ctx.layout.mountpoint('copy')}`},
+    ])
+    const volume = await createVolume(run, {name: 'copy', from: 'db@s1', sizeBytes: 128 * MiB})
+    run.exec.assertDone()
+    assert.equal(volume.sizeBytes, 128 * MiB)
+    assert.equal(volume.fs, 'ext4')
+    assert.equal(ctx.store.read().volumes.copy.pending, undefined)
+  })
+
+  it('keeps the size of the snapshot by default', async () => {
+    const run = withScript(ctx, [
+      {command: /^mkdir -p /},
+      {command: /^mkdir -p /},
+      copy(),
+      {command: `chmod 0600 ${partial()}`},
+      {command: `e2fsck -f -p ${partial()}`},
+      {command: `tune2fs -U random ${partial()}`},
+      {command: `mv --no-clobber ${partial()} ${image()}`},
+      ...attachAndMount(),
+      {command: `mount -o discard /dev/loop9 ${ctx.layout.mountpoint('copy')}`},
+    ])
+    assert.equal((await createVolume(run, {name: 'copy', from: 'db@s1'})).sizeBytes, 64 * MiB)
+    run.exec.assertDone()
+  })
+
+  it('gives an xfs clone a new UUID on its device (after replaying its log) and grows it mounted', async () => {
+    await ctx.store.update((state) => (state.volumes.db.snapshots!.s1.fs = 'xfs'))
+    truncateSync(ctx.layout.snapshotImage('db', 's1'), 320 * MiB)
+    await ctx.store.update((state) => (state.volumes.db.snapshots!.s1.sizeBytes = 320 * MiB))
+    const mountpoint = ctx.layout.mountpoint('copy')
+    const run = withScript(ctx, [
+      {command: /^mkdir -p /},
+      {command: /^mkdir -p /},
+      copy(),
+      {command: `chmod 0600 ${partial()}`},
+      {command: `truncate --size ${400 * MiB} ${partial()}`},
+      {command: `mv --no-clobber ${partial()} ${image()}`},
+      ...attachAndMount(),
+      {command: `mount -o discard,nouuid /dev/loop9 ${mountpoint}`},
+      {command: `umount ${mountpoint}`},
+      {command: 'xfs_admin -U generate /dev/loop9'},
+      {command: `mount -o discard /dev/loop9 ${mountpoint}`},
+      {command: `xfs_growfs ${mountpoint}`},
+    ])
+    assert.equal((await createVolume(run, {name: 'copy', from: 'db@s1', sizeBytes: 400 * MiB})).fs, 'xfs')
+    run.exec.assertDone()
+  })
+
+  it('rolls back everything when a step fails: no image, partial file, device or record', async () => {
+    const run = withScript(ctx, [
+      {command: /^mkdir -p /},
+      {command: /^mkdir -p /},
+      copy(),
+      {command: `chmod 0600 ${partial()}`},
+      {command: `e2fsck -f -p ${partial()}`},
+      {command: `tune2fs -U random ${partial()}`, fails: 'tune2fs: Bad magic number in super-block'},
+      {command: `rm -f ${partial()}`},
+    ])
+    await assert.rejects(createVolume(run, {name: 'copy', from: 'db@s1'}), (error: Error) => /Bad magic/.test(error.message) && !/could not undo/.test(error.message))
+    run.exec.assertDone()
+    assert.ok(!existsSync(partial()))
+    assert.equal(ctx.store.read().volumes.copy, undefined)
+  })
+
+  it('refuses what it cannot do before touching anything', async () => {
+    const untouched = withScript(ctx, [])
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db'})), 2, 'not a snapshot')
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db@s1', sizeBytes: 32 * MiB})), 2, 'smaller')
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db@s1', fs: 'xfs'})), 2, 'another fs')
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db@s1', type: 'overlay'})), 2, 'another type')
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db@nope'})), 3)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'nope@s1'})), 3)
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'db', from: 'db@s1'})), 4, 'name taken')
+    ctx.host.availableBytes = 8 * MiB
+    assert.equal(await exitCodeOf(createVolume(untouched, {name: 'copy', from: 'db@s1'})), 5, 'no room')
+    assert.equal(ctx.store.read().volumes.copy, undefined)
   })
 })
