@@ -286,6 +286,20 @@ describe('integration: union volumes over snapshots', function () {
     assert.equal(readFileSync(join(u.mountpoint, 'seeded'), 'utf8'), 'seeded\n')
   })
 
+  it('restores a union volume\'s upper layer from its snapshot, over the same lowers', () => {
+    const u = overlay('u', 'db@seed')
+    writeFileSync(join(u.mountpoint, 'one'), 'one\n')
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'u', 's1']).code, 0)
+    writeFileSync(join(u.mountpoint, 'two'), 'two\n')
+    unlinkSync(join(u.mountpoint, 'seeded'))
+    const restored = cbs(root, ['volume', 'snapshot', 'restore', 'u@s1'])
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.equal(readFileSync(join(u.mountpoint, 'one'), 'utf8'), 'one\n')
+    assert.ok(!existsSync(join(u.mountpoint, 'two')))
+    assert.equal(readFileSync(join(u.mountpoint, 'seeded'), 'utf8'), 'seeded\n')
+    assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', u.mountpoint]).trim(), 'overlay')
+  })
+
   it('snapshots a union volume\'s upper layer; a union volume over that snapshot sees its writes and deletes', () => {
     const u = overlay('u', 'db@seed')
     writeFileSync(join(u.mountpoint, 'from-u'), 'u\n')
