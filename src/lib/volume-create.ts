@@ -140,7 +140,7 @@ function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest
     throw conflict(`volume "${existing.name}" is being ${existing.pending.operation}d by process ${existing.pending.pid}`, 'wait for it, or run `cbs doctor` if that process is gone')
   }
   if (request.ifNotExists) {
-    throw conflict(`volume "${existing.name}" already exists with a different size, filesystem or labels`, 'choose another name or remove it first')
+    throw conflict(`volume "${existing.name}" already exists with a different size, filesystem, type, lowers or labels`, 'choose another name or remove it first')
   }
   throw conflict(`volume "${existing.name}" already exists`, 'choose another name, or pass --if-not-exists')
 }

@@ -300,6 +300,24 @@ describe('integration: union volumes over snapshots', function () {
     assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', u.mountpoint]).trim(), 'overlay')
   })
 
+  it('clones a union volume from its snapshot with --from: a union volume over the same lowers', () => {
+    const u = overlay('u', 'db@seed')
+    writeFileSync(join(u.mountpoint, 'one'), 'one\n')
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'u', 's1']).code, 0)
+    writeFileSync(join(u.mountpoint, 'two'), 'two\n')
+    const created = cbs(root, ['volume', 'create', 'v', '--from', 'u@s1', '--json'])
+    assert.equal(created.code, 0, created.stderr)
+    const v = json<Volume>(created)
+    assert.equal(v.type, 'overlay')
+    assert.deepEqual(v.lowers?.map((lower) => lower.source), ['db@seed'])
+    assert.equal(readFileSync(join(v.mountpoint, 'one'), 'utf8'), 'one\n')
+    assert.equal(readFileSync(join(v.mountpoint, 'seeded'), 'utf8'), 'seeded\n')
+    assert.ok(!existsSync(join(v.mountpoint, 'two')))
+    writeFileSync(join(v.mountpoint, 'three'), 'three\n')
+    assert.ok(!existsSync(join(u.mountpoint, 'three')), 'independent of u')
+    assert.match(cbs(root, ['volume', 'snapshot', 'rm', 'db@seed']).stderr, /lower layer of u, v\b/)
+  })
+
   it('snapshots a union volume\'s upper layer; a union volume over that snapshot sees its writes and deletes', () => {
     const u = overlay('u', 'db@seed')
     writeFileSync(join(u.mountpoint, 'from-u'), 'u\n')
