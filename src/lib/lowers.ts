@@ -17,8 +17,6 @@ import type {LowerRecord, State, VolumeRecord} from './state.js'
 export interface SnapshotMount {
   /** VOLUME@SNAPSHOT */
   ref: string
-  volume: string
-  snapshot: string
   image: string
   fs: Filesystem
   mountpoint: string
@@ -108,7 +106,7 @@ export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[])
     const ref = lowerSource(lower)
     const source = state.volumes[lower.volume]
     if (!source) throw notFound(`volume "${lower.volume}" of lower layer ${ref} is gone`, 'run `cbs doctor`')
-    const mount = {ref, volume: lower.volume, snapshot: lower.snapshot, image: layout.snapshotImage(lower.volume, lower.snapshot), fs: source.fs, mountpoint: layout.lowerMount(ref)}
+    const mount = {ref, image: layout.snapshotImage(lower.volume, lower.snapshot), fs: source.fs, mountpoint: layout.lowerMount(ref)}
     mounts.push(mount)
     if (source.lowers) {
       // A snapshot of a union volume holds its upper layer: stack it over that volume's lowers.
