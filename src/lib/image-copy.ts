@@ -1,4 +1,5 @@
-import {chmodSync, constants, copyFileSync, linkSync, renameSync, unlinkSync} from 'node:fs'
+import {chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync} from 'node:fs'
+import {dirname} from 'node:path'
 import type {Context} from './context.js'
 import {conflict, environment} from './errors.js'
 import {CommandFailed} from './exec.js'
@@ -74,22 +75,36 @@ export async function setMode(ctx: Context, file: string, mode: number): Promise
   await ctx.exec.change(['chmod', mode.toString(8).padStart(4, '0'), file], () => chmodSync(file, mode))
 }
 
-/** rename(2): `to` is replaced atomically if it exists. */
-export async function moveIntoPlace(ctx: Context, from: string, to: string): Promise<void> {
-  await ctx.exec.change(['mv', from, to], () => renameSync(from, to))
+/**
+ * Puts a complete copy in place, durably: its data is flushed to the host disk before the
+ * rename (cp does not), so that a crash of the host never leaves a name pointing at a half
+ * written image, and the rename is flushed with its folder. `to` is replaced atomically when
+ * `replace`; otherwise an existing `to` is refused (exit 4).
+ */
+export async function moveIntoPlace(ctx: Context, from: string, to: string, {replace = false} = {}): Promise<void> {
+  await ctx.exec.change(['sync', from], () => fsyncPath(from))
+  await ctx.exec.change(['mv', ...(replace ? [] : ['--no-clobber']), from, to], () => {
+    if (replace) renameSync(from, to)
+    else {
+      try {
+        linkSync(from, to)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        throw conflict(`image file ${to} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+      }
+      unlinkSync(from)
+    }
+    fsyncPath(dirname(to))
+  })
 }
 
-/** Like moveIntoPlace, but refuses (exit 4) to replace an existing `to`. */
-export async function moveIntoPlaceNew(ctx: Context, from: string, to: string): Promise<void> {
-  await ctx.exec.change(['mv', '--no-clobber', from, to], () => {
-    try {
-      linkSync(from, to)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      throw conflict(`image file ${to} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
-    }
-    unlinkSync(from)
-  })
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Makes an image read-only for good: mode 0400 and immutable (not even root can change it). */

@@ -3,7 +3,7 @@ import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
 import {whileFrozen} from './freeze.js'
 import {HostView} from './host-view.js'
-import {checkSpaceFor, copyImage, copyMethodFor, makeReadOnly, moveIntoPlaceNew, removeReadOnlyImage} from './image-copy.js'
+import {checkSpaceFor, copyImage, copyMethodFor, makeReadOnly, moveIntoPlace, removeReadOnlyImage} from './image-copy.js'
 import {partialPath} from './layout.js'
 import {ensureDirectory, removeImage} from './loop-volume.js'
 import {validateName} from './names.js'
@@ -89,7 +89,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     const mountpoint = mountpointOf(ctx, volumeName)
     if (mountpoint) ({frozenMs} = await whileFrozen(ctx, mountpoint, {maxFreezeMs}, copy))
     else await copy()
-    await moveIntoPlaceNew(ctx, partial, image)
+    await moveIntoPlace(ctx, partial, image)
     undo.push(`remove ${image}`, () => removeReadOnlyImage(ctx, image))
     await makeReadOnly(ctx, image)
     await ctx.store.update((state) => {

@@ -56,7 +56,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
     await copyImage(ctx, method, snapshotImage, partial, {label: `${name} → ${record.name}`})
     await setMode(ctx, partial, 0o600)
-    await moveIntoPlace(ctx, partial, image)
+    await moveIntoPlace(ctx, partial, image, {replace: true})
     if (wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
     await ctx.store.update((state) => {
       const current = state.volumes[record.name]

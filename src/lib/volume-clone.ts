@@ -3,7 +3,7 @@ import type {Context} from './context.js'
 import {invalid} from './errors.js'
 import {CommandFailed} from './exec.js'
 import {growCommand, mountArgs, renewIdCommand} from './filesystems.js'
-import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlaceNew, setMode} from './image-copy.js'
+import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
 import {partialPath} from './layout.js'
 import {attach, ensureDirectory, mount, prepareMountpoint, removeImage, unmount} from './loop-volume.js'
 import {findSnapshot, formatSnapshotRef, type SnapshotRef} from './snapshot.js'
@@ -93,7 +93,7 @@ async function cloneImage(ctx: Context, record: VolumeRecord, clone: Clone, imag
       await ctx.exec.run(file, args, {mutates: true})
     }
   }
-  await moveIntoPlaceNew(ctx, partial, image)
+  await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeImage(ctx, image))
 }
 

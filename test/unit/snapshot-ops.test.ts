@@ -59,6 +59,7 @@ export function snapshotScript(ctx: UnitContext, name = 's1', options: {mounted?
     ...(mounted ? [{command: `fsfreeze --freeze ${layout.mountpoint('db')}`}] : []),
     copy,
     ...(mounted ? [{command: `fsfreeze --unfreeze ${layout.mountpoint('db')}`}] : []),
+    {command: `sync ${partial}`},
     {command: `mv --no-clobber ${partial} ${image}`},
     {command: `chmod 0400 ${image}`},
     {command: `chattr +i ${image}`},
@@ -287,6 +288,7 @@ describe('volume snapshot restore (planned commands)', () => {
       ...down(),
       {command: `cp --sparse=always ${ctx.layout.snapshotImage('db', 's1')} ${partial()}`, then: () => (wentDown(), writeFileSync(partial(), 'old'))},
       {command: `chmod 0600 ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv ${partial()} ${ctx.layout.image('db')}`},
       ...up(),
     ])
@@ -303,6 +305,7 @@ describe('volume snapshot restore (planned commands)', () => {
     const run = withScript(ctx, [
       {command: /^cp --sparse=always /, then: () => writeFileSync(partial(), 'old')},
       {command: `chmod 0600 ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv ${partial()} ${ctx.layout.image('db')}`},
     ])
     assert.equal((await restoreSnapshot(run, {snapshot: 'db@s1'})).status, 'unmounted')
@@ -325,6 +328,7 @@ describe('volume snapshot restore (planned commands)', () => {
       ...down(),
       {command: /^cp --sparse=always /, then: () => (wentDown(), writeFileSync(partial(), 'old'))},
       {command: `chmod 0600 ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv ${partial()} ${ctx.layout.image('db')}`},
       ...up(),
     ])
@@ -398,6 +402,7 @@ describe('volume create --from (planned commands)', () => {
       {command: `tune2fs -U random ${partial()}`},
       {command: `truncate --size ${128 * MiB} ${partial()}`},
       {command: `resize2fs ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv --no-clobber ${partial()} ${image()}`},
       ...attachAndMount(),
       {command: `mount -o discard /dev/loop9 ${ctx.layout.mountpoint('copy')}`},
@@ -417,6 +422,7 @@ describe('volume create --from (planned commands)', () => {
       {command: `chmod 0600 ${partial()}`},
       {command: `e2fsck -f -p ${partial()}`},
       {command: `tune2fs -U random ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv --no-clobber ${partial()} ${image()}`},
       ...attachAndMount(),
       {command: `mount -o discard /dev/loop9 ${ctx.layout.mountpoint('copy')}`},
@@ -436,6 +442,7 @@ describe('volume create --from (planned commands)', () => {
       copy(),
       {command: `chmod 0600 ${partial()}`},
       {command: `truncate --size ${400 * MiB} ${partial()}`},
+      {command: `sync ${partial()}`},
       {command: `mv --no-clobber ${partial()} ${image()}`},
       ...attachAndMount(),
       {command: `mount -o discard,nouuid /dev/loop9 ${mountpoint}`},
