@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// Snapshots: `cbs volume snapshot create` of a 4 GiB volume holding 1 GiB of data, mounted,
+// - on an ext4 host (a sparse copy), against `cp --sparse=always` of the same image;
+// - on a reflink-capable xfs host (made on a loop device for the purpose), against the raw
+//   steps (fsfreeze, cp --reflink=always, unfreeze).
+// cbs also flushes the copy to disk before it calls it a snapshot (cp does not): the ext4 copy
+// is measured against `cp` + `sync FILE` as well. Every timed run starts with the host's dirty
+// pages written back (`sync`), so that one run does not pay for the writeback of the last.
+// Besides the whole command, how long the volume stayed frozen (`frozenMs` of --json) is
+// reported against the same floors: that is what a database on the volume notices.
+// Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/snapshot.js`.
+// Needs root. Everything it makes (CBS_ROOTs, the xfs host, its loop device) goes at the end.
+import {spawnSync} from 'node:child_process'
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {join, resolve} from 'node:path'
+import {performance} from 'node:perf_hooks'
+
+const MiB = 1024 ** 2
+const EXT4_MAGIC = 0xef53
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const round = (value, digits = 1) => Number(value.toFixed(digits))
+const row = (name, ms, floorName, floorMs) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, 2)})
+
+/** Rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js. */
+export async function benchSnapshots({cbsBin, repeats = 5}) {
+  return [...benchExt4(cbsBin, repeats), ...benchXfs(cbsBin, repeats)]
+}
+
+/** A sparse copy on an ext4 host (/tmp here), against cp --sparse=always of the same image. */
+function benchExt4(cbsBin, repeats) {
+  const root = mkdtempSync('/tmp/cbs-bench-snapshot-')
+  try {
+    if (statfsSync(root).type !== EXT4_MAGIC) throw new Error(`${root} is not on ext4: the copy benchmark needs an ext4 /tmp`)
+    const {image} = seedVolume(cbsBin, root)
+    const copy = join(root, 'cp-floor.img')
+    let synced = []
+    const floor = () => {
+      const ms = time('cp', ['--sparse=always', image, copy])
+      synced.push(ms + time('sync', [copy]))
+      rmSync(copy)
+      return ms
+    }
+    const {runs, frozen} = snapshots(cbsBin, root, repeats, floor)
+    synced = synced.slice(1) // the warm-up
+    const name = 'cbs volume snapshot create, 4 GiB volume / 1 GiB data, ext4 host (sparse copy)'
+    const floorMs = median(runs.map((run) => run.floor))
+    return [
+      row(name, median(runs.map((run) => run.cbs)), 'cp --sparse=always of the image', floorMs),
+      row(name, median(runs.map((run) => run.cbs)), 'cp --sparse=always + sync of the copy', median(synced)),
+      row('  of which the volume was frozen (frozenMs)', median(frozen), 'cp --sparse=always of the image', floorMs),
+    ]
+  } finally {
+    cleanUp(cbsBin, root)
+    rmSync(root, {recursive: true, force: true})
+  }
+}
+
+/** A reflink on an xfs host made for the purpose, against the raw freeze, reflink and thaw. */
+function benchXfs(cbsBin, repeats) {
+  const dir = mkdtempSync('/tmp/cbs-bench-xfs-')
+  const hostImage = join(dir, 'host.img')
+  const root = join(dir, 'root')
+  mkdirSync(root, {mode: 0o700})
+  let mounted = false
+  try {
+    run('truncate', ['--size', '8G', hostImage])
+    run('mkfs.xfs', ['-q', '-m', 'reflink=1', hostImage])
+    run('mount', ['-o', 'loop', hostImage, root])
+    mounted = true
+    const {image, mountpoint} = seedVolume(cbsBin, root)
+    const clone = join(root, 'reflink-floor.img')
+    const floor = () => {
+      const start = performance.now()
+      run('fsfreeze', ['--freeze', mountpoint])
+      try {
+        run('cp', ['--reflink=always', image, clone])
+      } finally {
+        run('fsfreeze', ['--unfreeze', mountpoint])
+      }
+      const ms = performance.now() - start
+      rmSync(clone)
+      return ms
+    }
+    const {runs, frozen, method} = snapshots(cbsBin, root, repeats, floor)
+    if (method !== 'reflink') throw new Error(`the xfs host made a ${method}, not a reflink`)
+    const floorMs = median(runs.map((run) => run.floor))
+    return [
+      row('cbs volume snapshot create, 4 GiB volume / 1 GiB data, xfs host (reflink)', median(runs.map((run) => run.cbs)), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
+      row('  of which the volume was frozen (frozenMs)', median(frozen), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
+    ]
+  } finally {
+    cleanUp(cbsBin, root)
+    if (mounted) spawnSync('umount', [root])
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data. */
+function seedVolume(cbsBin, root) {
+  const volume = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
+  writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
+  return {image: volume.backingFile, mountpoint: volume.mountpoint}
+}
+
+/**
+ * Interleaved runs of the snapshot (then removed, untimed) and of the floor, after one untimed
+ * round of each: both then read the image from the page cache.
+ */
+function snapshots(cbsBin, root, repeats, floor) {
+  const runs = []
+  const frozen = []
+  let method
+  for (let index = -1; index < repeats; index++) {
+    run('sync', [])
+    const start = performance.now()
+    const snapshot = JSON.parse(cbs(cbsBin, root, ['volume', 'snapshot', 'create', 'bench', `s${index + 1}`, '--json']).stdout)
+    const ms = performance.now() - start
+    cbs(cbsBin, root, ['volume', 'snapshot', 'rm', snapshot.name])
+    run('sync', [])
+    const floorMs = floor()
+    if (index < 0) continue
+    runs.push({cbs: ms, floor: floorMs})
+    frozen.push(snapshot.frozenMs)
+    method = snapshot.method
+  }
+  return {runs, frozen, method}
+}
+
+function cbs(cbsBin, root, args) {
+  const result = spawnSync(process.execPath, [cbsBin, ...args], {env: {...process.env, CBS_ROOT: root}, encoding: 'utf8'})
+  if (result.status !== 0) throw new Error(`cbs ${args.join(' ')}: ${result.stderr.trim()}`)
+  return result
+}
+
+function run(file, args) {
+  const result = spawnSync(file, args, {encoding: 'utf8'})
+  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr.trim()}`)
+}
+
+function time(file, args) {
+  const start = performance.now()
+  run(file, args)
+  return performance.now() - start
+}
+
+/** Incompressible data that a sparse copy cannot skip, flushed to the image. */
+function writeRandom(file, bytes) {
+  const block = randomBytes(4 * MiB)
+  const fd = openSync(file, 'w')
+  try {
+    for (let written = 0; written < bytes; written += block.length) {
+      block.writeUInt32LE(written / block.length) // no two blocks alike
+      writeSync(fd, block)
+    }
+  } finally {
+    closeSync(fd)
+  }
+  run('sync', ['-f', file])
+}
+
+/** Removes every volume and snapshot, and takes down whatever is still mounted or attached under root. */
+function cleanUp(cbsBin, root) {
+  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', 'bench'], {env: {...process.env, CBS_ROOT: root}})
+  for (const line of spawnSync('findmnt', ['-l', '-n', '-o', 'TARGET'], {encoding: 'utf8'}).stdout.split('\n').reverse()) {
+    if (line.startsWith(`${root}/`)) spawnSync('umount', ['-l', line])
+  }
+  for (const line of spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], {encoding: 'utf8'}).stdout.split('\n')) {
+    const [device, file] = line.trim().split(/\s+/)
+    if (file?.startsWith(`${root}/`)) spawnSync('losetup', ['-d', device])
+  }
+  spawnSync('chattr', ['-R', '-i', root])
+}
+
+if (process.argv[1] === import.meta.filename) {
+  if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
+  const rows = await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5)})
+  const lines = [['benchmark', 'median', 'floor', 'floor median', 'ratio'], ...rows.map((r) => [r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])]
+  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)))
+  for (const line of lines) console.log(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
+}
