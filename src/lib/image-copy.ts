@@ -49,13 +49,15 @@ export async function copyImage(ctx: Context, method: CopyMethod, source: string
     })
     return
   }
-  const total = ctx.host.fileInfo(source)?.allocatedBytes ?? 0
-  // cp skips holes (SEEK_DATA) and leaves runs of zeros unwritten; its progress is what the
-  // target has allocated so far.
+  const from = ctx.host.fileInfo(source) ?? {sizeBytes: 0, allocatedBytes: 0}
+  // cp skips holes (SEEK_DATA) and does not write runs of zeros, so neither what the target has
+  // allocated nor how far it reaches says all; the further of the two does, and ends at 100%.
   const progress = ctx.progress ?? silentProgress
   const report = () => {
-    const done = Math.min(ctx.host.fileInfo(target)?.allocatedBytes ?? 0, total)
-    progress.update(total > 0 ? Math.floor((done / total) * 100) : 100, 100, `copying ${options.label ?? target}: ${formatSize(done)} of ${formatSize(total)}`)
+    const to = ctx.host.fileInfo(target) ?? {sizeBytes: 0, allocatedBytes: 0}
+    const fraction = Math.min(1, Math.max(to.allocatedBytes / (from.allocatedBytes || 1), to.sizeBytes / (from.sizeBytes || 1)))
+    const label = `copying ${options.label ?? target}: ${formatSize(fraction * from.allocatedBytes)} of ${formatSize(from.allocatedBytes)}`
+    progress.update(Math.floor(fraction * 100), 100, label)
   }
   const timer = ctx.exec.dryRun ? undefined : setInterval(report, 250)
   try {

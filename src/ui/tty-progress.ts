@@ -7,7 +7,7 @@ export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progre
   return {
     update(done, total, label) {
       const width = String(total).length
-      stream.write(`\r\u001B[2K[${String(done).padStart(width)}/${total}] ${label}`.slice(0, (stream.columns ?? 80) + 10))
+      stream.write(`\r\u001B[2K[${String(done).padStart(width)}/${total}] ${label}`.slice(0, (stream.columns || 80) + 10))
       shown = true
     },
     finish() {

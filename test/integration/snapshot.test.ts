@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -387,6 +387,38 @@ describe('integration: snapshots', function () {
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'last']).code, 0)
     assert.ok(snapshots(root).every((snapshot) => snapshot.status === 'ready'))
     assert.equal(cbs(root, ['volume', 'rm', '--force', 'db']).code, 0)
+  })
+
+  it('fails (exit 5) rather than keep a volume frozen past --freeze-timeout, and undoes the copy', () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+    const {env, dir} = fakeCp('"$REAL_CP" "$@" && exec sleep 10')
+    try {
+      const started = Date.now()
+      const result = cbs(root, ['volume', 'snapshot', 'create', 'db', 's1', '--freeze-timeout', '1'], {env})
+      assert.equal(result.code, 5, result.stderr)
+      assert.match(result.stderr, /^cbs: the copy took longer than 1s, the most cbs keeps a volume frozen: .*--freeze-timeout/)
+      assert.ok(Date.now() - started < 5000, 'stopped at the bound, not when cp was done')
+    } finally {
+      rmSync(dir, {recursive: true})
+    }
+    assert.ok(!wasFrozen(volume.mountpoint))
+    assert.deepEqual(snapshots(root), [])
+    assert.deepEqual(readdirSync(join(root, 'snapshots', 'db')), [])
+  })
+
+  it('shows a progress line on stderr when it is a terminal', () => {
+    cbs(root, ['volume', 'create', 'db', '--size', '16M'])
+    // A copy slow enough for the progress line to show; `script` gives cbs a terminal.
+    const {env, dir} = fakeCp('"$REAL_CP" "$@" && sleep 1')
+    try {
+      const command = [process.execPath, join(REPO, 'bin', 'run.js'), 'volume', 'snapshot', 'create', 'db', 's1'].join(' ')
+      const result = spawnSync('script', ['-qec', command, '/dev/null'], {env: {...process.env, ...env, CBS_ROOT: root, NO_COLOR: '1'}, encoding: 'utf8'})
+      assert.equal(result.status, 0, result.stdout)
+      assert.match(result.stdout, /\[\s*\d+\/100\] copying db → db@s1: \S+ of \S+/)
+      assert.match(result.stdout, /db@s1\r?\n/)
+    } finally {
+      rmSync(dir, {recursive: true})
+    }
   })
 
   it('refuses a copy the host has no room for (exit 5) and leaves nothing behind', () => {
