@@ -8,6 +8,9 @@ const MiB = 1024 ** 2
 /** The smallest device each mkfs accepts (measured with this machine's tools). */
 export const MIN_SIZE: Record<Filesystem, number> = {ext4: 4 * MiB, xfs: 300 * MiB, btrfs: 110 * MiB}
 
+/** The kernel refuses to resize btrfs to less than 256 MiB (btrfs_ioctl_resize: EINVAL). */
+export const MIN_GROWN_SIZE: Partial<Record<Filesystem, number>> = {btrfs: 256 * MiB}
+
 export function parseFilesystem(name: string): Filesystem {
   if ((FILESYSTEMS as readonly string[]).includes(name)) return name as Filesystem
   throw invalid(`unknown filesystem "${name}"`, `use one of ${FILESYSTEMS.join(', ')}`)

@@ -9,11 +9,19 @@ import {type MountEntry, parseMountinfo} from './mountinfo.js'
 export class HostView {
   private constructor(
     readonly mounts: MountEntry[],
+    /** Loop devices on files that exist. */
     readonly loops: LoopDevice[],
+    /** Loop devices whose file was deleted while attached (`cbs doctor` reports those). */
+    readonly deletedLoops: LoopDevice[],
   ) {}
 
   static read(host: Host): HostView {
-    return new HostView(parseMountinfo(host.mountinfo()), host.loopDevices())
+    const loops = host.loopDevices()
+    return new HostView(
+      parseMountinfo(host.mountinfo()),
+      loops.filter((loop) => !loop.deleted),
+      loops.filter((loop) => loop.deleted),
+    )
   }
 
   deviceOf(backingFile: string): string | undefined {

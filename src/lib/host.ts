@@ -1,6 +1,8 @@
-import {closeSync, constants, copyFileSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, copyFileSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {release} from 'node:os'
 import {basename, join} from 'node:path'
 import {type LoopDevice, parseLoopBacking} from './loops.js'
+import {startTimeOf} from './process-identity.js'
 import {mapsUseDevice} from './processes.js'
 
 export interface FileInfo {
@@ -40,6 +42,22 @@ export interface Host {
    * in any mount namespace (containers included); never cbs itself.
    */
   processesUsing(mountpoint: string): number[]
+  /** Names in a folder; none when it does not exist. */
+  listDirectory(path: string): string[]
+  /** A running process's start time (see process-identity.ts); undefined when there is no such process. */
+  processStartTime(pid: number): string | undefined
+  /** This process's effective capability set (the CapEff mask of proc(5)). */
+  effectiveCapabilities(): bigint
+  kernel(): KernelInfo
+}
+
+/** What the kernel offers beyond /proc/filesystems, as raw text for kernel-features.ts to read. */
+export interface KernelInfo {
+  release: string
+  /** /proc/modules, then this kernel's modules.dep and modules.builtin: the modules at hand. */
+  modules: string
+  /** /dev/loop-control exists: the loop driver is there. */
+  loopControl: boolean
 }
 
 const BUSY_GRACE_MS = 1500
@@ -161,6 +179,32 @@ export const systemHost: Host = {
       if (uses) using.push(pid)
     }
     return using
+  },
+
+  listDirectory(path) {
+    try {
+      return readdirSync(path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+  },
+
+  processStartTime: startTimeOf,
+
+  effectiveCapabilities() {
+    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    return line ? BigInt(`0x${line[1]}`) : 0n
+  },
+
+  kernel() {
+    const kernelRelease = release()
+    const modules = ['/proc/modules', `/lib/modules/${kernelRelease}/modules.dep`, `/lib/modules/${kernelRelease}/modules.builtin`]
+    return {
+      release: kernelRelease,
+      modules: modules.map(readOr).join('\n'),
+      loopControl: existsSync('/dev/loop-control'),
+    }
   },
 }
 

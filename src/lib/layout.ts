@@ -11,6 +11,8 @@ export interface Layout {
   imagesDir: string
   mountsDir: string
   snapshotsDir: string
+  /** Where `cbs doctor --fix` puts image files that no volume knows, instead of deleting them. */
+  lostFoundDir: string
   image(volume: string): string
   mountpoint(volume: string): string
   uppersDir: string
@@ -33,6 +35,7 @@ export function layoutOf(root: string): Layout {
     imagesDir: join(root, 'images'),
     mountsDir: join(root, 'mounts'),
     snapshotsDir: join(root, 'snapshots'),
+    lostFoundDir: join(root, 'lost+found'),
     image: (volume) => join(root, 'images', `${volume}.img`),
     mountpoint: (volume) => join(root, 'mounts', volume),
     uppersDir: join(root, 'uppers'),

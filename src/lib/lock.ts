@@ -1,6 +1,7 @@
 import {linkSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {conflict} from './errors.js'
+import {isAlive, startTimeOf} from './process-identity.js'
 
 /**
  * An exclusive lock between cbs processes: a file created with O_EXCL that holds the owner's
@@ -19,7 +20,7 @@ export class FileLock {
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       if (this.tryCreate(me)) return () => this.release(me)
       const owner = this.readOwner()
-      if (owner !== undefined && !isAlive(owner)) this.breakStale(owner)
+      if (owner !== undefined && !ownerAlive(owner)) this.breakStale(owner)
       else if (Date.now() > deadline) {
         throw conflict(`the cbs state is locked by process ${owner ?? '?'}`, 'wait for it to finish and try again')
       } else await sleep(delay)
@@ -67,23 +68,12 @@ export class FileLock {
   }
 }
 
-/** "pid starttime": the start time (in clock ticks since boot) tells a reused pid apart. */
+/** "pid starttime": the start time tells a reused pid apart. */
 function ownerOf(pid: number): string {
   return `${pid} ${startTimeOf(pid) ?? ''}`
 }
 
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Field 22; the command name in field 2 may hold spaces, so count after its ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
-  }
-}
-
-function isAlive(owner: string): boolean {
+function ownerAlive(owner: string): boolean {
   const [pid, startTime] = owner.trim().split(' ')
-  const current = startTimeOf(Number(pid))
-  return current !== undefined && (startTime === '' || startTime === undefined || current === startTime)
+  return isAlive({pid: Number(pid), startTime})
 }

@@ -2,15 +2,18 @@
 export interface LoopDevice {
   device: string
   backingFile: string
+  /** The file was unlinked while attached: the device alone still holds its data. */
+  deleted?: true
 }
 
 /**
  * Turns sysfs's `loop/backing_file` contents into a LoopDevice. The kernel appends
- * " (deleted)" when the file was unlinked while attached; such a device backs nothing cbs owns.
+ * " (deleted)" when the file was unlinked while attached; such a device backs no image any more.
  */
 export function parseLoopBacking(name: string, backingFileText: string): LoopDevice | undefined {
   const backingFile = backingFileText.replace(/\n$/, '')
-  if (!backingFile || backingFile.endsWith(' (deleted)')) return undefined
+  if (!backingFile) return undefined
+  if (backingFile.endsWith(' (deleted)')) return {device: `/dev/${name}`, backingFile: backingFile.slice(0, -' (deleted)'.length), deleted: true}
   return {device: `/dev/${name}`, backingFile}
 }
 

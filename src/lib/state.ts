@@ -48,10 +48,25 @@ export interface LiveMount {
   target: string
 }
 
-export interface PendingOperation<Operation extends string = 'create' | 'remove' | 'restore'> {
+/**
+ * An operation under way on a volume (or a snapshot): its intent, written before the first
+ * change to the host and removed after the last. When its process dies (kill -9, power loss)
+ * the next cbs command (or `cbs doctor --fix`) finishes or rolls it back: see recovery.ts.
+ */
+export interface PendingOperation<Operation extends string = 'create' | 'remove' | 'restore' | 'resize'> {
   operation: Operation
   pid: number
+  /** The owner's start time (see process-identity.ts), so that a reused pid is not taken for it. */
+  startTime?: string
   startedAt: string
+  /** Set once the operation is past its point of no return: it can then only be finished. */
+  committed?: boolean
+  /** resize: the size asked for, the size before, and whether the volume was mounted. */
+  sizeBytes?: number
+  fromBytes?: number
+  wasMounted?: boolean
+  /** Why the last attempt to finish or roll it back failed. */
+  error?: string
 }
 
 /** How an image was copied: a copy-on-write clone of the extents, or a sparse copy of the data. */

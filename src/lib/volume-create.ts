@@ -1,14 +1,17 @@
 import {dirname} from 'node:path'
+import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, invalid} from './errors.js'
 import {type Filesystem, MIN_SIZE} from './filesystems.js'
 import {HostView} from './host-view.js'
+import {intent, pendingConflict} from './intent.js'
 import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint} from './loop-volume.js'
 import {resolveLowers} from './lowers.js'
 import {validateName} from './names.js'
 import {parseSnapshotRef} from './snapshot.js'
 import {formatSize} from './sizes.js'
+import {recoverInterrupted} from './recovery.js'
 import type {VolumeRecord, VolumeType} from './state.js'
 import {Undo} from './undo.js'
 import {checkUnion, isUnion, mountUnion, prepareUpper, requireAufs, type UnionRecord} from './union-volume.js'
@@ -44,15 +47,20 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
   }
   if (!from) checkSize(ctx, record)
   requireRoot(ctx.host)
+  await recoverInterrupted(ctx)
   const clone = from && planClone(ctx, from, request, record)
   if (clone) checkSize(ctx, record)
   else if (isUnion(record)) await checkUnionRequest(ctx, record, request.lowers ?? [])
   else if (request.lowers?.length) throw invalid('--lower is for union volumes', 'add --type overlay')
 
+  const image = ctx.layout.image(record.name)
   const existing = await ctx.store.update((state) => {
     const found = state.volumes[record.name]
-    if (!found) state.volumes[record.name] = {...record, pending: {operation: 'create', pid: process.pid, startedAt: record.createdAt}}
-    return found
+    if (found) return found
+    // A file no volume knows may hold someone's data: never adopt it, nor let a rollback delete it.
+    if (ctx.host.fileInfo(image)) throw conflict(`image file ${image} already exists and belongs to no volume`, 'run `cbs doctor --fix` to move it to lost+found')
+    state.volumes[record.name] = {...record, pending: intent('create')}
+    return undefined
   })
   if (existing) return sameVolume(ctx, existing, request, record)
 
@@ -60,6 +68,7 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
   try {
     if (clone) await buildClone(ctx, record, clone, undo)
     else await (isUnion(record) ? buildUnionVolume(ctx, record, undo) : buildLoopVolume(ctx, record, undo))
+    await checkpoint('create:done')
     await ctx.store.update((state) => {
       delete state.volumes[record.name].pending
     })
@@ -78,10 +87,15 @@ async function buildLoopVolume(ctx: Context, record: VolumeRecord, undo: Undo): 
   const {layout} = ctx
   await ensureDirectory(ctx, layout.imagesDir)
   await ensureDirectory(ctx, layout.mountsDir)
+  await checkpoint('create:image')
   await createImage(ctx, layout.image(record.name), record.sizeBytes, undo)
+  await checkpoint('create:attach')
   const device = await attach(ctx, layout.image(record.name), undo)
+  await checkpoint('create:format')
   await format(ctx, record.fs, device)
+  await checkpoint('create:mountpoint')
   await prepareMountpoint(ctx, layout.mountpoint(record.name), undo)
+  await checkpoint('create:mount')
   await mount(ctx, device, layout.mountpoint(record.name), undo)
 }
 
@@ -136,9 +150,7 @@ function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest
     volume.sizeBytes === wanted.sizeBytes &&
     Object.entries(request.labels ?? {}).every(([key, value]) => existing.labels[key] === value)
   if (request.ifNotExists && matches) return volume
-  if (existing.pending) {
-    throw conflict(`volume "${existing.name}" is being ${existing.pending.operation}d by process ${existing.pending.pid}`, 'wait for it, or run `cbs doctor` if that process is gone')
-  }
+  if (existing.pending) throw pendingConflict(existing.name, existing.pending)
   if (request.ifNotExists) {
     throw conflict(`volume "${existing.name}" already exists with a different size, filesystem, type, lowers or labels`, 'choose another name or remove it first')
   }

@@ -55,6 +55,17 @@ async function attachAndMount(ctx: Context, name: string, dir: string, view: Hos
   }
 }
 
+/**
+ * Whether the volume is up: its image attached and that device mounted on its mountpoint (for a
+ * union volume: on its upper mountpoint, with the union mounted on top).
+ */
+export function isUp(ctx: Context, record: VolumeRecord, view: HostView): boolean {
+  const device = view.deviceOf(ctx.layout.image(record.name))
+  const mountedOn = (dir: string) => device !== undefined && view.mountAt(dir)?.source === device
+  if (!isUnion(record)) return mountedOn(ctx.layout.mountpoint(record.name))
+  return mountedOn(ctx.layout.upperMount(record.name)) && view.mountAt(ctx.layout.mountpoint(record.name))?.fstype === record.type
+}
+
 async function unmountAndDetach(ctx: Context, name: string, dir: string, view: HostView): Promise<void> {
   const device = view.deviceOf(ctx.layout.image(name))
   if (!device) return

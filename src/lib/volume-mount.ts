@@ -5,6 +5,7 @@ import {HostView} from './host-view.js'
 import {stackDepth} from './lowers.js'
 import {validateName} from './names.js'
 import {silentProgress} from './progress.js'
+import {recoverInterrupted} from './recovery.js'
 import type {VolumeRecord} from './state.js'
 import {describeVolume, type Volume} from './volume.js'
 import {explainBusy} from './volume-attach.js'
@@ -29,6 +30,9 @@ async function forEachSelected(
   order: 'lowers first' | 'unions first',
   step: (record: VolumeRecord, view: HostView) => Promise<void>,
 ): Promise<Volume[]> {
+  select(ctx, selection)
+  // After a crash or a reboot: first finish or roll back what was left half done.
+  await recoverInterrupted(ctx)
   const records = select(ctx, selection)
   const state = ctx.store.read()
   const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (order === 'lowers first' ? 1 : -1)

@@ -1,56 +1,81 @@
+import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
-import {conflict, notFound} from './errors.js'
+import {CbsError, conflict, notFound} from './errors.js'
 import {HostView} from './host-view.js'
-import {removeImage, removeMountpoint} from './loop-volume.js'
+import {intent, isAbandoned, pendingConflict} from './intent.js'
 import {stackDepth, unionDependents} from './lowers.js'
 import {validateName} from './names.js'
+import {discardVolume, recoverInterrupted} from './recovery.js'
 import {formatSnapshotRef} from './snapshot.js'
-import {refuseWhileWorkedOn, removeAllSnapshots} from './snapshot-remove.js'
-import type {State} from './state.js'
-import {refuseWhileUsed, unregisterAll} from './volume-attach.js'
-import {bringDown} from './volume-lifecycle.js'
+import {refuseWhileWorkedOn} from './snapshot-remove.js'
+import type {State, VolumeRecord} from './state.js'
+import {refuseWhileUsed} from './volume-attach.js'
+import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
 
 /**
  * Removes volumes: unmount, detach, delete the image, the mountpoint and the record. Every name
  * is checked before anything is touched; a busy volume is refused and left as it was. So is a
- * volume with snapshots, unless `force`, which removes them too.
+ * volume with snapshots, unless `force`, which removes them too. The intent is recorded first:
+ * once the volume is down, a killed or interrupted remove is finished (by the next cbs command
+ * if need be), never left half done.
  */
 export async function removeVolumes(ctx: Context, names: string[], options: {force?: boolean} = {}): Promise<string[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
-  const {volumes} = ctx.store.read()
-  const missing = names.filter((name) => !volumes[name])
+  await recoverInterrupted(ctx)
+  const state = ctx.store.read()
+  const missing = names.filter((name) => !state.volumes[name])
   if (missing.length > 0 && !options.force) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
 
-  const existing = names.filter((each) => volumes[each])
-  const state = ctx.store.read()
+  const existing = names.filter((each) => state.volumes[each])
   for (const name of existing) refuseIfStacked(state, name, existing)
   for (const name of existing) refuseIfSnapshots(ctx, state, name, options.force)
 
   const removed: string[] = []
   // Union volumes go before the volumes whose snapshots they stack.
   for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
-    const record = volumes[name]
-    if (record.pending) throw conflict(`volume "${name}" is being ${record.pending.operation}d by process ${record.pending.pid}`, 'wait for it to finish')
-    await refuseWhileUsed(ctx, record)
-    await bringDown(ctx, record, HostView.read(ctx.host))
-    await ctx.store.update((state) => {
-      refuseIfStacked(state, name, existing)
-      state.volumes[name].pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
-    })
-    await unregisterAll(ctx, record)
-    await removeAllSnapshots(ctx, name)
-    await removeMountpoint(ctx, ctx.layout.mountpoint(name))
-    if (record.type !== 'loop') await removeMountpoint(ctx, ctx.layout.upperMount(name))
-    await removeImage(ctx, ctx.layout.image(name))
-    await ctx.store.update((state) => {
-      delete state.volumes[name]
-    })
+    const record = await recordIntent(ctx, name, existing)
+    await checkpoint('remove:unmount')
+    const view = HostView.read(ctx.host)
+    const mounted = isUp(ctx, record, view)
+    try {
+      await refuseWhileUsed(ctx, record)
+      await bringDown(ctx, record, view)
+    } catch (error) {
+      await putBack(ctx, record, mounted && isInterruption(error))
+      throw error
+    }
+    await checkpoint('remove:discard')
+    // Past the point of no return: an interruption now finishes the remove rather than stopping it.
+    await discardVolume(ctx, record).catch((error) => (isInterruption(error) ? discardVolume(ctx, record) : Promise.reject(error)))
     removed.push(name)
   }
   return removed
 }
+
+async function recordIntent(ctx: Context, name: string, removing: string[]): Promise<VolumeRecord> {
+  return ctx.store.update((state) => {
+    const record = state.volumes[name]
+    if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+    // An operation whose process died (or that recovery could not finish) gives way to the remove.
+    const {pending} = record
+    if (pending && pending.pid !== process.pid && !isAbandoned(ctx.host, pending)) throw pendingConflict(name, pending)
+    refuseIfStacked(state, name, removing)
+    record.pending = intent('remove')
+    return structuredClone(record)
+  })
+}
+
+/** The volume could not be taken down (busy, interrupted): it stays, mounted again if need be. */
+async function putBack(ctx: Context, record: VolumeRecord, remount: boolean): Promise<void> {
+  if (remount) await bringUp(ctx, record, HostView.read(ctx.host)).catch(() => {})
+  await ctx.store.update((state) => {
+    if (state.volumes[record.name]?.pending?.pid === process.pid) delete state.volumes[record.name].pending
+  })
+}
+
+const isInterruption = (error: unknown) => error instanceof CbsError && error.kind === 'interrupted'
 
 /** A volume whose snapshots a union volume stacks stays, unless that union volume goes too. */
 function refuseIfStacked(state: State, name: string, removing: string[]): void {

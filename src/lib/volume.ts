@@ -5,7 +5,7 @@ import type {AttachmentRecord, VolumeRecord, VolumeType} from './state.js'
 import {describeLowers, isUnion, type Lower} from './union-volume.js'
 import type {Snapshot} from './snapshot.js'
 
-export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring'
+export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing'
 
 /** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
 export interface Volume {
@@ -67,7 +67,7 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
   }
 }
 
-const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring'} as const satisfies Record<string, VolumeStatus>
+const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring', resize: 'resizing'} as const satisfies Record<string, VolumeStatus>
 
 function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
   if (record.pending) return PENDING_STATUS[record.pending.operation]

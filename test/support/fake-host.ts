@@ -1,4 +1,4 @@
-import {type Host, systemHost} from '../../src/lib/host.js'
+import {type Host, type KernelInfo, systemHost} from '../../src/lib/host.js'
 import type {LoopDevice} from '../../src/lib/loops.js'
 
 /** The system as a test wants it: root, mounts and loop devices are set; files are real (temporary). */
@@ -11,6 +11,9 @@ export class FakeHost implements Host {
   procFilesystems = () => '\text4\n\txfs\n\tbtrfs\nnodev\toverlay\n'
   availableBytes = this.totalBytes
   reflink = false
+  /** Like the machines cbs is tested on: no CAP_SYS_RESOURCE. */
+  capabilities = 0n
+  kernelInfo: KernelInfo = {release: '6.1.0', modules: 'loop 40960 0 - Live 0x0000000000000000\n', loopControl: true}
   /** Pids of live processes; any other pid is dead. */
   alive = new Set<number>([process.pid])
   /** Processes using each mountpoint. */
@@ -26,6 +29,10 @@ export class FakeHost implements Host {
   canReflink = () => this.reflink
   isProcessAlive = (pid: number) => this.alive.has(pid)
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
+  listDirectory = (path: string) => systemHost.listDirectory(path)
+  processStartTime = (pid: number) => (this.alive.has(pid) ? systemHost.processStartTime(pid) : undefined)
+  effectiveCapabilities = () => this.capabilities
+  kernel = () => this.kernelInfo
 
   mountinfo(): string {
     return this.mounts

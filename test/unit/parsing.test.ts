@@ -68,7 +68,8 @@ describe('mountinfo', () => {
 
 describe('loop devices', () => {
   it('reads a backing file', () => assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img'}))
-  it('ignores deleted files', () => assert.equal(parseLoopBacking('loop3', '/r/images/db.img (deleted)\n'), undefined))
+  it('marks deleted files', () =>
+    assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img (deleted)\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img', deleted: true}))
   it('attaches atomically, without overlap, with direct I/O', () =>
     assert.deepEqual(attachArgs('/f.img'), ['--find', '--show', '--nooverlap', '--direct-io=on', '/f.img']))
 })

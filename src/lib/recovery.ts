@@ -1,0 +1,160 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+import type {Context} from './context.js'
+import {conflict} from './errors.js'
+import {describeFailure} from './failure.js'
+import {HostView} from './host-view.js'
+import {isAbandoned, sameOwner, takeOver} from './intent.js'
+import {removeImage, removeMountpoint} from './loop-volume.js'
+import type {PendingOperation, VolumeRecord} from './state.js'
+import {growVolume, rollBackGrow} from './volume-grow.js'
+import {removeAllSnapshots} from './snapshot-remove.js'
+import {isUnion} from './union-volume.js'
+import {unregisterAll} from './volume-attach.js'
+import {bringDown, isUp} from './volume-lifecycle.js'
+
+/** What recovery did about one operation a dead process left half done. */
+export interface Recovery {
+  volume: string
+  operation: PendingOperation['operation']
+  outcome: 'finished' | 'rolled back' | 'failed'
+  /** Why it failed; the operation stays recorded and is tried again by the next command. */
+  error?: string
+}
+
+export interface RecoveryOptions {
+  /**
+   * How long to wait for a program the dead process started (mkfs, e2fsck, resize2fs keep
+   * running after cbs is killed) to let go of the volume's device.
+   */
+  waitMs?: number
+}
+
+/**
+ * Finishes or rolls back every operation whose process died before it was done. Every command
+ * that changes something calls this first, and so does `cbs doctor --fix`. Two processes never
+ * recover the same operation: the first to take it over in the store owns it. A create is
+ * rolled back unless it had got as far as mounting; a remove is finished; a resize is rolled
+ * back before its filesystem changed and finished after.
+ */
+export async function recoverInterrupted(ctx: Context, options: RecoveryOptions = {}): Promise<Recovery[]> {
+  if (ctx.exec.dryRun) return []
+  const abandoned = Object.values(ctx.store.read().volumes).filter((record) => record.pending && isAbandoned(ctx.host, record.pending))
+  const recoveries: Recovery[] = []
+  for (const seen of abandoned) {
+    const record = await claim(ctx, seen.name, seen.pending!)
+    if (!record) continue
+    const {operation} = record.pending!
+    try {
+      await settle(ctx, ctx.layout.image(record.name), options.waitMs ?? 2000)
+      const recover = RECOVER[operation]
+      if (!recover) throw conflict(`cbs cannot finish or roll back a ${operation} by itself`, 'see what state the volume is in, then remove it or run the command again')
+      recoveries.push({volume: record.name, operation, outcome: await recover(ctx, record)})
+    } catch (error) {
+      const {message} = describeFailure(error)
+      await ctx.store.update((state) => {
+        const pending = state.volumes[record.name]?.pending
+        if (pending && sameOwner(pending, record.pending!)) pending.error = message
+      })
+      recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
+    }
+  }
+  return recoveries
+}
+
+type Recover = (ctx: Context, record: VolumeRecord) => Promise<'finished' | 'rolled back'>
+
+/** How each operation is finished or rolled back; an operation missing here is left to a person. */
+const RECOVER: Partial<Record<PendingOperation['operation'], Recover>> = {
+  async create(ctx, record) {
+    const view = HostView.read(ctx.host)
+    // Mounting is the last step: a mounted volume only missed being marked done.
+    if (isUp(ctx, record, view)) {
+      await markDone(ctx, record)
+      return 'finished'
+    }
+    refuseForeignMounts(ctx, record, view)
+    // The image cannot hold data: the volume never reached its user (and createVolume refuses to
+    // start while a file of that name exists, so the file is the one this create made).
+    await bringDown(ctx, record, view)
+    await discardVolume(ctx, record)
+    return 'rolled back'
+  },
+
+  async remove(ctx, record) {
+    const view = HostView.read(ctx.host)
+    refuseForeignMounts(ctx, record, view)
+    await bringDown(ctx, record, view)
+    await discardVolume(ctx, record)
+    return 'finished'
+  },
+
+  async resize(ctx, record) {
+    const {sizeBytes, fromBytes, wasMounted, committed} = record.pending!
+    const plan = {sizeBytes: sizeBytes!, fromBytes: fromBytes!, wasMounted: wasMounted!}
+    if (!committed) {
+      await rollBackGrow(ctx, record, plan)
+      await markDone(ctx, record)
+      return 'rolled back'
+    }
+    await growVolume(ctx, record, plan, async () => {})
+    await markDone(ctx, record, sizeBytes)
+    return 'finished'
+  },
+}
+
+/** Deletes a volume that is down: its runtime registrations, snapshots, mountpoints, image and record. */
+export async function discardVolume(ctx: Context, record: VolumeRecord): Promise<void> {
+  await unregisterAll(ctx, record)
+  await removeAllSnapshots(ctx, record.name)
+  await removeMountpoint(ctx, ctx.layout.mountpoint(record.name))
+  if (isUnion(record)) await removeMountpoint(ctx, ctx.layout.upperMount(record.name))
+  await removeImage(ctx, ctx.layout.image(record.name))
+  await ctx.store.update((state) => {
+    if (state.volumes[record.name]?.pending && sameOwner(state.volumes[record.name].pending!, record.pending!)) delete state.volumes[record.name]
+  })
+}
+
+async function markDone(ctx: Context, record: VolumeRecord, sizeBytes?: number): Promise<void> {
+  await ctx.store.update((state) => {
+    const current = state.volumes[record.name]
+    if (!current?.pending || !sameOwner(current.pending, record.pending!)) return
+    delete current.pending
+    if (sizeBytes !== undefined) current.sizeBytes = sizeBytes
+  })
+}
+
+/** Takes over an abandoned operation, unless another process already did. */
+async function claim(ctx: Context, name: string, seen: PendingOperation): Promise<VolumeRecord | undefined> {
+  return ctx.store.update((state) => {
+    const record = state.volumes[name]
+    if (!record?.pending || !sameOwner(record.pending, seen)) return undefined
+    record.pending = takeOver(record.pending)
+    return structuredClone(record)
+  })
+}
+
+/** Something other than the volume is mounted on one of its mountpoints: leave it to a person. */
+function refuseForeignMounts(ctx: Context, record: VolumeRecord, view: HostView): void {
+  const device = view.deviceOf(ctx.layout.image(record.name))
+  const union = isUnion(record)
+  for (const dir of union ? [ctx.layout.mountpoint(record.name), ctx.layout.upperMount(record.name)] : [ctx.layout.mountpoint(record.name)]) {
+    const top = view.mountAt(dir)
+    const own = top && (top.source === device || (union && dir === ctx.layout.mountpoint(record.name) && top.fstype === record.type))
+    if (top && !own) throw conflict(`${top.source} is mounted on ${dir}`, `unmount it (umount ${dir}), then run \`cbs doctor --fix\``)
+  }
+}
+
+/**
+ * Waits, at most `waitMs`, until no program still works on the image's loop device: mkfs,
+ * e2fsck and resize2fs hold it exclusively, and they keep running after cbs is killed.
+ */
+async function settle(ctx: Context, image: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const view = HostView.read(ctx.host)
+    const held = view.loops.find((loop) => loop.backingFile === image && view.mountsOf(loop.device).length === 0 && ctx.host.isDeviceBusy(loop.device))
+    if (!held) return
+    if (Date.now() > deadline) throw conflict(`${held.device} (${image}) is held by another process`, 'wait for it to finish, then run `cbs doctor --fix`')
+    await sleep(100)
+  }
+}
