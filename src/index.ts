@@ -5,11 +5,14 @@
 import {execute} from '@oclif/core'
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
 import VolumeAttach from './commands/volume/attach.js'
+import Doctor from './commands/doctor.js'
+import SystemInstallUnit from './commands/system/install-unit.js'
 import VolumeCreate from './commands/volume/create.js'
 import VolumeDetach from './commands/volume/detach.js'
 import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
 import VolumeMount from './commands/volume/mount.js'
+import VolumeResize from './commands/volume/resize.js'
 import VolumeRm from './commands/volume/rm.js'
 import VolumeSnapshotCreate from './commands/volume/snapshot/create.js'
 import VolumeSnapshotLs from './commands/volume/snapshot/ls.js'
@@ -22,11 +25,14 @@ export const COMMANDS = {
   'autocomplete:create': AutocompleteCreate,
   'autocomplete:script': AutocompleteScript,
   'volume:attach': VolumeAttach,
+  doctor: Doctor,
+  'system:install-unit': SystemInstallUnit,
   'volume:create': VolumeCreate,
   'volume:detach': VolumeDetach,
   'volume:inspect': VolumeInspect,
   'volume:ls': VolumeLs,
   'volume:mount': VolumeMount,
+  'volume:resize': VolumeResize,
   'volume:rm': VolumeRm,
   'volume:snapshot:create': VolumeSnapshotCreate,
   'volume:snapshot:ls': VolumeSnapshotLs,

@@ -2,7 +2,7 @@ import {CbsError, ExitCode} from './errors.js'
 import {CommandFailed} from './exec.js'
 
 /** Where to get the programs cbs runs (Debian/Ubuntu package names). */
-const PACKAGE_OF: Record<string, string> = {
+export const PACKAGE_OF: Record<string, string> = {
   losetup: 'util-linux',
   mount: 'mount',
   umount: 'mount',
@@ -19,6 +19,9 @@ const PACKAGE_OF: Record<string, string> = {
   xfs_growfs: 'xfsprogs',
   'mkfs.btrfs': 'btrfs-progs',
   btrfs: 'btrfs-progs',
+  blkid: 'util-linux',
+  docker: 'docker.io',
+  podman: 'podman',
 }
 
 const ENVIRONMENT_CODES = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT'])
