@@ -4,9 +4,9 @@
  */
 import {execute} from '@oclif/core'
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
-import VolumeAttach from './commands/volume/attach.js'
 import Doctor from './commands/doctor.js'
 import SystemInstallUnit from './commands/system/install-unit.js'
+import VolumeAttach from './commands/volume/attach.js'
 import VolumeCreate from './commands/volume/create.js'
 import VolumeDetach from './commands/volume/detach.js'
 import VolumeInspect from './commands/volume/inspect.js'
@@ -24,9 +24,9 @@ export const COMMANDS = {
   autocomplete: AutocompleteIndex,
   'autocomplete:create': AutocompleteCreate,
   'autocomplete:script': AutocompleteScript,
-  'volume:attach': VolumeAttach,
   doctor: Doctor,
   'system:install-unit': SystemInstallUnit,
+  'volume:attach': VolumeAttach,
   'volume:create': VolumeCreate,
   'volume:detach': VolumeDetach,
   'volume:inspect': VolumeInspect,
