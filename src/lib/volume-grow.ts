@@ -5,7 +5,7 @@ import {CbsError, conflict, notFound} from './errors.js'
 import {CommandFailed} from './exec.js'
 import type {Filesystem} from './filesystems.js'
 import {HostView} from './host-view.js'
-import {attach, mount, unmount} from './loop-volume.js'
+import {attach, detach, mount, unmount} from './loop-volume.js'
 import {refreshSizeArgs} from './loops.js'
 import type {VolumeRecord} from './state.js'
 import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
@@ -49,9 +49,13 @@ export async function growVolume(ctx: Context, record: VolumeRecord, plan: GrowP
   if (record.fs === 'ext4' && !mounted) await checkExt4(ctx, device)
   await commit()
   await checkpoint('resize:grow-filesystem')
-  await growFilesystem(ctx, record.fs, device, dir, mounted)
+  mounted = await growFilesystem(ctx, record.fs, device, dir, mounted)
   await checkpoint('resize:restore-mount')
-  await restoreMountState(ctx, record, plan.wasMounted)
+  if (plan.wasMounted && !mounted) await mount(ctx, device, dir)
+  if (!plan.wasMounted) {
+    if (mounted) await unmount(ctx, dir, record.name)
+    await detach(ctx, device)
+  }
 }
 
 /** Takes back a resize that had not reached the filesystem: the image shrinks to its old size. */
@@ -104,15 +108,17 @@ async function checkExt4(ctx: Context, device: string): Promise<void> {
   }
 }
 
-async function growFilesystem(ctx: Context, fs: Filesystem, device: string, dir: string, mounted: boolean): Promise<void> {
+/** Grows the filesystem to the device's size; says whether it is mounted afterwards. */
+async function growFilesystem(ctx: Context, fs: Filesystem, device: string, dir: string, mounted: boolean): Promise<boolean> {
   if (fs === 'ext4') {
     await ctx.exec.run('resize2fs', [device], {mutates: true})
-    return
+    return mounted
   }
   // xfs and btrfs grow only while mounted.
   if (!mounted) await mount(ctx, device, dir)
   if (fs === 'xfs') await ctx.exec.run('xfs_growfs', [dir], {mutates: true})
   else await ctx.exec.run('btrfs', ['filesystem', 'resize', 'max', dir], {mutates: true})
+  return true
 }
 
 /** Sets the image file's size in place (truncate(1)); the added part is a hole. */

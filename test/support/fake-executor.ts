@@ -7,8 +7,9 @@ export interface Expectation {
   stdout?: string
   /** Runs when the command does, e.g. to simulate a signal arriving meanwhile. */
   then?: () => void
-  /** The command fails with this stderr (exit 1). */
+  /** The command fails with this stderr (exit 1, or `exitCode`). */
   fails?: string
+  exitCode?: number
   /** The program is not installed. */
   missing?: boolean
   /** For the `leave` command of a hold: the bound had passed before cbs released it. */
@@ -50,7 +51,7 @@ export class FakeExecutor implements Executor {
     expected.then?.()
     if (options.abortable && this.interruption.signal.aborted) this.interruption.deliver()
     if (expected.missing) throw new CommandFailed(file, args, undefined, `${file}: command not found`)
-    if (expected.fails !== undefined) throw new CommandFailed(file, args, 1, expected.fails)
+    if (expected.fails !== undefined) throw new CommandFailed(file, args, expected.exitCode ?? 1, expected.fails)
     return {stdout: expected.stdout ?? '', stderr: ''}
   }
 
