@@ -115,7 +115,9 @@ function spaceFindings(ctx: Context, state: State): Finding[] {
   while (!host.fileInfo(where) && dirname(where) !== where) where = dirname(where)
   const usage = host.fsUsage(where)
   const free = usage.availableBytes
-  const severity = free < 64 * 1024 ** 2 || free < usage.totalBytes / 100 ? 'error' : free < usage.totalBytes / 10 ? 'warning' : 'ok'
+  // Error under 1% free (or 64M, on a filesystem large enough for that to be under 10%).
+  const critical = Math.max(usage.totalBytes / 100, Math.min(64 * 1024 ** 2, usage.totalBytes / 10))
+  const severity = free < critical ? 'error' : free < usage.totalBytes / 10 ? 'warning' : 'ok'
   const findings: Finding[] = [
     {
       check: 'space',

@@ -50,7 +50,9 @@ export async function format(ctx: Context, fs: Filesystem, device: string): Prom
   try {
     await ctx.exec.run(mkfs, args, {mutates: true})
   } catch (error) {
-    if (error instanceof CommandFailed && /No space left/i.test(error.stderr)) {
+    // Writes through a loop device whose backing file cannot grow fail as I/O errors.
+    const hostFull = () => ctx.host.fsUsage(ctx.layout.imagesDir).availableBytes < 4 * 1024 ** 2
+    if (error instanceof CommandFailed && (/No space left/i.test(error.stderr) || (/Input\/output error/i.test(error.stderr) && hostFull()))) {
       throw environment(`${mkfs} failed: no space left on the host under ${ctx.layout.root}`, 'free some space and try again')
     }
     throw error

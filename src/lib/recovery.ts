@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from './context.js'
-import {conflict} from './errors.js'
+import {CbsError, conflict} from './errors.js'
 import {describeFailure} from './failure.js'
 import {HostView} from './host-view.js'
 import {isAbandoned, sameOwner, takeOver} from './intent.js'
@@ -45,10 +45,7 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
     if (!record) continue
     const {operation} = record.pending!
     try {
-      await settle(ctx, ctx.layout.image(record.name), options.waitMs ?? 2000)
-      const recover = RECOVER[operation]
-      if (!recover) throw conflict(`cbs cannot finish or roll back a ${operation} by itself`, 'see what state the volume is in, then remove it or run the command again')
-      recoveries.push({volume: record.name, operation, outcome: await recover(ctx, record)})
+      recoveries.push({volume: record.name, operation, outcome: await recoverOne(ctx, record, options.waitMs ?? 2000)})
     } catch (error) {
       const {message} = describeFailure(error)
       await ctx.store.update((state) => {
@@ -59,6 +56,26 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
     }
   }
   return recoveries
+}
+
+/**
+ * Runs the recovery of one operation; every step of it is idempotent, so a device found busy is
+ * tried again for a moment: a program the dead process started (umount, mkfs) may be finishing.
+ */
+async function recoverOne(ctx: Context, record: VolumeRecord, waitMs: number): Promise<'finished' | 'rolled back'> {
+  const {operation} = record.pending!
+  const recover = RECOVER[operation]
+  if (!recover) throw conflict(`cbs cannot finish or roll back a ${operation} by itself`, 'see what state the volume is in, then remove it or run the command again')
+  const deadline = Date.now() + Math.min(waitMs, 5000)
+  for (;;) {
+    try {
+      await settle(ctx, ctx.layout.image(record.name), waitMs)
+      return await recover(ctx, record)
+    } catch (error) {
+      if (!(error instanceof CbsError && error.kind === 'conflict') || Date.now() > deadline) throw error
+      await sleep(250)
+    }
+  }
 }
 
 type Recover = (ctx: Context, record: VolumeRecord) => Promise<'finished' | 'rolled back'>

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import {readdirSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Volume} from '../../src/lib/volume.js'
+import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+
+/** A small deterministic generator, so that a failing mix can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+    return seed / 2 ** 31
+  }
+}
+
+describe('integration: 200 concurrent mixed calls', function () {
+  this.timeout(180_000)
+  let root: string
+
+  before(function () {
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr'])
+  })
+  beforeEach(() => {
+    root = makeRoot()
+  })
+  afterEach(() => {
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  it('create, rm and ls on 12 names at once: every call answers 0, 3 or 4, and the store matches the system', async () => {
+    const next = random(6)
+    const names = Array.from({length: 12}, (_, index) => `v${index}`)
+    const calls = Array.from({length: 200}, () => {
+      const name = names[Math.floor(next() * names.length)]
+      const pick = next()
+      if (pick < 0.45) return ['volume', 'create', name, '--size', '8M']
+      if (pick < 0.8) return ['volume', 'rm', name]
+      return ['volume', 'ls', '--json']
+    })
+    const start = Date.now()
+    const results = await Promise.all(calls.map((args) => cbsAsync(root, args)))
+    const seconds = (Date.now() - start) / 1000
+
+    const tally: Record<string, number> = {}
+    results.forEach((result, index) => {
+      const key = `${calls[index][1]} exit ${result.code}`
+      tally[key] = (tally[key] ?? 0) + 1
+      assert.ok([0, 3, 4].includes(result.code), `${calls[index].join(' ')}: exit ${result.code}: ${result.stderr}`)
+      if (calls[index][1] === 'ls') assert.equal(result.code, 0, result.stderr)
+    })
+    console.log(`      200 calls in ${seconds.toFixed(1)}s: ${JSON.stringify(tally)}`)
+
+    // The store against the system: every volume mounted on its own device, nothing else left.
+    const volumes = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
+    for (const volume of volumes) {
+      assert.equal(volume.status, 'mounted', volume.name)
+      assert.equal(sh('findmnt', ['-n', '-o', 'SOURCE', volume.mountpoint]).trim(), volume.device)
+    }
+    assert.equal(new Set(volumes.map((volume) => volume.device)).size, volumes.length)
+    assert.deepEqual(readdirSync(join(root, 'images')).sort(), volumes.map((volume) => `${volume.name}.img`).sort())
+    assert.deepEqual(readdirSync(join(root, 'mounts')).sort(), volumes.map((volume) => volume.name).sort())
+    const loops = sh('losetup', ['-n', '-O', 'BACK-FILE', '-l']).split('\n').filter((line) => line.startsWith(`${root}/`))
+    assert.equal(loops.length, volumes.length)
+    const doctor = cbs(root, ['doctor'])
+    assert.equal(doctor.code, 0, doctor.stdout)
+  })
+})

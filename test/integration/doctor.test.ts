@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import {existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import type {DoctorReport} from '../../src/lib/doctor.js'
+import type {Volume} from '../../src/lib/volume.js'
+import {fingerprint, writeData} from '../support/faults.js'
+import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+
+describe('integration: cbs doctor', function () {
+  this.timeout(120_000)
+  let root: string
+
+  before(function () {
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr'])
+  })
+  beforeEach(() => {
+    root = makeRoot()
+  })
+  afterEach(() => {
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  const create = (name: string) => json<Volume>(cbs(root, ['volume', 'create', name, '--size', '16M', '--json']))
+
+  it('reports a healthy host: root, kernel features, tools with versions, state, space (exit 0)', () => {
+    create('db')
+    const result = cbs(root, ['doctor'])
+    assert.equal(result.code, 0, result.stdout)
+    assert.match(result.stdout, /^ok\s+root\s+running as root$/m)
+    assert.match(result.stdout, /^ok\s+kernel\s+loop, ext4, .*fsfreeze$/m)
+    assert.match(result.stdout, /^ok\s+tools\s+losetup \d+\.\d+\S*, .*mkfs\.ext4 \d/m)
+    assert.match(result.stdout, /^ok\s+state\s+\S+state\.json: 1 volume, schema 1$/m)
+    assert.match(result.stdout, /^ok\s+space\s+\S+ free of \S+ on the host filesystem under /m)
+    assert.match(result.stdout, /\nhealthy\n$/)
+    const report = json<DoctorReport>(cbs(root, ['doctor', '--json']))
+    assert.equal(report.healthy, true)
+    assert.equal(report.kernel.loop !== 'missing', true)
+    assert.ok(report.tools.some((tool) => tool.name === 'losetup' && tool.installed && /^\d+\.\d+/.test(tool.version ?? '')))
+  })
+
+  it('finds drift, and --fix repairs what is safe: nothing is deleted, an unknown image goes to lost+found', () => {
+    const kept = create('kept')
+    writeData(kept.mountpoint)
+    const sums = fingerprint(kept.mountpoint)
+    const half = create('half')
+    // Behind cbs's back: an image no volume knows, attached and mounted under $CBS_ROOT; a stray
+    // mountpoint; a volume left attached but unmounted.
+    const stray = join(root, 'images', 'stray.img')
+    sh('truncate', ['--size', '16M', stray])
+    sh('mkfs.ext4', ['-q', stray])
+    const device = sh('losetup', ['--find', '--show', stray]).trim()
+    mkdirSync(join(root, 'mounts', 'stray'))
+    sh('mount', [device, join(root, 'mounts', 'stray')])
+    writeFileSync(join(root, 'mounts', 'stray', 'precious'), 'not cbs data, but data')
+    mkdirSync(join(root, 'mounts', 'empty'))
+    sh('umount', [half.mountpoint])
+
+    const found = cbs(root, ['doctor'])
+    assert.equal(found.code, 1, found.stdout)
+    assert.match(found.stdout, new RegExp(`^warning\\s+volumes\\s+${device} is mounted on ${root}/mounts/stray, which no volume knows\\n\\s+fix: umount ${root}/mounts/stray$`, 'm'))
+    assert.match(found.stdout, new RegExp(`^warning\\s+volumes\\s+${device} is attached to ${stray}, which no volume knows`, 'm'))
+    assert.match(found.stdout, /^warning\s+volumes\s+volume "half" is attached to \S+ but not mounted/m)
+    assert.match(found.stdout, /^warning\s+volumes\s+\S+stray\.img belongs to no volume/m)
+    assert.match(found.stdout, /^warning\s+volumes\s+\S+mounts\/empty is the mountpoint of no volume/m)
+    assert.match(found.stdout, /\nunhealthy: 5 warnings\n$/)
+
+    const fixed = cbs(root, ['doctor', '--fix'])
+    assert.equal(fixed.code, 0, fixed.stdout)
+    assert.match(fixed.stdout, new RegExp(`^  moved ${stray} to ${root}/lost\\+found/stray\\.img$`, 'm'))
+    assert.match(fixed.stdout, /^info\s+volumes\s+\S+lost\+found holds stray\.img, moved there by cbs doctor --fix/m)
+    assert.ok(!existsSync(stray))
+    assert.equal(sh('debugfs', ['-R', 'cat /precious', join(root, 'lost+found', 'stray.img')]).trim(), 'not cbs data, but data')
+    assert.deepEqual(fingerprint(kept.mountpoint), sums)
+    assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'half', '--json']))[0].status, 'unmounted')
+  })
+
+  it('a volume whose image is gone is an error doctor cannot fix: it says how to restore or forget it', () => {
+    const volume = create('gone')
+    sh('umount', [volume.mountpoint])
+    sh('losetup', ['--detach', volume.device!])
+    rmSync(volume.backingFile)
+    const fixed = cbs(root, ['doctor', '--fix'])
+    assert.equal(fixed.code, 1)
+    assert.match(fixed.stdout, /^error\s+volumes\s+volume "gone" has lost its backing file \S+gone\.img\n\s+fix: restore \S+ from a backup, or forget the volume: cbs volume rm gone$/m)
+    assert.equal(cbs(root, ['volume', 'rm', 'gone']).code, 0)
+    assert.equal(cbs(root, ['doctor']).code, 0)
+  })
+
+  it('system install-unit: --print writes the unit; installing writes it and its WantedBy links under CBS_SYSTEMD_DIR', () => {
+    const printed = cbs(root, ['system', 'install-unit', '--print'])
+    assert.equal(printed.code, 0, printed.stderr)
+    assert.match(printed.stdout, /^Before=docker\.service /m)
+    assert.match(printed.stdout, new RegExp(`^ExecStart=${process.execPath} \\S+/bin/run\\.js volume mount --all$`, 'm'))
+    assert.match(printed.stdout, new RegExp(`^Environment=CBS_ROOT=${root}$`, 'm'))
+    const dir = join(root, 'systemd')
+    const installed = cbs(root, ['system', 'install-unit'], {env: {CBS_SYSTEMD_DIR: dir}})
+    assert.equal(installed.code, 0, installed.stderr)
+    assert.equal(installed.stdout, `${dir}/cbs-volumes.service\n`)
+    assert.equal(readFileSync(`${dir}/cbs-volumes.service`, 'utf8'), printed.stdout)
+    for (const target of ['multi-user.target', 'docker.service']) assert.equal(readlinkSync(`${dir}/${target}.wants/cbs-volumes.service`), `${dir}/cbs-volumes.service`)
+    assert.equal(cbs(root, ['system', 'install-unit', '--dir', 'relative']).code, 2)
+  })
+})
