@@ -34,7 +34,7 @@ export interface DoctorReport {
  */
 export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Promise<DoctorReport> {
   const repaired = options.fix && ctx.host.isRoot() ? await repair(ctx) : []
-  const kernel = kernelFeatures(ctx.host.kernel())
+  const kernel = kernelFeatures(ctx.host.procFilesystems(), ctx.host.kernel())
   const tools = await probeTools(ctx)
   const state = readableState(ctx)
   const inUse = new Set(Object.values(state?.volumes ?? {}).map((record) => record.fs as string))
@@ -96,6 +96,9 @@ function inspectStore(ctx: Context): Problem[] {
     images: host.listDirectory(layout.imagesDir),
     mountDirs: host.listDirectory(layout.mountsDir),
     lostFound: host.listDirectory(layout.lostFoundDir),
+    snapshotImages: host
+      .listDirectory(layout.snapshotsDir)
+      .flatMap((volume) => host.listDirectory(layout.snapshotDir(volume)).map((file) => join(layout.snapshotDir(volume), file))),
   }
   let state: State
   try {
@@ -156,7 +159,7 @@ const PHASES: Array<Array<Repair['kind']>> = [['unmount'], ['rescue', 'detach'],
 async function repair(ctx: Context): Promise<string[]> {
   const done: string[] = []
   if (stateIsCorrupt(ctx)) done.push(...(await rebuildState(ctx)))
-  for (const recovery of await recoverInterrupted(ctx, {waitMs: 60_000})) done.push(describeRecovery(recovery))
+  for (const recovery of await recoverInterrupted(ctx, {waitMs: 60_000, retryMs: 5000})) done.push(describeRecovery(recovery))
   for (const kinds of PHASES) {
     for (const {repair} of inspectStore(ctx)) {
       if (repair && kinds.includes(repair.kind)) done.push(await applyRepair(ctx, repair))
@@ -166,8 +169,8 @@ async function repair(ctx: Context): Promise<string[]> {
 }
 
 function describeRecovery({volume, operation, outcome, error}: Recovery): string {
-  if (outcome === 'failed') return `could not recover the ${operation} of volume "${volume}": ${error}`
-  return `${outcome === 'finished' ? 'finished' : 'rolled back'} the ${operation} of volume "${volume}"`
+  const what = `the ${operation} of ${volume.includes('@') ? volume : `volume "${volume}"`}`
+  return outcome === 'failed' ? `could not recover ${what}: ${error}` : `${outcome} ${what}`
 }
 
 async function applyRepair(ctx: Context, repair: Repair): Promise<string> {

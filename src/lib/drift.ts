@@ -1,5 +1,6 @@
 import {basename, join} from 'node:path'
 import type {HostView} from './host-view.js'
+import type {MountEntry} from './mountinfo.js'
 import type {Layout} from './layout.js'
 import type {PendingOperation, State, VolumeRecord} from './state.js'
 
@@ -33,8 +34,9 @@ export interface Problem {
 /** What doctor read of the system, folders first and the state last (see findDrift). */
 export interface Observed {
   view: HostView
-  /** Names in images/, mounts/ and lost+found/. */
+  /** Names in images/, mounts/ and lost+found/; paths of the snapshot images there are. */
   images: string[]
+  snapshotImages: string[]
   mountDirs: string[]
   lostFound: string[]
   state: State
@@ -48,7 +50,7 @@ export const DOCTOR_FIX = 'cbs doctor --fix'
  * knows. The folders and the system must be read before the state: a volume's record is written
  * before its first file, device or mount, so nothing found then is taken for an orphan wrongly.
  */
-export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pending: PendingOperation) => boolean): Problem[] {
+export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pending: PendingOperation<string>) => boolean): Problem[] {
   const {view, state} = observed
   const records = Object.values(state.volumes)
   const byImage = new Map(records.filter((record) => record.type === 'loop').map((record) => [layout.image(record.name), record]))
@@ -62,6 +64,19 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
       const last = error ? ` (the last attempt to recover it failed: ${error})` : ''
       report('error', `the ${operation} of volume "${record.name}" was left half done by process ${pid}, which is gone${last}`, DOCTOR_FIX, {kind: 'recover'})
     } else report('info', `volume "${record.name}" is being ${operation}d by process ${pid}`)
+  }
+
+  for (const record of records) {
+    for (const snapshot of Object.values(record.snapshots ?? {})) {
+      const ref = `${record.name}@${snapshot.name}`
+      const image = layout.snapshotImage(record.name, snapshot.name)
+      if (snapshot.pending && isAbandoned(snapshot.pending)) {
+        const what = snapshot.pending.operation === 'remove' ? 'removal' : 'creation'
+        report('error', `the ${what} of snapshot ${ref} was left half done by process ${snapshot.pending.pid}, which is gone`, DOCTOR_FIX, {kind: 'recover'})
+      } else if (!snapshot.pending && !observed.snapshotImages.includes(image)) {
+        report('error', `snapshot ${ref} has lost its image ${image}`, `forget it: cbs volume snapshot rm ${ref}`)
+      }
+    }
   }
 
   for (const record of records.filter((each) => each.type === 'loop' && !each.pending)) {
@@ -78,11 +93,15 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     report('warning', `${mount.source} is mounted on ${mount.mountpoint}, which no volume knows`, `umount ${mount.mountpoint}`, {kind: 'unmount', path: mount.mountpoint})
   }
 
+  const snapshotImages = new Set(records.flatMap((record) => Object.keys(record.snapshots ?? {}).map((snapshot) => layout.snapshotImage(record.name, snapshot))))
   for (const loop of view.loops.filter((each) => under(each.backingFile))) {
     const record = byImage.get(loop.backingFile)
     const detach = `losetup --detach ${loop.device}`
-    if (!record) report('warning', `${loop.device} is attached to ${loop.backingFile}, which no volume knows`, detach, {kind: 'detach', device: loop.device})
-    else if (!record.pending && view.mountsOf(loop.device).length === 0) {
+    const unused = view.mountsOf(loop.device).length === 0
+    if (snapshotImages.has(loop.backingFile)) {
+      if (unused) report('warning', `snapshot image ${loop.backingFile} is attached to ${loop.device} but not mounted`, detach, {kind: 'detach', device: loop.device})
+    } else if (!record) report('warning', `${loop.device} is attached to ${loop.backingFile}, which no volume knows`, detach, {kind: 'detach', device: loop.device})
+    else if (!record.pending && unused) {
       report('warning', `volume "${record.name}" is attached to ${loop.device} but not mounted`, `cbs volume mount ${record.name} (or ${detach})`, {kind: 'detach', device: loop.device})
     }
   }
@@ -111,11 +130,20 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
   return problems
 }
 
-/** A volume's own mount, or anything mounted inside a volume (that is its user's business). */
-function isKnownMount(layout: Layout, view: HostView, records: VolumeRecord[], mount: {mountpoint: string; source: string}): boolean {
+/**
+ * A volume's own mount (a union volume: the union, and its upper volume under uppers/), a
+ * snapshot mounted read-only under lowers/ for union volumes, or anything mounted inside a
+ * volume (that is its user's business).
+ */
+function isKnownMount(layout: Layout, view: HostView, records: VolumeRecord[], mount: MountEntry): boolean {
+  const from = (image: string) => mount.source === view.deviceOf(image)
   return records.some((record) => {
     const dir = layout.mountpoint(record.name)
     if (mount.mountpoint.startsWith(`${dir}/`)) return true
-    return mount.mountpoint === dir && (record.type !== 'loop' || mount.source === view.deviceOf(layout.image(record.name)))
+    if (mount.mountpoint === dir) return record.type === 'loop' ? from(layout.image(record.name)) : mount.fstype === record.type
+    if (mount.mountpoint === layout.upperMount(record.name)) return record.type !== 'loop' && from(layout.image(record.name))
+    return Object.keys(record.snapshots ?? {}).some(
+      (snapshot) => mount.mountpoint === layout.lowerMount(`${record.name}@${snapshot}`) && from(layout.snapshotImage(record.name, snapshot)),
+    )
   })
 }

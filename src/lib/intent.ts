@@ -15,7 +15,7 @@ export function takeOver(pending: PendingOperation): PendingOperation {
 }
 
 /** The process that recorded it is gone: only recovery will finish it now. */
-export function isAbandoned(host: Host, pending: PendingOperation): boolean {
+export function isAbandoned(host: Host, pending: PendingOperation<string>): boolean {
   return !isAlive(pending, (pid) => host.processStartTime(pid))
 }
 

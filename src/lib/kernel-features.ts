@@ -1,3 +1,4 @@
+import {parseProcFilesystems} from './filesystems.js'
 import type {KernelInfo} from './host.js'
 
 export const KERNEL_FEATURES = ['loop', 'ext4', 'xfs', 'btrfs', 'overlay', 'aufs', 'fsfreeze'] as const
@@ -7,8 +8,8 @@ export type KernelFeature = (typeof KERNEL_FEATURES)[number]
 export type Availability = 'loaded' | 'module' | 'missing'
 
 /** Reads what the kernel offers from the text of /proc/filesystems, /proc/modules and modules.*. */
-export function kernelFeatures(info: KernelInfo): Record<KernelFeature, Availability> {
-  const filesystems = new Set(info.filesystems.split('\n').map((line) => line.trim().split(/\s+/).at(-1)))
+export function kernelFeatures(procFilesystems: string, info: KernelInfo): Record<KernelFeature, Availability> {
+  const filesystems = new Set(parseProcFilesystems(procFilesystems))
   const modules = new Set(info.modules.split('\n').map(moduleName))
   const filesystem = (name: string): Availability => (filesystems.has(name) ? 'loaded' : modules.has(name) ? 'module' : 'missing')
   return {

@@ -1,21 +1,22 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from './context.js'
-import {CbsError, conflict} from './errors.js'
+import {conflict} from './errors.js'
 import {describeFailure} from './failure.js'
 import {HostView} from './host-view.js'
 import {isAbandoned, sameOwner, takeOver} from './intent.js'
 import {removeImage, removeMountpoint} from './loop-volume.js'
 import type {PendingOperation, VolumeRecord} from './state.js'
 import {growVolume, rollBackGrow} from './volume-grow.js'
-import {removeAllSnapshots} from './snapshot-remove.js'
+import {reapAbandonedSnapshots, removeAllSnapshots} from './snapshot-remove.js'
 import {isUnion} from './union-volume.js'
 import {unregisterAll} from './volume-attach.js'
 import {bringDown, isUp} from './volume-lifecycle.js'
 
 /** What recovery did about one operation a dead process left half done. */
 export interface Recovery {
+  /** The volume, or VOLUME@SNAPSHOT. */
   volume: string
-  operation: PendingOperation['operation']
+  operation: string
   outcome: 'finished' | 'rolled back' | 'failed'
   /** Why it failed; the operation stays recorded and is tried again by the next command. */
   error?: string
@@ -27,6 +28,8 @@ export interface RecoveryOptions {
    * running after cbs is killed) to let go of the volume's device.
    */
   waitMs?: number
+  /** How long to keep trying again after a failure (a program of the dead process may still be finishing its step). */
+  retryMs?: number
 }
 
 /**
@@ -45,7 +48,7 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
     if (!record) continue
     const {operation} = record.pending!
     try {
-      recoveries.push({volume: record.name, operation, outcome: await recoverOne(ctx, record, options.waitMs ?? 2000)})
+      recoveries.push({volume: record.name, operation, outcome: await recoverOne(ctx, record, options)})
     } catch (error) {
       const {message} = describeFailure(error)
       await ctx.store.update((state) => {
@@ -55,24 +58,45 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
       recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
     }
   }
+  return [...recoveries, ...(await reapSnapshots(ctx))]
+}
+
+/**
+ * Snapshots a dead process was taking or removing are no good either way: their files and
+ * records go (see reapAbandonedSnapshots). A volume frozen for the copy was thawed by its
+ * guardian process when cbs died.
+ */
+async function reapSnapshots(ctx: Context): Promise<Recovery[]> {
+  const recoveries: Recovery[] = []
+  for (const volume of Object.values(ctx.store.read().volumes)) {
+    const abandoned = Object.values(volume.snapshots ?? {}).filter((snapshot) => snapshot.pending && isAbandoned(ctx.host, snapshot.pending))
+    if (abandoned.length === 0) continue
+    const describe = (name: string, operation: string) => ({volume: `${volume.name}@${name}`, operation: operation === 'remove' ? 'snapshot remove' : 'snapshot'})
+    try {
+      await reapAbandonedSnapshots(ctx, volume.name)
+      for (const {name, pending} of abandoned) recoveries.push({...describe(name, pending!.operation), outcome: pending!.operation === 'remove' ? 'finished' : 'rolled back'})
+    } catch (error) {
+      for (const {name, pending} of abandoned) recoveries.push({...describe(name, pending!.operation), outcome: 'failed', error: describeFailure(error).message})
+    }
+  }
   return recoveries
 }
 
 /**
- * Runs the recovery of one operation; every step of it is idempotent, so a device found busy is
- * tried again for a moment: a program the dead process started (umount, mkfs) may be finishing.
+ * Runs the recovery of one operation. Every step of it is idempotent, so a failure is tried
+ * again for `retryMs`: a program the dead process started (umount, mkfs) may be finishing.
  */
-async function recoverOne(ctx: Context, record: VolumeRecord, waitMs: number): Promise<'finished' | 'rolled back'> {
+async function recoverOne(ctx: Context, record: VolumeRecord, {waitMs = 2000, retryMs = 0}: RecoveryOptions): Promise<'finished' | 'rolled back'> {
   const {operation} = record.pending!
   const recover = RECOVER[operation]
   if (!recover) throw conflict(`cbs cannot finish or roll back a ${operation} by itself`, 'see what state the volume is in, then remove it or run the command again')
-  const deadline = Date.now() + Math.min(waitMs, 5000)
+  const deadline = Date.now() + retryMs
   for (;;) {
     try {
       await settle(ctx, ctx.layout.image(record.name), waitMs)
       return await recover(ctx, record)
     } catch (error) {
-      if (!(error instanceof CbsError && error.kind === 'conflict') || Date.now() > deadline) throw error
+      if (Date.now() >= deadline) throw error
       await sleep(250)
     }
   }

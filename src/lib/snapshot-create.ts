@@ -1,3 +1,4 @@
+import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
@@ -75,6 +76,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     current.snapshots = {...current.snapshots, [name]: {...record, pending: {operation: 'snapshot', pid: process.pid, startedAt: record.createdAt}}}
   })
 
+  await checkpoint('snapshot:copy')
   const image = ctx.layout.snapshotImage(volumeName, name)
   const partial = partialPath(image)
   const maxFreezeMs = request.maxFreezeMs ?? maxFreezeMsFor(method, file.allocatedBytes)
@@ -85,13 +87,18 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     await ensureDirectory(ctx, ctx.layout.snapshotsDir)
     await ensureDirectory(ctx, ctx.layout.snapshotDir(volumeName))
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
-    const copy = (signal?: AbortSignal) => copyImage(ctx, method, source, partial, {signal, label: `${volumeName} → ${ref}`})
+    const copy = async (signal?: AbortSignal) => {
+      await checkpoint('snapshot:frozen')
+      await copyImage(ctx, method, source, partial, {signal, label: `${volumeName} → ${ref}`})
+    }
     const mountpoint = mountpointOf(ctx, volumeName)
     if (mountpoint) ({frozenMs} = await whileFrozen(ctx, mountpoint, {maxFreezeMs}, copy))
     else await copy()
+    await checkpoint('snapshot:move')
     await moveIntoPlace(ctx, partial, image)
     undo.push(`remove ${image}`, () => removeReadOnlyImage(ctx, image))
     await makeReadOnly(ctx, image)
+    await checkpoint('snapshot:done')
     await ctx.store.update((state) => {
       delete state.volumes[volumeName].snapshots![name].pending
     })

@@ -35,7 +35,8 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
   const removed: string[] = []
   // Union volumes go before the volumes whose snapshots they stack.
   for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
-    const record = await recordIntent(ctx, name, existing)
+    const record = await recordIntent(ctx, name, existing, options.force)
+    if (!record) continue // removed meanwhile by another process: --force asked not to mind
     await checkpoint('remove:unmount')
     const view = HostView.read(ctx.host)
     const mounted = isUp(ctx, record, view)
@@ -54,14 +55,17 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
   return removed
 }
 
-async function recordIntent(ctx: Context, name: string, removing: string[]): Promise<VolumeRecord> {
+/** Under the lock, so that no snapshot or union volume can appear between the checks and the intent. */
+async function recordIntent(ctx: Context, name: string, removing: string[], force?: boolean): Promise<VolumeRecord | undefined> {
   return ctx.store.update((state) => {
     const record = state.volumes[name]
+    if (!record && force) return undefined
     if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
     // An operation whose process died (or that recovery could not finish) gives way to the remove.
     const {pending} = record
     if (pending && pending.pid !== process.pid && !isAbandoned(ctx.host, pending)) throw pendingConflict(name, pending)
     refuseIfStacked(state, name, removing)
+    refuseIfSnapshots(ctx, state, name, force)
     record.pending = intent('remove')
     return structuredClone(record)
   })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {readdirSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volume.js'
 import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
@@ -27,14 +27,16 @@ describe('integration: 200 concurrent mixed calls', function () {
     assert.deepEqual(leftovers(root), [])
   })
 
-  it('create, rm and ls on 12 names at once: every call answers 0, 3 or 4, and the store matches the system', async () => {
+  it('create, rm, snapshot and ls on 12 names at once: every call answers 0, 3 or 4, and the store matches the system', async () => {
     const next = random(6)
     const names = Array.from({length: 12}, (_, index) => `v${index}`)
     const calls = Array.from({length: 200}, () => {
       const name = names[Math.floor(next() * names.length)]
       const pick = next()
-      if (pick < 0.45) return ['volume', 'create', name, '--size', '8M']
-      if (pick < 0.8) return ['volume', 'rm', name]
+      if (pick < 0.4) return ['volume', 'create', name, '--size', '8M']
+      if (pick < 0.55) return ['volume', 'rm', name]
+      if (pick < 0.7) return ['volume', 'rm', '--force', name]
+      if (pick < 0.85) return ['volume', 'snapshot', 'create', name, `s${Math.floor(next() * 3)}`]
       return ['volume', 'ls', '--json']
     })
     const start = Date.now()
@@ -43,7 +45,7 @@ describe('integration: 200 concurrent mixed calls', function () {
 
     const tally: Record<string, number> = {}
     results.forEach((result, index) => {
-      const key = `${calls[index][1]} exit ${result.code}`
+      const key = `${calls[index].slice(1, 3).filter((word) => !/^v\d/.test(word)).join(' ')} exit ${result.code}`
       tally[key] = (tally[key] ?? 0) + 1
       assert.ok([0, 3, 4].includes(result.code), `${calls[index].join(' ')}: exit ${result.code}: ${result.stderr}`)
       if (calls[index][1] === 'ls') assert.equal(result.code, 0, result.stderr)
@@ -61,6 +63,11 @@ describe('integration: 200 concurrent mixed calls', function () {
     assert.deepEqual(readdirSync(join(root, 'mounts')).sort(), volumes.map((volume) => volume.name).sort())
     const loops = sh('losetup', ['-n', '-O', 'BACK-FILE', '-l']).split('\n').filter((line) => line.startsWith(`${root}/`))
     assert.equal(loops.length, volumes.length)
+    const snapshots = json<Array<{name: string; status: string; image: string}>>(cbs(root, ['volume', 'snapshot', 'ls', '--json']))
+    for (const snapshot of snapshots) assert.equal(snapshot.status, 'ready', snapshot.name)
+    const files = volumes.flatMap((volume) => (existsSync(join(root, 'snapshots', volume.name)) ? readdirSync(join(root, 'snapshots', volume.name)).map((file) => join(root, 'snapshots', volume.name, file)) : []))
+    assert.deepEqual(files.sort(), snapshots.map((snapshot) => snapshot.image).sort())
+    console.log(`      ${volumes.length} volumes and ${snapshots.length} snapshots at the end, checked against the system`)
     const doctor = cbs(root, ['doctor'])
     assert.equal(doctor.code, 0, doctor.stdout)
   })

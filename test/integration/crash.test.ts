@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor.js'
 import type {Volume} from '../../src/lib/volume.js'
@@ -22,7 +23,7 @@ describe('integration: crash safety (kill -9 at every step, then doctor --fix)',
   const counts = {kills: 0, recovered: 0}
 
   before(function () {
-    requireHost.call(this, ['losetup', 'mkfs.ext4', 'mkfs.xfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'chattr'])
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'mkfs.xfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'chattr', 'fsfreeze'])
     root = makeRoot()
     bystanders = {}
     for (const [name, fs, size] of [
@@ -113,6 +114,25 @@ describe('integration: crash safety (kill -9 at every step, then doctor --fix)',
         remove('victim')
       })
     }
+  }
+
+  for (const step of ['snapshot:copy', 'snapshot:frozen', 'snapshot:move', 'snapshot:done']) {
+    it(`volume snapshot create killed at ${step}: the volume is thawed, the snapshot rolled back`, async () => {
+      const volume = create('victim', '32M')
+      writeData(volume.mountpoint)
+      const sums = fingerprint(volume.mountpoint)
+      await kill(['volume', 'snapshot', 'create', 'victim', 's1'], step)
+      // Frozen, this write would hang: the guardian process thawed it when cbs died.
+      const write = spawnSync('sh', ['-c', `echo after > ${volume.mountpoint}/after && sync -f ${volume.mountpoint}/after`], {timeout: 20_000})
+      assert.equal(write.status, 0, `${step}: the volume stayed frozen`)
+      assertRecovers(step)
+      assert.equal(cbs(root, ['volume', 'snapshot', 'ls', 'victim', '-q']).stdout, '')
+      const dir = join(root, 'snapshots', 'victim')
+      assert.deepEqual(existsSync(dir) ? readdirSync(dir) : [], [], 'no snapshot file is left')
+      const {after: _, ...kept} = fingerprint(volume.mountpoint)
+      assert.deepEqual(kept, sums)
+      remove('victim')
+    })
   }
 
   it('kill -9 after a sweep of delays, mid-step (programs cbs started run on): create, rm, resize', async () => {
@@ -212,7 +232,7 @@ describe('integration: reboot, full host disk, corrupted state', function () {
       const report = run(['doctor'])
       assert.equal(report.code, 1, 'a full host is a fault')
       assert.match(report.stdout, /^error\s+space\s+/m)
-      sh('rm', [`${host.mountpoint}/filler`])
+      sh('rm', [`${host.mountpoint}/filler`, `${host.mountpoint}/filler.tail`])
       assert.equal(run(['doctor']).code, 0, run(['doctor']).stdout)
       assert.equal(run(['volume', 'create', 'new', '--size', '32M']).code, 0)
       assert.equal(run(['volume', 'rm', 'keep', 'new']).code, 0)
@@ -247,11 +267,16 @@ describe('integration: reboot, full host disk, corrupted state', function () {
   })
 })
 
-/** Writes zeros to `file` until the filesystem is full. */
+/** Writes zeros to `file` until the filesystem is full (big writes, then the last few blocks). */
 function spawnFill(file: string): void {
-  try {
-    sh('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'status=none'])
-  } catch {
-    // No space left: that was the point.
+  for (const [suffix, bs] of [
+    ['', '1M'],
+    ['.tail', '4k'],
+  ]) {
+    try {
+      sh('dd', ['if=/dev/zero', `of=${file}${suffix}`, `bs=${bs}`, 'status=none'])
+    } catch {
+      // No space left: that was the point.
+    }
   }
 }

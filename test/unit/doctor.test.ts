@@ -16,7 +16,7 @@ const layout = layoutOf('/r')
 const volume = (name: string, extra: Partial<VolumeRecord> = {}): VolumeRecord => ({name, type: 'loop', fs: 'ext4', sizeBytes: 1, labels: {}, createdAt: '', ...extra})
 
 function observe(host: FakeHost, state: State, dirs: Partial<Pick<Observed, 'images' | 'mountDirs' | 'lostFound'>> = {}): Observed {
-  return {view: HostView.read(host), images: [], mountDirs: [], lostFound: [], state, ...dirs}
+  return {view: HostView.read(host), images: [], mountDirs: [], lostFound: [], snapshotImages: [], state, ...dirs}
 }
 
 describe('doctor: drift between the store and the system (pure)', () => {
@@ -82,14 +82,13 @@ describe('doctor: drift between the store and the system (pure)', () => {
 
 describe('doctor: kernel, tools, unit file (pure)', () => {
   it('reads kernel features from /proc/filesystems and the module lists', () => {
-    const features = kernelFeatures({
+    const features = kernelFeatures('nodev\tsysfs\n\text4\nnodev\toverlay\n', {
       release: '6.1.0-13-amd64',
-      filesystems: 'nodev\tsysfs\n\text4\nnodev\toverlay\n',
       modules: 'btrfs 1634304 0 - Live 0x0\nkernel/fs/xfs/xfs.ko.xz: kernel/lib/libcrc32c.ko.xz\nkernel/drivers/block/loop.ko\n',
       loopControl: false,
     })
     assert.deepEqual(features, {loop: 'module', ext4: 'loaded', xfs: 'module', btrfs: 'module', overlay: 'loaded', aufs: 'missing', fsfreeze: 'loaded'})
-    assert.equal(kernelFeatures({release: '2.6.18', filesystems: '', modules: '', loopControl: true}).fsfreeze, 'missing')
+    assert.equal(kernelFeatures('', {release: '2.6.18', modules: '', loopControl: true}).fsfreeze, 'missing')
   })
 
   it('reads versions the way each tool prints them', () => {

@@ -12,7 +12,7 @@ import {hostEffects, seedVolume} from '../support/volumes.js'
 const GiB = 1024 ** 3
 const DEAD = 4_000_000
 
-/** The intent a process that is now gone (pid DEAD) left on "db". */
+/** The intent a process that is now gone (pid DEAD: not among the fake host's live ones) left on "db". */
 const left = (operation: PendingOperation['operation'], details: Partial<PendingOperation> = {}): PendingOperation => ({
   operation,
   pid: DEAD,
@@ -25,7 +25,6 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
   let ctx: UnitContext
   beforeEach(() => {
     ctx = unitContext()
-    ctx.host.deadPids.add(DEAD)
   })
   afterEach(() => ctx.cleanup())
 
@@ -116,16 +115,16 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
 
   it('rm takes over an operation that could not be recovered', async () => {
     await seedVolume(ctx, {pending: {...left('resize', {sizeBytes: 2 * GiB, fromBytes: GiB, wasMounted: true, committed: true}), error: 'busy'}})
-    ctx.host.deadPids.add(DEAD)
     const host = hostEffects(ctx)
     const run = withScript(ctx, [
-      // recovery tries once more (the volume is mounted: ext4 must go offline) and fails again
+      // recovery (the volume is mounted: ext4 must go offline) fails: it is still busy
       {command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`},
       // then rm, once whatever held it is gone
       {command: `umount ${dir()}`, then: host.unmounted},
       {command: 'losetup --detach /dev/loop7', then: host.detached},
       ...discard(),
     ])
+    assert.equal((await recoverInterrupted(run))[0].outcome, 'failed')
     assert.deepEqual(await removeVolumes(run, ['db']), ['db'])
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
