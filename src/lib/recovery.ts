@@ -4,13 +4,14 @@ import {conflict} from './errors.js'
 import {describeFailure} from './failure.js'
 import {HostView} from './host-view.js'
 import {isAbandoned, sameOwner, takeOver} from './intent.js'
+import {partialPath} from './layout.js'
 import {removeImage, removeMountpoint} from './loop-volume.js'
 import type {PendingOperation, VolumeRecord} from './state.js'
 import {growVolume, rollBackGrow} from './volume-grow.js'
 import {reapAbandonedSnapshots, removeAllSnapshots} from './snapshot-remove.js'
 import {isUnion} from './union-volume.js'
 import {unregisterAll} from './volume-attach.js'
-import {bringDown, isUp} from './volume-lifecycle.js'
+import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
 
 /** What recovery did about one operation a dead process left half done. */
 export interface Recovery {
@@ -87,9 +88,7 @@ async function reapSnapshots(ctx: Context): Promise<Recovery[]> {
  * again for `retryMs`: a program the dead process started (umount, mkfs) may be finishing.
  */
 async function recoverOne(ctx: Context, record: VolumeRecord, {waitMs = 2000, retryMs = 0}: RecoveryOptions): Promise<'finished' | 'rolled back'> {
-  const {operation} = record.pending!
-  const recover = RECOVER[operation]
-  if (!recover) throw conflict(`cbs cannot finish or roll back a ${operation} by itself`, 'see what state the volume is in, then remove it or run the command again')
+  const recover = RECOVER[record.pending!.operation]
   const deadline = Date.now() + retryMs
   for (;;) {
     try {
@@ -104,8 +103,8 @@ async function recoverOne(ctx: Context, record: VolumeRecord, {waitMs = 2000, re
 
 type Recover = (ctx: Context, record: VolumeRecord) => Promise<'finished' | 'rolled back'>
 
-/** How each operation is finished or rolled back; an operation missing here is left to a person. */
-const RECOVER: Partial<Record<PendingOperation['operation'], Recover>> = {
+/** How each operation on a volume is finished or rolled back (a new operation must say how). */
+const RECOVER: Record<PendingOperation['operation'], Recover> = {
   async create(ctx, record) {
     const view = HostView.read(ctx.host)
     // Mounting is the last step: a mounted volume only missed being marked done.
@@ -126,6 +125,15 @@ const RECOVER: Partial<Record<PendingOperation['operation'], Recover>> = {
     refuseForeignMounts(ctx, record, view)
     await bringDown(ctx, record, view)
     await discardVolume(ctx, record)
+    return 'finished'
+  },
+
+  // The restored image is renamed over the old one: it is whole either way. What is left is the
+  // partial copy, and the volume to mount again.
+  async restore(ctx, record) {
+    await removeImage(ctx, partialPath(ctx.layout.image(record.name)))
+    if (record.pending!.wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
+    await markDone(ctx, record, ctx.host.fileInfo(ctx.layout.image(record.name))?.sizeBytes)
     return 'finished'
   },
 

@@ -3,6 +3,7 @@ import {requireRoot} from './context.js'
 import {conflict} from './errors.js'
 import {HostView} from './host-view.js'
 import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
+import {intent} from './intent.js'
 import {partialPath} from './layout.js'
 import {removeImage} from './loop-volume.js'
 import {stopProcessesUsing} from './processes.js'
@@ -44,7 +45,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
   await ctx.store.update((state) => {
     const current = state.volumes[record.name]
     if (current.pending) throw conflict(`volume "${record.name}" is being ${current.pending.operation}d by process ${current.pending.pid}`, 'wait for it to finish')
-    current.pending = {operation: 'restore', pid: process.pid, startedAt: new Date().toISOString()}
+    current.pending = intent('restore', {wasMounted})
   })
   const undo = new Undo()
   undo.push(`finish restoring ${record.name}`, () => ctx.store.update((state) => delete state.volumes[record.name].pending))

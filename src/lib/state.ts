@@ -61,7 +61,7 @@ export interface PendingOperation<Operation extends string = 'create' | 'remove'
   startedAt: string
   /** Set once the operation is past its point of no return: it can then only be finished. */
   committed?: boolean
-  /** resize: the size asked for, the size before, and whether the volume was mounted. */
+  /** resize: the size asked for and the size before; resize, restore: whether the volume was mounted. */
   sizeBytes?: number
   fromBytes?: number
   wasMounted?: boolean

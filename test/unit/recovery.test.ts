@@ -86,6 +86,19 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     assert.equal(ctx.store.read().volumes.db.pending, undefined)
   })
 
+  it('finishes a restore: the image is whole either way; the partial copy goes, the volume is mounted again', async () => {
+    await seedVolume(ctx, {mounted: false, pending: left('restore', {wasMounted: true})})
+    const host = hostEffects(ctx)
+    const run = withScript(ctx, [
+      {command: `rm -f ${ctx.layout.imagesDir}/.db.img.partial`},
+      {command: `losetup --find --show --nooverlap --direct-io=on ${image()}`, stdout: '/dev/loop7\n', then: host.attached},
+      {command: `mount -o discard /dev/loop7 ${dir()}`, then: host.mounted},
+    ])
+    assert.deepEqual(await recoverInterrupted(run), [{volume: 'db', operation: 'restore', outcome: 'finished'}])
+    run.exec.assertDone()
+    assert.equal(ctx.store.read().volumes.db.pending, undefined)
+  })
+
   it('leaves alone an operation whose process still runs', async () => {
     await seedVolume(ctx, {pending: {...left('create'), pid: process.pid, startTime: undefined}})
     assert.deepEqual(await recoverInterrupted(withScript(ctx, [])), [])
