@@ -1,7 +1,7 @@
 import {basename, join} from 'node:path'
 import type {HostView} from './host-view.js'
 import type {MountEntry} from './mountinfo.js'
-import type {Layout} from './layout.js'
+import {type Layout, partialPath} from './layout.js'
 import type {PendingOperation, State, VolumeRecord} from './state.js'
 
 export type Severity = 'ok' | 'info' | 'warning' | 'error'
@@ -114,8 +114,10 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     })
   }
 
+  // A clone or a restore copies into the partial file next to the image, then renames it.
+  const partials = new Set([...byImage.keys()].map(partialPath))
   for (const file of observed.images.map((name) => join(layout.imagesDir, name))) {
-    if (byImage.has(file)) continue
+    if (byImage.has(file) || partials.has(file)) continue
     report('warning', `${file} belongs to no volume`, `${DOCTOR_FIX} (moves it to ${layout.lostFoundDir}/)`, {kind: 'lost+found', file})
   }
 

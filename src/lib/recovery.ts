@@ -158,6 +158,8 @@ export async function discardVolume(ctx: Context, record: VolumeRecord): Promise
   await removeMountpoint(ctx, ctx.layout.mountpoint(record.name))
   if (isUnion(record)) await removeMountpoint(ctx, ctx.layout.upperMount(record.name))
   await removeImage(ctx, ctx.layout.image(record.name))
+  const partial = partialPath(ctx.layout.image(record.name))
+  if (ctx.host.fileInfo(partial)) await removeImage(ctx, partial) // a clone's copy under way
   await ctx.store.update((state) => {
     if (state.volumes[record.name]?.pending && sameOwner(state.volumes[record.name].pending!, record.pending!)) delete state.volumes[record.name]
   })
