@@ -3,8 +3,9 @@ import {dirname} from 'node:path'
 import type {Context} from './context.js'
 import {conflict, environment} from './errors.js'
 import {CommandFailed} from './exec.js'
-import {formatSize} from './sizes.js'
+import {removeImage} from './loop-volume.js'
 import {silentProgress} from './progress.js'
+import {formatSize} from './sizes.js'
 import type {CopyMethod} from './state.js'
 
 /**
@@ -118,11 +119,5 @@ export async function makeReadOnly(ctx: Context, file: string): Promise<void> {
 /** Removes an image, read-only or not; a missing one is fine. */
 export async function removeReadOnlyImage(ctx: Context, file: string): Promise<void> {
   if (ctx.host.fileInfo(file)) await ctx.exec.run('chattr', ['-i', file], {mutates: true})
-  await ctx.exec.change(['rm', '-f', file], () => {
-    try {
-      unlinkSync(file)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-  })
+  await removeImage(ctx, file)
 }

@@ -29,20 +29,20 @@ export function maxFreezeMsFor(method: CopyMethod, allocatedBytes: number): numb
   return method === 'reflink' ? 10_000 : 30_000 + Math.ceil(allocatedBytes / (20 * MiB)) * 1000
 }
 
-/**
- * Takes a snapshot of a volume, mounted and in use or not. The record is written first, marked
- * pending; the image is copied under a temporary name (while the filesystem is frozen, when it
- * is mounted), made read-only, renamed into place, and only then is the record marked complete.
- * A failure or an interruption (SIGINT, SIGTERM: the copy is stopped at once) undoes all of it;
- * after a SIGKILL the record stays pending (`incomplete`) and the next snapshot of the volume
- * clears it.
- */
 /** What `snapshot create` reports: the snapshot, and how long the volume was frozen for it. */
 export interface CreatedSnapshot extends Snapshot {
   /** null when the volume was not mounted, so not frozen */
   frozenMs: number | null
 }
 
+/**
+ * Takes a snapshot of a volume, mounted and in use or not. The record is written first, marked
+ * pending; the image is copied under a temporary name (while the filesystem is frozen, when it
+ * is mounted), flushed, renamed into place and made read-only, and only then is the record
+ * marked complete. A failure or an interruption (SIGINT, SIGTERM: the copy is stopped at once)
+ * undoes all of it; after a SIGKILL the record stays pending (`incomplete`) and the next
+ * snapshot of the volume clears it.
+ */
 export async function createSnapshot(ctx: Context, request: SnapshotRequest): Promise<CreatedSnapshot> {
   const volumeName = validateName(request.volume)
   const name = validateName(request.snapshot ?? defaultSnapshotName(), 'snapshot name')

@@ -1,3 +1,4 @@
+import {rmdirSync} from 'node:fs'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
@@ -7,7 +8,6 @@ import {removeImage} from './loop-volume.js'
 import {unionDependents} from './lowers.js'
 import {formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from './snapshot.js'
 import type {State} from './state.js'
-import {rmdirSync} from 'node:fs'
 
 /**
  * Removes snapshots. Every reference is checked before anything is touched: all must exist, none
