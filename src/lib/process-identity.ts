@@ -10,11 +10,13 @@ export interface ProcessIdentity {
   startTime?: string
 }
 
+/** A live process's start time; undefined when there is no such process, or it is a zombie. */
 export function startTimeOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Field 22; the command name in field 2 may hold spaces, so count after its ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    // Fields 3 (state) and 22; the command name in field 2 may hold spaces, so count after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields[0] === 'Z' ? undefined : fields[19] // a zombie is dead, only not yet reaped
   } catch {
     return undefined
   }
