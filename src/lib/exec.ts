@@ -49,6 +49,8 @@ export interface Executor {
 }
 
 export interface Guard {
+  /** How long `enter` took (for fsfreeze: writers already wait while it flushes). */
+  readonly enterMs: number
   /** Runs `leave` and waits for it; false when the bound had passed first and it had already run. */
   release(): Promise<boolean>
 }
@@ -172,7 +174,7 @@ export class SystemExecutor implements Executor {
     const show = (argv: readonly string[]) => formatCommand(argv[0], argv.slice(1))
     if (this.dryRun) {
       this.log(show(enter))
-      return {release: async () => (this.log(show(leave)), true)}
+      return {enterMs: 0, release: async () => (this.log(show(leave)), true)}
     }
     if (this.options.verbose) this.log(`+ ${show(enter)}   (guarded: ${show(leave)} within ${Math.ceil(boundMs / 1000)}s, even if cbs is killed)`)
     // execa too: what runs while held (a copy while frozen) should not wait for it to load.
@@ -192,6 +194,7 @@ export class SystemExecutor implements Executor {
     guardian.unref()
     for (const pipe of pipes) pipe.unref()
     return {
+      enterMs: entered.ms ?? 0,
       release: async () => {
         if (this.options.verbose) this.log(`+ ${show(leave)}`)
         pipes[1].ref()
@@ -207,6 +210,7 @@ export class SystemExecutor implements Executor {
 
 interface GuardianReport {
   entered?: boolean
+  ms?: number
   left?: 'released' | 'bound' | 'signal'
   /** null: the program could not run (or died of a signal) */
   status?: number | null

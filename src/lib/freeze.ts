@@ -54,7 +54,8 @@ export async function whileFrozen<T>(
     clearTimeout(timer)
   }
   const thawedByUs = await guard.release()
-  const frozenMs = Math.round(performance.now() - frozenAt)
+  // From the start of the freeze (writers wait while it flushes) to the end of the thaw.
+  const frozenMs = Math.round(guard.enterMs + performance.now() - frozenAt)
   if ('error' in outcome) throw outcome.error
   if (!thawedByUs) throw environment(`${mountpoint} was thawed before the copy was confirmed complete`, 'try again, with a larger --freeze-timeout')
   return {value: outcome.value, frozenMs}

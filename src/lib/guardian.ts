@@ -6,7 +6,7 @@
  *   closes the pipe cbs held),
  * - when BOUND_MS have passed since it started, whatever cbs does,
  * - when it is sent SIGTERM, SIGINT or SIGHUP.
- * Each report is one JSON line: {"entered":true} or {"entered":false,...}, then
+ * Each report is one JSON line: {"entered":true,"ms":N} or {"entered":false,...}, then
  * {"left":"released"|"bound"|"signal","status":N,"stderr":"..."}.
  *
  * It is plain JavaScript in a string so that it needs no file of its own next to the bundle.
@@ -32,12 +32,13 @@ const finish = (why) => {
 // spawnSync blocks the event loop: none of these can fire before ENTER has returned.
 setTimeout(() => finish('bound'), bound)
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => finish('signal'))
+const started = Date.now()
 const entered = run(enter)
 if (entered.status !== 0) {
   report({entered: false, ...entered})
   process.exit(1)
 }
-report({entered: true})
+report({entered: true, ms: Date.now() - started})
 process.stdin.on('data', () => {})
 process.stdin.on('end', () => finish('released'))
 process.stdin.on('error', () => finish('released'))

@@ -73,12 +73,13 @@ export class FakeExecutor implements Executor {
     this.interruption.deliver()
     if (this.dryRun) {
       this.ran.push(formatCommand(enter[0], enter.slice(1)))
-      return {release: async () => (this.ran.push(formatCommand(leave[0], leave.slice(1))), true)}
+      return {enterMs: 0, release: async () => (this.ran.push(formatCommand(leave[0], leave.slice(1))), true)}
     }
     const entered = this.next(formatCommand(enter[0], enter.slice(1)))
     entered.then?.()
     if (entered.fails !== undefined) throw new CommandFailed(enter[0], enter.slice(1), 1, entered.fails)
     return {
+      enterMs: 0,
       release: async () => {
         const left = this.next(formatCommand(leave[0], leave.slice(1)))
         if (left.fails !== undefined) throw new CommandFailed(leave[0], leave.slice(1), 1, left.fails)

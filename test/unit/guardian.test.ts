@@ -31,6 +31,12 @@ describe('Executor.hold (the guardian process)', function () {
     assert.ok(existsSync(marker))
   })
 
+  it('says how long enter took', async () => {
+    const guard = await exec.hold(['sleep', '0.2'], ['touch', marker], {boundMs: 10_000})
+    assert.ok(guard.enterMs >= 150 && guard.enterMs < 2000, `${guard.enterMs} ms`)
+    await guard.release()
+  })
+
   it('runs leave on its own when the bound passes; release then says so', async () => {
     const guard = await exec.hold(['true'], ['touch', marker], {boundMs: 300})
     assert.ok(await eventually(() => existsSync(marker)))
