@@ -11,19 +11,10 @@ import {unmountVolumes} from '../../src/lib/volume-mount.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
 import type {Expectation} from '../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
+import {exitCodeOf} from '../support/exit-codes.js'
 
 const ID = 'a'.repeat(64)
 const OTHER = 'b'.repeat(64)
-
-async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${(error as Error).stack}`)
-    return error.exitCode
-  }
-  return assert.fail('did not fail')
-}
 
 /** A volume "db" as create leaves it: image, mountpoint, record; mounted on /dev/loop7 unless told. */
 async function seedVolume(ctx: UnitContext, mounted = true): Promise<void> {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {CbsError} from '../../src/lib/errors.js'
 import {formatCommand} from '../../src/lib/exec.js'
 import {mkfsCommand, mountArgs, parseFilesystem} from '../../src/lib/filesystems.js'
 import {matchesAll, parseFilter} from '../../src/lib/filters.js'
@@ -9,16 +8,7 @@ import {parseMountinfo} from '../../src/lib/mountinfo.js'
 import {validateName} from '../../src/lib/names.js'
 import {formatSize, parseSize} from '../../src/lib/sizes.js'
 import type {Volume} from '../../src/lib/volume.js'
-
-const exitCodeOf = (fn: () => unknown) => {
-  try {
-    fn()
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${error}`)
-    return error.exitCode
-  }
-  assert.fail('did not throw')
-}
+import {exitCodeOfSync} from '../support/exit-codes.js'
 
 describe('sizes', () => {
   for (const [text, bytes] of [
@@ -33,7 +23,7 @@ describe('sizes', () => {
     it(`parses ${text}`, () => assert.equal(parseSize(text), bytes))
   }
   for (const text of ['0', '-1G', 'ten', '', '1P', '1 G G', '0.0000001K', '99999999999T']) {
-    it(`refuses "${text}" with exit 2`, () => assert.equal(exitCodeOf(() => parseSize(text)), 2))
+    it(`refuses "${text}" with exit 2`, () => assert.equal(exitCodeOfSync(() => parseSize(text)), 2))
   }
   it('formats like ls -h', () => {
     assert.equal(formatSize(10 * 1024 ** 3), '10G')
@@ -46,7 +36,7 @@ describe('sizes', () => {
 describe('names', () => {
   for (const name of ['db', 'a', 'My_vol.1-x', 'x'.repeat(63)]) it(`accepts ${name.slice(0, 20)}`, () => assert.equal(validateName(name), name))
   for (const name of ['', '.hidden', '-x', 'a/b', '..', 'a b', 'x;rm -rf /', '$(id)', 'x'.repeat(64), 'ü', 'a\nb']) {
-    it(`refuses ${JSON.stringify(name)} with exit 2`, () => assert.equal(exitCodeOf(() => validateName(name)), 2))
+    it(`refuses ${JSON.stringify(name)} with exit 2`, () => assert.equal(exitCodeOfSync(() => validateName(name)), 2))
   }
 })
 
@@ -81,13 +71,13 @@ describe('filesystems', () => {
     assert.match(args.join(' '), /nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1/)
   })
   it('mounts with discard', () => assert.deepEqual(mountArgs('/dev/loop0', '/m'), ['-o', 'discard', '/dev/loop0', '/m']))
-  it('refuses unknown filesystems with exit 2', () => assert.equal(exitCodeOf(() => parseFilesystem('zfs')), 2))
+  it('refuses unknown filesystems with exit 2', () => assert.equal(exitCodeOfSync(() => parseFilesystem('zfs')), 2))
 })
 
 describe('labels and filters', () => {
   it('parses labels, keeping "=" in values', () => assert.deepEqual(parseLabels(['env=prod', 'x=a=b']), {env: 'prod', x: 'a=b'}))
-  it('refuses a label without "="', () => assert.equal(exitCodeOf(() => parseLabels(['env'])), 2))
-  it('refuses unknown filter keys', () => assert.equal(exitCodeOf(() => parseFilter('size=1G')), 2))
+  it('refuses a label without "="', () => assert.equal(exitCodeOfSync(() => parseLabels(['env'])), 2))
+  it('refuses unknown filter keys', () => assert.equal(exitCodeOfSync(() => parseFilter('size=1G')), 2))
   const volume = {name: 'db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
   it('matches label=K and label=K=V', () => {
     assert.ok(matchesAll(volume, [parseFilter('label=env')]))

@@ -4,19 +4,10 @@ import {CbsError} from '../../src/lib/errors.js'
 import {resizeVolume} from '../../src/lib/volume-resize.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
 import {hostEffects, seedVolume} from '../support/volumes.js'
+import {exitCodeOf} from '../support/exit-codes.js'
 
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
-
-async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${(error as Error).stack}`)
-    return error.exitCode
-  }
-  return assert.fail('did not fail')
-}
 
 describe('volume resize (planned commands)', () => {
   let ctx: UnitContext

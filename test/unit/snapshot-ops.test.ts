@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
-import {CbsError, interrupted} from '../../src/lib/errors.js'
+import {interrupted} from '../../src/lib/errors.js'
 import {partialPath} from '../../src/lib/layout.js'
 import {createSnapshot} from '../../src/lib/snapshot-create.js'
 import {listSnapshots} from '../../src/lib/snapshot-list.js'
@@ -12,21 +12,10 @@ import {createVolume} from '../../src/lib/volume-create.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
 import type {Expectation} from '../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
+import {exitCodeOf} from '../support/exit-codes.js'
 
 const MiB = 1024 ** 2
 const DEAD_PID = 999_999_999
-
-async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${(error as Error).stack}`)
-    // A scripted command that did not match inside an undo shows up here, not as a test failure.
-    assert.doesNotMatch(error.message, /could not undo/)
-    return error.exitCode
-  }
-  return assert.fail('did not fail')
-}
 
 /** A volume "db" as `cbs volume create db --size 64M` leaves it: image, record, device, mount. */
 export async function seedVolume(ctx: UnitContext, options: {mounted?: boolean} = {}): Promise<void> {

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict'
-import {CbsError} from '../../src/lib/errors.js'
 import {parseProcFilesystems, readOnlyMountArgs} from '../../src/lib/filesystems.js'
 import {attachArgs} from '../../src/lib/loops.js'
 import {aufsOptions, escapeOverlayPath, overlayOptions, type UnionLayers, unionMountArgs} from '../../src/lib/union-mount.js'
-
-const exitCodeOf = (fn: () => unknown) => {
-  try {
-    fn()
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${error}`)
-    return error.exitCode
-  }
-  assert.fail('did not throw')
-}
+import {exitCodeOfSync} from '../support/exit-codes.js'
 
 const layers = (lowers: string[]): UnionLayers => ({lowers, upper: '/r/uppers/u/upper', work: '/r/uppers/u/work', xino: '/r/uppers/u/xino'})
 
@@ -34,14 +24,14 @@ describe('overlay mount options', () => {
 
   for (const path of ['/srv/x,loop=y', '/srv/a,b,comment=c/d', '/srv/x,x-gvfs-show', '/srv/x,X-mount.mkdir', '/srv/q"r']) {
     it(`refuses ${JSON.stringify(path)}, which mount(8) would split or unquote (exit 2)`, () =>
-      assert.equal(exitCodeOf(() => overlayOptions(layers([path]))), 2))
+      assert.equal(exitCodeOfSync(() => overlayOptions(layers([path]))), 2))
   }
 
   it('accepts "=" where mount(8) cannot take it for an option of its own', () => assert.equal(escapeOverlayPath('/srv/a=b,c/d'), '/srv/a=b\\,c/d/'))
 
   it('refuses options longer than a page (exit 2)', () => {
     const lowers = Array.from({length: 40}, (_, index) => `/srv/${'x'.repeat(100)}${index}`)
-    assert.equal(exitCodeOf(() => overlayOptions(layers(lowers))), 2)
+    assert.equal(exitCodeOfSync(() => overlayOptions(layers(lowers))), 2)
     assert.ok(overlayOptions(layers(lowers.slice(0, 30))).length < 4096)
   })
 
@@ -61,7 +51,7 @@ describe('aufs mount options', () => {
     assert.equal(aufsOptions(layers(['/srv/a', '/srv/b'])), 'br=/r/uppers/u/upper=rw:/srv/a=ro+wh:/srv/b=ro+wh,xino=/r/uppers/u/xino'))
 
   for (const path of ['/srv/a:b', '/srv/c,d', '/srv/e=f']) {
-    it(`refuses ${path}: aufs has no escapes (exit 2)`, () => assert.equal(exitCodeOf(() => aufsOptions(layers([path]))), 2))
+    it(`refuses ${path}: aufs has no escapes (exit 2)`, () => assert.equal(exitCodeOfSync(() => aufsOptions(layers([path]))), 2))
   }
 
   it('mounts with mount -t aufs', () =>

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {CbsError} from '../../src/lib/errors.js'
 import {stackDepth, unionDependents} from '../../src/lib/lowers.js'
 import type {State, VolumeRecord} from '../../src/lib/state.js'
 import {createVolume} from '../../src/lib/volume-create.js'
@@ -10,18 +9,9 @@ import {inspectVolumes} from '../../src/lib/volume-list.js'
 import {mountVolumes, unmountVolumes} from '../../src/lib/volume-mount.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
+import {exitCodeOf} from '../support/exit-codes.js'
 
 const MiB = 1024 ** 2
-
-async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${(error as Error).stack}`)
-    return error.exitCode
-  }
-  return assert.fail('did not fail')
-}
 
 /** `cbs volume create u --type overlay --lower A --lower B --size 64M`, in order. */
 function createScript(ctx: UnitContext, lowers: string[], device = '/dev/loop4') {

@@ -7,18 +7,9 @@ import {mountVolumes, unmountVolumes} from '../../src/lib/volume-mount.js'
 import {removeVolumes} from '../../src/lib/volume-remove.js'
 import type {Expectation} from '../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../support/unit-context.js'
+import {exitCodeOf} from '../support/exit-codes.js'
 
 const GiB = 1024 ** 3
-
-async function exitCodeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof CbsError, `not a CbsError: ${(error as Error).stack}`)
-    return error.exitCode
-  }
-  return assert.fail('did not fail')
-}
 
 /** The commands `cbs volume create db` runs, in order. */
 function createScript(ctx: UnitContext, name = 'db', device = '/dev/loop7'): Expectation[] {
