@@ -6,14 +6,13 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {median, printTable, releaseRoot, round, row} from './support.js'
 
 const REPO = resolve(import.meta.dirname, '..')
 const CBS = join(REPO, 'bin', 'run.js')
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 15)
 const FIO_SECONDS = Number(process.env.BENCH_FIO_SECONDS ?? 5)
 const quick = process.argv.includes('--quick')
-
-export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /** Wall time of one program run, in ms; fails loudly. */
 export function timed(file, args, env = {}) {
@@ -24,8 +23,6 @@ export function timed(file, args, env = {}) {
   return {ms, stdout: result.stdout}
 }
 
-export const row = (name, ms, floorName, floorMs) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, 2)})
-const round = (value, digits = 1) => Number(value.toFixed(digits))
 
 function nodeFloor() {
   return median(Array.from({length: REPEATS}, () => timed(process.execPath, ['-e', '0']).ms))
@@ -123,16 +120,6 @@ async function populate(root, count) {
   }
 }
 
-function printTable(rows) {
-  const lines = [['benchmark', 'median', 'floor', 'floor median', 'ratio']]
-  for (const r of rows) {
-    if (r.volume_mib_s !== undefined) lines.push([r.name, `${r.volume_mib_s} MiB/s`, 'host folder', `${r.host_mib_s} MiB/s`, `${r.ratio}x`])
-    else lines.push([r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])
-  }
-  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)))
-  for (const line of lines) console.log(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
-}
-
 async function optional(file, name) {
   if (!existsSync(join(import.meta.dirname, file))) return []
   const module = await import(`./${file}`)
@@ -160,11 +147,7 @@ async function main() {
     }
   } finally {
     spawnSync(process.execPath, [CBS, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
-    spawnSync('chattr', ['-R', '-i', root])
-    for (const line of spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], {encoding: 'utf8'}).stdout.split('\n')) {
-      const [device, file] = line.trim().split(/\s+/)
-      if (file?.startsWith(root)) spawnSync('losetup', ['-d', device])
-    }
+    releaseRoot(root)
     rmSync(root, {recursive: true, force: true})
   }
   printTable(rows)

@@ -11,16 +11,12 @@
 // Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/snapshot.js`.
 // Needs root. Everything it makes (CBS_ROOTs, the xfs host, its loop device) goes at the end.
 import {spawnSync} from 'node:child_process'
-import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync} from 'node:fs'
-import {randomBytes} from 'node:crypto'
+import {mkdirSync, mkdtempSync, rmSync, statfsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {MiB, median, printTable, releaseRoot, round, row, writeRandom} from './support.js'
 
-const MiB = 1024 ** 2
 const EXT4_MAGIC = 0xef53
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
-const round = (value, digits = 1) => Number(value.toFixed(digits))
-const row = (name, ms, floorName, floorMs) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, 2)})
 
 /** Rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js. */
 export async function benchSnapshots({cbsBin, repeats = 5}) {
@@ -144,38 +140,14 @@ function time(file, args) {
   return performance.now() - start
 }
 
-/** Incompressible data that a sparse copy cannot skip, flushed to the image. */
-function writeRandom(file, bytes) {
-  const block = randomBytes(4 * MiB)
-  const fd = openSync(file, 'w')
-  try {
-    for (let written = 0; written < bytes; written += block.length) {
-      block.writeUInt32LE(written / block.length) // no two blocks alike
-      writeSync(fd, block)
-    }
-  } finally {
-    closeSync(fd)
-  }
-  run('sync', ['-f', file])
-}
-
 /** Removes every volume and snapshot, and takes down whatever is still mounted or attached under root. */
 function cleanUp(cbsBin, root) {
   spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', 'bench'], {env: {...process.env, CBS_ROOT: root}})
-  for (const line of spawnSync('findmnt', ['-l', '-n', '-o', 'TARGET'], {encoding: 'utf8'}).stdout.split('\n').reverse()) {
-    if (line.startsWith(`${root}/`)) spawnSync('umount', ['-l', line])
-  }
-  for (const line of spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], {encoding: 'utf8'}).stdout.split('\n')) {
-    const [device, file] = line.trim().split(/\s+/)
-    if (file?.startsWith(`${root}/`)) spawnSync('losetup', ['-d', device])
-  }
-  spawnSync('chattr', ['-R', '-i', root])
+  releaseRoot(root)
 }
 
 if (process.argv[1] === import.meta.filename) {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
   const rows = await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5)})
-  const lines = [['benchmark', 'median', 'floor', 'floor median', 'ratio'], ...rows.map((r) => [r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])]
-  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)))
-  for (const line of lines) console.log(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
+  printTable(rows)
 }

@@ -4,15 +4,12 @@
 // Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/union.js`.
 // Needs root; everything lives under a temporary CBS_ROOT, which must be on ext4 for the floor
 // to be the copy it names.
-import {randomBytes} from 'node:crypto'
 import {spawnSync} from 'node:child_process'
-import {closeSync, mkdtempSync, openSync, rmSync, writeSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {MiB, median, releaseRoot, row, writeRandom} from './support.js'
 
-const MiB = 1024 ** 2
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
-const round = (value, digits = 1) => Number(value.toFixed(digits))
 
 /** Rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js. */
 export async function benchUnion({cbsBin, repeats = 5}) {
@@ -55,33 +52,9 @@ function measure(repeats, step, undo) {
   return median(times)
 }
 
-const row = (name, ms, floorName, floorMs) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, 3)})
-
-/** Incompressible data that a sparse copy cannot skip, flushed to the image. */
-function writeRandom(file, bytes) {
-  const block = randomBytes(4 * MiB)
-  const fd = openSync(file, 'w')
-  try {
-    for (let written = 0; written < bytes; written += block.length) {
-      block.writeUInt32LE(written / block.length) // no two blocks alike
-      writeSync(fd, block)
-    }
-  } finally {
-    closeSync(fd)
-  }
-  spawnSync('sync', ['-f', file])
-}
-
 function cleanUp(root, cbsBin) {
   spawnSync(process.execPath, [cbsBin, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
-  for (const line of spawnSync('findmnt', ['-l', '-n', '-o', 'TARGET'], {encoding: 'utf8'}).stdout.split('\n').reverse()) {
-    if (line.startsWith(`${root}/`)) spawnSync('umount', ['-l', line])
-  }
-  for (const line of spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], {encoding: 'utf8'}).stdout.split('\n')) {
-    const [device, file] = line.trim().split(/\s+/)
-    if (file?.startsWith(`${root}/`)) spawnSync('losetup', ['-d', device])
-  }
-  spawnSync('chattr', ['-R', '-i', root])
+  releaseRoot(root)
   rmSync(root, {recursive: true, force: true})
 }
 

@@ -1,0 +1,46 @@
+// What the benchmark files share: medians, result rows, test data, and taking down a root.
+import {spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {closeSync, openSync, writeSync} from 'node:fs'
+
+export const MiB = 1024 ** 2
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+export const round = (value, digits = 1) => Number(value.toFixed(digits))
+export const row = (name, ms, floorName, floorMs, digits = 2) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, digits)})
+
+/** Incompressible data that a sparse copy cannot skip, flushed to the file. */
+export function writeRandom(file, bytes) {
+  const block = randomBytes(4 * MiB)
+  const fd = openSync(file, 'w')
+  try {
+    for (let written = 0; written < bytes; written += block.length) {
+      block.writeUInt32LE(written / block.length) // no two blocks alike
+      writeSync(fd, block)
+    }
+  } finally {
+    closeSync(fd)
+  }
+  spawnSync('sync', ['-f', file])
+}
+
+/** Takes down whatever is still mounted or attached under root, and makes it deletable. */
+export function releaseRoot(root) {
+  for (const line of spawnSync('findmnt', ['-l', '-n', '-o', 'TARGET'], {encoding: 'utf8'}).stdout.split('\n').reverse()) {
+    if (line.startsWith(`${root}/`)) spawnSync('umount', ['-l', line])
+  }
+  for (const line of spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], {encoding: 'utf8'}).stdout.split('\n')) {
+    const [device, file] = line.trim().split(/\s+/)
+    if (file?.startsWith(`${root}/`)) spawnSync('losetup', ['-d', device])
+  }
+  spawnSync('chattr', ['-R', '-i', root])
+}
+
+export function printTable(rows) {
+  const lines = [['benchmark', 'median', 'floor', 'floor median', 'ratio']]
+  for (const r of rows) {
+    if (r.volume_mib_s !== undefined) lines.push([r.name, `${r.volume_mib_s} MiB/s`, 'host folder', `${r.host_mib_s} MiB/s`, `${r.ratio}x`])
+    else lines.push([r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])
+  }
+  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)))
+  for (const line of lines) console.log(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
+}
