@@ -8,6 +8,7 @@ import {HostView} from './host-view.js'
 import {attach, detach, mount, unmount} from './loop-volume.js'
 import {refreshSizeArgs} from './loops.js'
 import type {VolumeRecord} from './state.js'
+import {isUnion} from './union-volume.js'
 import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
 
 /** What a resize is to do, as recorded in its intent. */
@@ -31,13 +32,15 @@ const CAP_SYS_RESOURCE = 1n << 24n
  */
 export async function growVolume(ctx: Context, record: VolumeRecord, plan: GrowPlan, commit: () => Promise<void>): Promise<void> {
   const image = ctx.layout.image(record.name)
-  const dir = ctx.layout.mountpoint(record.name)
+  // A union volume grows its upper layer: the ext4 volume holding what its containers wrote.
+  const dir = isUnion(record) ? ctx.layout.upperMount(record.name) : ctx.layout.mountpoint(record.name)
   const view = HostView.read(ctx.host)
   let device = view.deviceOf(image)
   let mounted = isUp(ctx, record, view)
   if (device && mounted && !growsOnline(ctx, record.fs)) {
-    await takeOffline(ctx, record, device)
+    await takeOffline(ctx, record, device, view)
     mounted = false
+    device = HostView.read(ctx.host).deviceOf(image)
   }
   await checkpoint('resize:grow-image')
   const file = ctx.host.fileInfo(image)
@@ -51,7 +54,8 @@ export async function growVolume(ctx: Context, record: VolumeRecord, plan: GrowP
   await checkpoint('resize:grow-filesystem')
   mounted = await growFilesystem(ctx, record.fs, device, dir, mounted)
   await checkpoint('resize:restore-mount')
-  if (plan.wasMounted && !mounted) await mount(ctx, device, dir)
+  // A union volume comes back as a whole: its upper volume, then the union over it.
+  if (plan.wasMounted && !mounted) await (isUnion(record) ? bringUp(ctx, record, HostView.read(ctx.host)) : mount(ctx, device, dir))
   if (!plan.wasMounted) {
     if (mounted) await unmount(ctx, dir, record.name)
     await detach(ctx, device)
@@ -79,7 +83,7 @@ function growsOnline(ctx: Context, fs: Filesystem): boolean {
 }
 
 /** Unmounts for an offline grow; a volume in use is refused with nothing changed. */
-async function takeOffline(ctx: Context, record: VolumeRecord, device: string): Promise<void> {
+async function takeOffline(ctx: Context, record: VolumeRecord, device: string, view: HostView): Promise<void> {
   const dir = ctx.layout.mountpoint(record.name)
   const refuse = (where: string) =>
     conflict(
@@ -87,6 +91,8 @@ async function takeOffline(ctx: Context, record: VolumeRecord, device: string): 
       'stop the processes or containers using it and try again (cbs then grows it offline: unmount, e2fsck, resize2fs, mount)',
     )
   try {
+    // A union volume goes down as a whole (union, then upper); bringDown refuses a busy one.
+    if (isUnion(record)) return await bringDown(ctx, record, view)
     await unmount(ctx, dir, record.name)
   } catch (error) {
     if (error instanceof CbsError && error.kind === 'conflict') throw refuse('')

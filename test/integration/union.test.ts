@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
+const statfsBytes = (dir: string) => {
+  const stat = statfsSync(dir)
+  return stat.blocks * stat.bsize
+}
 
 /** sha256 of every file under dir, by relative path: what must not change in a lower layer. */
 function checksums(dir: string): Record<string, string> {
@@ -52,6 +56,23 @@ describe('integration: union volumes (overlayfs)', function () {
     assert.equal(result.code, 0, result.stderr)
     return json<Volume>(result)
   }
+
+  it('resize grows the upper layer; the union comes back mounted with its data, lowers untouched', () => {
+    const before = {top: checksums(top), bottom: checksums(bottom)}
+    const volume = create('u')
+    writeFileSync(join(volume.mountpoint, 'written'), 'kept\n')
+    const upperBefore = statfsBytes(volume.upper!.mountpoint)
+    const resized = cbs(root, ['volume', 'resize', 'u', '--size', '48M', '--json'])
+    assert.equal(resized.code, 0, resized.stderr)
+    const after = json<Volume>(resized)
+    assert.equal(after.status, 'mounted')
+    assert.equal(after.sizeBytes, 48 * MiB)
+    assert.ok(statfsBytes(after.upper!.mountpoint) - upperBefore > 24 * MiB, 'the upper filesystem grew')
+    assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', after.mountpoint]).trim(), 'overlay')
+    assert.equal(readFileSync(join(after.mountpoint, 'written'), 'utf8'), 'kept\n')
+    assert.equal(readFileSync(join(after.mountpoint, 'etc', 'config'), 'utf8'), 'top wins\n')
+    assert.deepEqual({top: checksums(top), bottom: checksums(bottom)}, before)
+  })
 
   it('shows every lower, the top-most first; writes and deletes land in the upper layer only', () => {
     const before = {top: checksums(top), bottom: checksums(bottom)}

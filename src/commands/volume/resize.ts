@@ -7,7 +7,7 @@ import {resizeVolume} from '../../lib/volume-resize.js'
 export default class VolumeResize extends CbsCommand {
   static override summary = 'Grow a volume: its image, its loop device, then its filesystem.'
   static override description =
-    'xfs and btrfs grow while mounted and in use. ext4 grows while mounted where cbs has CAP_SYS_RESOURCE; elsewhere it is unmounted, checked (e2fsck -f), grown (resize2fs) and mounted again, and a volume in use is refused (exit 4) with nothing changed. Shrinking is refused (exit 2), and so is growing by more than the host has free (exit 5).'
+    'xfs and btrfs grow while mounted and in use. ext4 grows while mounted where cbs has CAP_SYS_RESOURCE; elsewhere it is unmounted, checked (e2fsck -f), grown (resize2fs) and mounted again, and a volume in use is refused (exit 4) with nothing changed. A union volume grows its upper layer. Shrinking is refused (exit 2), and so is growing by more than the host has free (exit 5).'
   static override examples = [
     '<%= config.bin %> <%= command.id %> db --size 20G',
     {description: 'The commands it would run', command: '<%= config.bin %> <%= command.id %> db --size 20G --dry-run'},
