@@ -36,7 +36,6 @@ export interface Host {
   deviceNumber(device: string): string
   /** Whether files in `dir` can be cloned copy-on-write (FICLONE: xfs with reflink, btrfs). */
   canReflink(dir: string): boolean
-  isProcessAlive(pid: number): boolean
   /**
    * Processes with a file, folder or mapping open on the filesystem mounted at `mountpoint`,
    * in any mount namespace (containers included); never cbs itself.
@@ -138,15 +137,6 @@ export const systemHost: Host = {
     } finally {
       rmSync(probe, {force: true})
       rmSync(`${probe}.clone`, {force: true})
-    }
-  },
-
-  isProcessAlive(pid) {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'EPERM'
     }
   },
 

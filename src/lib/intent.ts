@@ -4,7 +4,10 @@ import {currentProcess, isAlive} from './process-identity.js'
 import type {PendingOperation} from './state.js'
 
 /** The intent a process records on a volume before it changes anything (see state.ts). */
-export function intent(operation: PendingOperation['operation'], details: Partial<PendingOperation> = {}): PendingOperation {
+export function intent<Operation extends string = PendingOperation['operation']>(
+  operation: Operation,
+  details: Partial<PendingOperation<Operation>> = {},
+): PendingOperation<Operation> {
   return {operation, ...currentProcess(), startedAt: new Date().toISOString(), ...details}
 }
 

@@ -5,6 +5,7 @@ import {conflict, notFound} from './errors.js'
 import {whileFrozen} from './freeze.js'
 import {HostView} from './host-view.js'
 import {checkSpaceFor, copyImage, copyMethodFor, makeReadOnly, moveIntoPlace, removeReadOnlyImage} from './image-copy.js'
+import {intent} from './intent.js'
 import {partialPath} from './layout.js'
 import {ensureDirectory, removeImage} from './loop-volume.js'
 import {validateName} from './names.js'
@@ -73,7 +74,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     if (current.snapshots?.[name]) throw conflict(`snapshot ${ref} already exists`, 'choose another name')
     const taking = Object.values(current.snapshots ?? {}).find((each) => each.pending?.operation === 'snapshot')
     if (taking) throw conflict(`a snapshot of volume "${volumeName}" is being taken by process ${taking.pending!.pid}`, 'wait for it to finish')
-    current.snapshots = {...current.snapshots, [name]: {...record, pending: {operation: 'snapshot', pid: process.pid, startedAt: record.createdAt}}}
+    current.snapshots = {...current.snapshots, [name]: {...record, pending: intent('snapshot', {startedAt: record.createdAt})}}
   })
 
   await checkpoint('snapshot:copy')

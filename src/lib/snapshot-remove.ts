@@ -3,6 +3,7 @@ import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
 import {removeReadOnlyImage} from './image-copy.js'
+import {intent, isAbandoned} from './intent.js'
 import {partialPath} from './layout.js'
 import {removeImage} from './loop-volume.js'
 import {unionDependents} from './lowers.js'
@@ -32,7 +33,7 @@ export async function removeSnapshots(ctx: Context, names: string[]): Promise<st
 export function refuseWhileWorkedOn(ctx: Context, state: State, ref: SnapshotRef): void {
   const name = formatSnapshotRef(ref)
   const pending = state.volumes[ref.volume]?.snapshots?.[ref.snapshot]?.pending
-  if (pending && ctx.host.isProcessAlive(pending.pid)) {
+  if (pending && !isAbandoned(ctx.host, pending)) {
     throw conflict(`snapshot ${name} is being ${pending.operation === 'remove' ? 'removed' : 'created'} by process ${pending.pid}`, 'wait for it to finish')
   }
 }
@@ -41,7 +42,7 @@ export function refuseWhileWorkedOn(ctx: Context, state: State, ref: SnapshotRef
 export async function removeSnapshot(ctx: Context, ref: SnapshotRef): Promise<void> {
   await ctx.store.update((state) => {
     const record = state.volumes[ref.volume]?.snapshots?.[ref.snapshot]
-    if (record) record.pending = {operation: 'remove', pid: process.pid, startedAt: new Date().toISOString()}
+    if (record) record.pending = intent('remove')
   })
   const image = ctx.layout.snapshotImage(ref.volume, ref.snapshot)
   await removeReadOnlyImage(ctx, image)
@@ -57,7 +58,7 @@ export async function removeSnapshot(ctx: Context, ref: SnapshotRef): Promise<vo
  */
 export async function reapAbandonedSnapshots(ctx: Context, volume: string): Promise<string[]> {
   const abandoned = Object.values(ctx.store.read().volumes[volume]?.snapshots ?? {}).filter(
-    (record) => record.pending && !ctx.host.isProcessAlive(record.pending.pid),
+    (record) => record.pending && isAbandoned(ctx.host, record.pending),
   )
   for (const record of abandoned) await removeSnapshot(ctx, {volume, snapshot: record.name})
   return abandoned.map((record) => formatSnapshotRef({volume, snapshot: record.name}))

@@ -1,9 +1,8 @@
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
-import {conflict} from './errors.js'
 import {HostView} from './host-view.js'
 import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
-import {intent} from './intent.js'
+import {intent, pendingConflict} from './intent.js'
 import {partialPath} from './layout.js'
 import {removeImage} from './loop-volume.js'
 import {stopProcessesUsing} from './processes.js'
@@ -44,7 +43,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
 
   await ctx.store.update((state) => {
     const current = state.volumes[record.name]
-    if (current.pending) throw conflict(`volume "${record.name}" is being ${current.pending.operation}d by process ${current.pending.pid}`, 'wait for it to finish')
+    if (current.pending) throw pendingConflict(record.name, current.pending)
     current.pending = intent('restore', {wasMounted})
   })
   const undo = new Undo()

@@ -1,6 +1,7 @@
 import type {Context} from './context.js'
 import {conflict, invalid, notFound} from './errors.js'
 import type {Filesystem} from './filesystems.js'
+import {isAbandoned} from './intent.js'
 import {validateName} from './names.js'
 import type {CopyMethod, SnapshotRecord, State, VolumeRecord} from './state.js'
 
@@ -72,7 +73,7 @@ export function describeSnapshot(ctx: Context, record: SnapshotRecord): Snapshot
 
 function snapshotStatus(ctx: Context, record: SnapshotRecord, hasImage: boolean): SnapshotStatus {
   if (record.pending) {
-    if (!ctx.host.isProcessAlive(record.pending.pid)) return 'incomplete'
+    if (isAbandoned(ctx.host, record.pending)) return 'incomplete'
     return record.pending.operation === 'remove' ? 'removing' : 'creating'
   }
   return hasImage ? 'ready' : 'error'

@@ -5,6 +5,7 @@ import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {CbsError, conflict, invalid, notFound} from './errors.js'
 import {HostView} from './host-view.js'
+import {pendingConflict} from './intent.js'
 import {ensureDirectory} from './loop-volume.js'
 import {validateName} from './names.js'
 import {bindMount, hasBindVolumes, MANAGED_LABEL, parseRuntime, ROOT_LABEL, runArgs, shortId, usesVolume, VOLUME_LABEL} from './runtimes.js'
@@ -151,7 +152,7 @@ export function findRecord(ctx: Context, name: string): VolumeRecord {
   requireRoot(ctx.host)
   const record = ctx.store.read().volumes[name]
   if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
-  if (record.pending) throw conflict(`volume "${name}" is being ${record.pending.operation}d by process ${record.pending.pid}`, 'wait for it to finish')
+  if (record.pending) throw pendingConflict(name, record.pending)
   return record
 }
 

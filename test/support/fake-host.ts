@@ -27,10 +27,9 @@ export class FakeHost implements Host {
   realPath = (path: string) => systemHost.realPath(path)
   fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: this.totalBytes - this.availableBytes, availableBytes: this.availableBytes})
   canReflink = () => this.reflink
-  isProcessAlive = (pid: number) => this.alive.has(pid)
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
   listDirectory = (path: string) => systemHost.listDirectory(path)
-  processStartTime = (pid: number) => (this.alive.has(pid) ? systemHost.processStartTime(pid) : undefined)
+  processStartTime = (pid: number) => (this.alive.has(pid) ? (systemHost.processStartTime(pid) ?? 'started') : undefined)
   effectiveCapabilities = () => this.capabilities
   kernel = () => this.kernelInfo
 
