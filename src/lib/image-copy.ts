@@ -1,9 +1,9 @@
 import {chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync} from 'node:fs'
 import {dirname} from 'node:path'
 import type {Context} from './context.js'
-import {conflict, environment} from './errors.js'
+import {environment} from './errors.js'
 import {CommandFailed} from './exec.js'
-import {removeImage} from './loop-volume.js'
+import {removeImage, strayImage} from './loop-volume.js'
 import {silentProgress} from './progress.js'
 import {formatSize} from './sizes.js'
 import type {CopyMethod} from './state.js'
@@ -93,7 +93,7 @@ export async function moveIntoPlace(ctx: Context, from: string, to: string, {rep
         linkSync(from, to)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-        throw conflict(`image file ${to} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+        throw strayImage(to)
       }
       unlinkSync(from)
     }

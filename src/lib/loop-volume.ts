@@ -15,6 +15,10 @@ export async function ensureDirectory(ctx: Context, dir: string): Promise<void> 
   })
 }
 
+/** An image file where a new one was to go: cbs never overwrites it (it may hold data). */
+export const strayImage = (file: string) =>
+  conflict(`image file ${file} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+
 /** A sparse file of the given size; an existing file is never touched. */
 export async function createImage(ctx: Context, file: string, sizeBytes: number, undo: Undo): Promise<void> {
   await ctx.exec.change(['truncate', '--size', String(sizeBytes), file], () => {
@@ -23,7 +27,7 @@ export async function createImage(ctx: Context, file: string, sizeBytes: number,
       fd = openSync(file, 'wx', 0o600)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      throw conflict(`image file ${file} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+      throw strayImage(file)
     }
     undo.push(`remove ${file}`, async () => unlinkSync(file))
     try {

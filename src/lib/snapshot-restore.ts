@@ -9,7 +9,7 @@ import {stopProcessesUsing} from './processes.js'
 import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import {Undo} from './undo.js'
 import {describeVolume, type Volume} from './volume.js'
-import {bringDown, bringUp} from './volume-lifecycle.js'
+import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
 
 export interface RestoreRequest {
   /** VOLUME@SNAPSHOT */
@@ -39,7 +39,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
   const image = ctx.layout.image(record.name)
   const method = copyMethodFor(ctx, ctx.layout.imagesDir)
   checkSpaceFor(ctx, method, snapshotImage, ctx.layout.imagesDir)
-  const wasMounted = describeVolume(ctx, record, HostView.read(ctx.host)).status === 'mounted'
+  const wasMounted = isUp(ctx, record, HostView.read(ctx.host))
 
   await ctx.store.update((state) => {
     const current = state.volumes[record.name]
