@@ -1,7 +1,6 @@
 import {mkdirSync, renameSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 import type {Context} from './context.js'
-import {CbsError} from './errors.js'
 import {PACKAGE_OF, describeFailure} from './failure.js'
 import {DOCTOR_FIX, type Finding, findDrift, type Problem, type Repair} from './drift.js'
 import {HostView} from './host-view.js'
@@ -203,7 +202,7 @@ async function applyRepair(ctx: Context, repair: Repair): Promise<string> {
         return ''
     }
   } catch (error) {
-    return `could not repair (${repair.kind}): ${error instanceof CbsError ? error.message : describeFailure(error).message}`
+    return `could not repair (${repair.kind}): ${describeFailure(error).message}`
   }
 }
 

@@ -31,6 +31,9 @@ export class CbsError extends Error {
   }
 }
 
+/** Whether an error is cbs's own error of that kind (e.g. a conflict to explain, an interruption). */
+export const isKind = (error: unknown, kind: ErrorKind): error is CbsError => error instanceof CbsError && error.kind === kind
+
 export const invalid = (message: string, hint?: string) => new CbsError('invalid', message, hint)
 export const notFound = (message: string, hint?: string) => new CbsError('notFound', message, hint)
 export const conflict = (message: string, hint?: string) => new CbsError('conflict', message, hint)

@@ -1,7 +1,7 @@
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Context} from './context.js'
-import {CbsError, conflict, environment, invalid, notFound} from './errors.js'
+import {conflict, environment, invalid, notFound, isKind} from './errors.js'
 import {CommandFailed} from './exec.js'
 import {parseProcFilesystems, readOnlyMountArgs} from './filesystems.js'
 import {HostView} from './host-view.js'
@@ -106,7 +106,7 @@ export async function releaseLowers(ctx: Context, record: UnionRecord): Promise<
         if (device && view.mountAt(mount.mountpoint)?.source === device) await unmount(ctx, mount.mountpoint, mount.ref)
       } catch (error) {
         // Someone is looking into it (a shell's working folder): leave it for the next release.
-        if (error instanceof CbsError && error.kind === 'conflict') continue
+        if (isKind(error, 'conflict')) continue
         throw error
       }
       if (device) await detach(ctx, device)

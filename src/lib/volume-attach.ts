@@ -3,7 +3,7 @@ import {isAbsolute, join} from 'node:path'
 import {chooseRuntime, connect, type RuntimeClient} from './container-runtime.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
-import {CbsError, conflict, invalid, notFound} from './errors.js'
+import {conflict, invalid, notFound, isKind} from './errors.js'
 import {HostView} from './host-view.js'
 import {pendingConflict} from './intent.js'
 import {ensureDirectory} from './loop-volume.js'
@@ -137,11 +137,11 @@ export async function unregisterAll(ctx: Context, record: VolumeRecord): Promise
  * if the runtimes can tell; otherwise the original error stands.
  */
 export async function explainBusy(ctx: Context, record: VolumeRecord, error: unknown): Promise<never> {
-  if (error instanceof CbsError && error.kind === 'conflict' && (record.attachments ?? []).length > 0) {
+  if (isKind(error, 'conflict') && (record.attachments ?? []).length > 0) {
     try {
       await refuseWhileUsed(ctx, record, record.attachments, true)
     } catch (explained) {
-      if (explained instanceof CbsError && explained.kind === 'conflict') throw explained
+      if (isKind(explained, 'conflict')) throw explained
     }
   }
   throw error

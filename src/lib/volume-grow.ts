@@ -1,7 +1,7 @@
 import {closeSync, ftruncateSync, openSync} from 'node:fs'
 import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
-import {CbsError, conflict, notFound} from './errors.js'
+import {conflict, notFound, isKind} from './errors.js'
 import {CommandFailed} from './exec.js'
 import type {Filesystem} from './filesystems.js'
 import {HostView} from './host-view.js'
@@ -95,7 +95,7 @@ async function takeOffline(ctx: Context, record: VolumeRecord, device: string, v
     if (isUnion(record)) return await bringDown(ctx, record, view)
     await unmount(ctx, dir, record.name)
   } catch (error) {
-    if (error instanceof CbsError && error.kind === 'conflict') throw refuse('')
+    if (isKind(error, 'conflict')) throw refuse('')
     throw error
   }
   if (!ctx.exec.dryRun && ctx.host.isDeviceBusy(device)) {

@@ -1,7 +1,7 @@
 import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
-import {CbsError, conflict, notFound} from './errors.js'
+import {conflict, notFound, isKind} from './errors.js'
 import {HostView} from './host-view.js'
 import {intent, isAbandoned, pendingConflict} from './intent.js'
 import {stackDepth, unionDependents} from './lowers.js'
@@ -44,12 +44,12 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
       await refuseWhileUsed(ctx, record)
       await bringDown(ctx, record, view)
     } catch (error) {
-      await putBack(ctx, record, mounted && isInterruption(error))
+      await putBack(ctx, record, mounted && isKind(error, 'interrupted'))
       throw error
     }
     await checkpoint('remove:discard')
     // Past the point of no return: an interruption now finishes the remove rather than stopping it.
-    await discardVolume(ctx, record).catch((error) => (isInterruption(error) ? discardVolume(ctx, record) : Promise.reject(error)))
+    await discardVolume(ctx, record).catch((error) => (isKind(error, 'interrupted') ? discardVolume(ctx, record) : Promise.reject(error)))
     removed.push(name)
   }
   return removed
@@ -78,8 +78,6 @@ async function putBack(ctx: Context, record: VolumeRecord, remount: boolean): Pr
     if (state.volumes[record.name]?.pending?.pid === process.pid) delete state.volumes[record.name].pending
   })
 }
-
-const isInterruption = (error: unknown) => error instanceof CbsError && error.kind === 'interrupted'
 
 /** A volume whose snapshots a union volume stacks stays, unless that union volume goes too. */
 function refuseIfStacked(state: State, name: string, removing: string[]): void {

@@ -1,7 +1,7 @@
 import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
-import {CbsError, environment, invalid, notFound} from './errors.js'
+import {environment, invalid, notFound, isKind} from './errors.js'
 import {MIN_GROWN_SIZE} from './filesystems.js'
 import {HostView} from './host-view.js'
 import {intent, pendingConflict} from './intent.js'
@@ -50,7 +50,7 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
     }
     // Past the point of no return an interruption finishes the resize; another failure leaves
     // it recorded, for the next cbs command to finish.
-    if (!(error instanceof CbsError && error.kind === 'interrupted')) {
+    if (!isKind(error, 'interrupted')) {
       await restoreMountState(ctx, record, plan.wasMounted).catch(() => {})
       throw error
     }
