@@ -17,6 +17,18 @@ export function parseLoopBacking(name: string, backingFileText: string): LoopDev
   return {device: `/dev/${name}`, backingFile}
 }
 
+/**
+ * The loop devices /proc/partitions lists ("major minor #blocks name" lines): the attached
+ * ones. The kernel leaves out devices without capacity, so a device attached to an empty file
+ * is missing too; cbs never attaches one.
+ */
+export function attachedLoopNames(procPartitions: string): string[] {
+  return procPartitions.split('\n').flatMap((line) => {
+    const [, , blocks, name] = line.trim().split(/\s+/)
+    return name?.startsWith('loop') && Number(blocks) > 0 ? [name] : []
+  })
+}
+
 // One atomic find-and-attach; --nooverlap refuses a second device on the same file, and direct
 // I/O avoids double caching (a buffered loop device writes at a fraction of the disk's speed).
 export const attachArgs = (file: string, options: {readOnly?: boolean} = {}) => [

@@ -3,7 +3,7 @@ import {formatCommand} from '../../src/lib/exec.js'
 import {mkfsCommand, mountArgs, parseFilesystem} from '../../src/lib/filesystems.js'
 import {matchesAll, parseFilter} from '../../src/lib/filters.js'
 import {parseLabels} from '../../src/lib/labels.js'
-import {attachArgs, parseLoopBacking} from '../../src/lib/loops.js'
+import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../src/lib/loops.js'
 import {parseMountinfo} from '../../src/lib/mountinfo.js'
 import {validateName} from '../../src/lib/names.js'
 import {formatSize, parseSize} from '../../src/lib/sizes.js'
@@ -60,6 +60,10 @@ describe('loop devices', () => {
   it('reads a backing file', () => assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img'}))
   it('marks deleted files', () =>
     assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img (deleted)\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img', deleted: true}))
+  it('lists the attached devices from /proc/partitions (a detached one has no size)', () => {
+    const partitions = 'major minor  #blocks  name\n\n 254        0  268435456 vda\n   7        0    1048576 loop0\n   7        3          0 loop3\n   7       12       8192 loop12\n'
+    assert.deepEqual(attachedLoopNames(partitions), ['loop0', 'loop12'])
+  })
   it('attaches atomically, without overlap, with direct I/O', () =>
     assert.deepEqual(attachArgs('/f.img'), ['--find', '--show', '--nooverlap', '--direct-io=on', '/f.img']))
 })
