@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // Rebuilds the bundle (about a second), then runs it: no separate watch step.
-import {execFileSync} from 'node:child_process'
-import {createRequire} from 'node:module'
-import {fileURLToPath} from 'node:url'
+const {execFileSync} = require('node:child_process')
+const {join} = require('node:path')
 
-execFileSync(process.execPath, ['scripts/build.js'], {cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit'})
-const {loadBundle} = createRequire(import.meta.url)('./load-bundle.cjs')
-await loadBundle().run()
+execFileSync(process.execPath, ['scripts/build.js'], {cwd: join(__dirname, '..'), stdio: 'inherit'})
+require('./load-bundle.cjs').loadBundle().run()

@@ -1,13 +1,17 @@
-// Loads dist/cbs.cjs through V8's code cache (dist/cbs.cjs.cache, written by the build): the
-// bundle's functions come compiled instead of being parsed at every start. A cache from another
-// Node version is rejected by V8, and the bundle then simply compiles as usual.
+// Loads the files of dist/ through V8's code cache (NAME.cjs.cache beside each, written by the
+// build): their functions come compiled instead of being parsed at every start. A cache from
+// another Node version is rejected by V8, and the file then simply compiles as usual.
+// dist/cbs.cjs is the program; conf is a chunk of its own that it loads through loadChunk() when
+// a command first changes the state, so that commands that only read never pay for it.
 const {readFileSync, writeFileSync} = require('node:fs')
 const Module = require('node:module')
 const {dirname, join} = require('node:path')
 const {Script} = require('node:vm')
 
-function loadBundle() {
-  const file = join(__dirname, '..', 'dist', 'cbs.cjs')
+const DIST = join(__dirname, '..', 'dist')
+
+function load(name) {
+  const file = join(DIST, `${name}.cjs`)
   const cacheFile = `${file}.cache`
   let cachedData
   try {
@@ -16,15 +20,24 @@ function loadBundle() {
   // No import() may run inside: V8 drops its resolver from cached code in Node 20, which is
   // why plugin commands are bundled (src/autocomplete.ts) rather than loaded as plugins.
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), {filename: file, cachedData})
-  const bundle = new Module(file, module)
-  bundle.filename = file
-  bundle.paths = Module._nodeModulePaths(dirname(file))
-  // oclif imports the same file to find the commands: let it find this instance.
-  Module._cache[file] = bundle
-  script.runInThisContext().call(bundle.exports, bundle.exports, (id) => bundle.require(id), bundle, file, dirname(file))
-  bundle.loaded = true
+  const loaded = new Module(file, module)
+  loaded.filename = file
+  loaded.paths = Module._nodeModulePaths(dirname(file))
+  // oclif imports the program's file to find the commands: let it find this instance.
+  Module._cache[file] = loaded
+  script.runInThisContext().call(loaded.exports, loaded.exports, (id) => loaded.require(id), loaded, file, dirname(file))
+  loaded.loaded = true
+  // The build runs the common paths once with this set (scripts/build.js).
   if (process.env.CBS_WRITE_CODE_CACHE) process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()))
-  return bundle.exports
+  return loaded.exports
 }
 
-module.exports = {loadBundle}
+const chunks = new Map()
+
+/** The exports of dist/NAME.cjs, loaded on first use. */
+function loadChunk(name) {
+  if (!chunks.has(name)) chunks.set(name, load(name))
+  return chunks.get(name)
+}
+
+module.exports = {loadBundle: () => load('cbs'), loadChunk}

@@ -44,3 +44,8 @@ export const COMMANDS = {
 export async function run(): Promise<void> {
   await execute({dir: import.meta.url})
 }
+
+/** For the build only (scripts/build.js): see src/code-cache-warm-up.ts. */
+export async function warmUpCodeCache(root: string): Promise<void> {
+  await (await import('./code-cache-warm-up.js')).warmUpCodeCache(root)
+}

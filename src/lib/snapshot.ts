@@ -3,6 +3,7 @@ import {conflict, invalid, notFound} from './errors.js'
 import type {Filesystem} from './filesystems.js'
 import {isAbandoned} from './intent.js'
 import {validateName} from './names.js'
+import {compareOrdinal} from './ordinal.js'
 import type {CopyMethod, SnapshotRecord, State, VolumeRecord} from './state.js'
 
 /**
@@ -81,7 +82,7 @@ function snapshotStatus(ctx: Context, record: SnapshotRecord, hasImage: boolean)
 
 /** A volume's snapshots, oldest first. */
 export function snapshotsOf(volume: VolumeRecord): SnapshotRecord[] {
-  return Object.values(volume.snapshots ?? {}).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name))
+  return Object.values(volume.snapshots ?? {}).sort((a, b) => compareOrdinal(a.createdAt, b.createdAt) || compareOrdinal(a.name, b.name))
 }
 
 /**

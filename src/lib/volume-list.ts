@@ -4,6 +4,7 @@ import {notFound} from './errors.js'
 import {type Filter, matchesAll} from './filters.js'
 import {HostView} from './host-view.js'
 import {validateName} from './names.js'
+import {compareOrdinal} from './ordinal.js'
 import {describeSnapshot, snapshotsOf} from './snapshot.js'
 import {describeVolume, type Volume} from './volume.js'
 
@@ -11,7 +12,7 @@ export function listVolumes(ctx: Context, filters: Filter[] = []): Volume[] {
   requireRoot(ctx.host)
   const view = HostView.read(ctx.host)
   return Object.values(ctx.store.read().volumes)
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => compareOrdinal(a.name, b.name))
     .map((record) => describeVolume(ctx, record, view))
     .filter((volume) => matchesAll(volume, filters))
 }

@@ -4,6 +4,7 @@ import {invalid, notFound} from './errors.js'
 import {HostView} from './host-view.js'
 import {stackDepth} from './lowers.js'
 import {validateName} from './names.js'
+import {compareOrdinal} from './ordinal.js'
 import {silentProgress} from './progress.js'
 import {recoverInterrupted} from './recovery.js'
 import type {VolumeRecord} from './state.js'
@@ -54,7 +55,7 @@ function select(ctx: Context, selection: Selection): VolumeRecord[] {
   if ('names' in selection) for (const name of selection.names) validateName(name)
   requireRoot(ctx.host)
   const {volumes} = ctx.store.read()
-  if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => a.name.localeCompare(b.name))
+  if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => compareOrdinal(a.name, b.name))
   const missing = selection.names.filter((name) => !volumes[name])
   if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
   return selection.names.map((name) => volumes[name])
