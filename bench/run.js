@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench`: medians of cbs against the floors measured in the same run: Node's own
+// `npm run bench`: medians of cbs against the floors measured in the same rounds: Node's own
 // start (`node -e 0`) and the raw shell steps cbs performs. Prints a table of ratios and
-// writes .bench/results.json. Needs root; creates everything under a temporary CBS_ROOT.
+// writes .bench/results.json. Needs root; creates everything under temporary CBS_ROOTs.
 import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
@@ -12,6 +12,7 @@ const REPO = resolve(import.meta.dirname, '..')
 const CBS = join(REPO, 'bin', 'run.js')
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 15)
 const FIO_SECONDS = Number(process.env.BENCH_FIO_SECONDS ?? 5)
+const FIO_ROUNDS = Number(process.env.BENCH_FIO_ROUNDS ?? 3)
 const quick = process.argv.includes('--quick')
 
 /** Wall time of one program run, in ms; fails loudly. */
@@ -24,13 +25,30 @@ export function timed(file, args, env = {}) {
 }
 
 
-function nodeFloor() {
-  return median(Array.from({length: REPEATS}, () => timed(process.execPath, ['-e', '0']).ms))
+const nodeStart = () => timed(process.execPath, ['-e', '0']).ms
+const cbsLs = (root) => timed(process.execPath, [CBS, 'volume', 'ls'], {CBS_ROOT: root}).ms
+
+/**
+ * Runs each named measurement once per round, all in the same rounds, and returns the median
+ * of each: a floor is always measured beside what it is the floor of, so that the VM's slower
+ * and faster minutes weigh on both alike.
+ */
+function interleaved(measurements) {
+  const times = Object.fromEntries(Object.keys(measurements).map((name) => [name, []]))
+  for (let round = 0; round < REPEATS; round++) {
+    for (const [name, measure] of Object.entries(measurements)) times[name].push(measure())
+  }
+  return Object.fromEntries(Object.entries(times).map(([name, values]) => [name, median(values)]))
 }
 
-function lsBench(root, node) {
-  const ms = median(Array.from({length: REPEATS}, () => timed(process.execPath, [CBS, 'volume', 'ls'], {CBS_ROOT: root}).ms))
-  return {ms, row: row(`cbs volume ls (${countVolumes(root)} volumes)`, ms, 'node -e 0', node)}
+function lsBench(empty, many) {
+  const count = countVolumes(many)
+  const ms = interleaved({node: nodeStart, empty: () => cbsLs(empty), many: () => cbsLs(many)})
+  return [
+    row('node -e 0', ms.node, 'node -e 0', ms.node),
+    row('cbs volume ls (empty store)', ms.empty, 'node -e 0', ms.node),
+    row(`cbs volume ls (${count} volumes)`, ms.many, 'cbs volume ls (empty store)', ms.empty),
+  ]
 }
 
 const countVolumes = (root) => JSON.parse(timed(process.execPath, [CBS, 'volume', 'ls', '--json'], {CBS_ROOT: root}).stdout).length
@@ -54,21 +72,18 @@ function rawRemove({image, mnt, device}) {
   return timed('umount', [mnt]).ms + timed('losetup', ['--detach', device]).ms + timed('rm', ['-f', image]).ms
 }
 
-function createRmBench(root, size, node) {
-  const raw = {create: [], rm: []}
-  const cbs = {create: [], rm: []}
-  for (let index = 0; index < REPEATS; index++) {
-    const steps = rawCreate(root, size)
-    raw.create.push(steps.ms)
-    raw.rm.push(rawRemove(steps))
-    cbs.create.push(timed(process.execPath, [CBS, 'volume', 'create', 'bench', '--size', size], {CBS_ROOT: root}).ms)
-    cbs.rm.push(timed(process.execPath, [CBS, 'volume', 'rm', 'bench'], {CBS_ROOT: root}).ms)
-  }
-  const rawCreateMs = median(raw.create)
-  const rawRmMs = median(raw.rm)
+function createRmBench(root, size) {
+  let steps
+  const ms = interleaved({
+    node: nodeStart,
+    rawCreate: () => (steps = rawCreate(root, size)).ms,
+    rawRm: () => rawRemove(steps),
+    create: () => timed(process.execPath, [CBS, 'volume', 'create', 'bench', '--size', size], {CBS_ROOT: root}).ms,
+    rm: () => timed(process.execPath, [CBS, 'volume', 'rm', 'bench'], {CBS_ROOT: root}).ms,
+  })
   return [
-    row(`cbs volume create ${size}`, median(cbs.create), `raw steps (${round(rawCreateMs)} ms) + node -e 0`, rawCreateMs + node),
-    row(`cbs volume rm ${size}`, median(cbs.rm), `raw steps (${round(rawRmMs)} ms) + node -e 0`, rawRmMs + node),
+    row(`cbs volume create ${size}`, ms.create, `raw steps (${round(ms.rawCreate)} ms) + node -e 0 (${round(ms.node)} ms)`, ms.rawCreate + ms.node),
+    row(`cbs volume rm ${size}`, ms.rm, `raw steps (${round(ms.rawRm)} ms) + node -e 0 (${round(ms.node)} ms)`, ms.rawRm + ms.node),
   ]
 }
 
@@ -95,11 +110,18 @@ function fioBench(root) {
   const rows = []
   try {
     for (const [name, args] of FIO_JOBS) {
-      const host = fio(hostDir, args)
-      const through = fio(volume.mountpoint, args)
+      // This VM's disk varies by a third from one run to the next: several rounds, the order
+      // of host and volume swapped each time, and the median of each.
+      const bandwidths = {host: [], volume: []}
+      for (let round = 0; round < FIO_ROUNDS; round++) {
+        for (const side of round % 2 === 0 ? ['host', 'volume'] : ['volume', 'host']) {
+          const dir = side === 'host' ? hostDir : volume.mountpoint
+          bandwidths[side].push(fio(dir, args))
+          rmSync(join(dir, 'bench.0.0'), {force: true})
+        }
+      }
+      const [host, through] = [median(bandwidths.host), median(bandwidths.volume)]
       rows.push({name: `fio ${name} (MiB/s)`, median_ms: null, volume_mib_s: round(through / 1024), host_mib_s: round(host / 1024), ratio: round(through / host, 2)})
-      rmSync(join(hostDir, 'bench.0.0'), {force: true})
-      rmSync(join(volume.mountpoint, 'bench.0.0'), {force: true})
     }
   } finally {
     timed(process.execPath, [CBS, 'volume', 'rm', 'fio'], {CBS_ROOT: root})
@@ -129,18 +151,14 @@ async function optional(file, name) {
 async function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
   const root = mkdtempSync('/tmp/cbs-bench-')
+  const empty = mkdtempSync('/tmp/cbs-bench-empty-')
   const rows = []
   try {
-    const node = nodeFloor()
-    rows.push(row('node -e 0', node, 'node -e 0', node))
-    const empty = lsBench(root, node)
-    rows.push(empty.row)
-    rows.push(...createRmBench(root, '1G', node))
-    rows.push(...createRmBench(root, '100G', node))
+    rows.push(...createRmBench(root, '1G'))
+    rows.push(...createRmBench(root, '100G'))
+    if (!quick) await populate(root, 200)
+    rows.unshift(...lsBench(empty, root))
     if (!quick) {
-      await populate(root, 200)
-      const many = lsBench(root, node)
-      rows.push(many.row, row('cbs volume ls (200) vs ls (empty)', many.ms, 'cbs volume ls (empty)', empty.ms))
       rows.push(...fioBench(root))
       rows.push(...(await optional('snapshot.js', 'benchSnapshots')))
       rows.push(...(await optional('union.js', 'benchUnion')))
@@ -149,6 +167,7 @@ async function main() {
     spawnSync(process.execPath, [CBS, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
     releaseRoot(root)
     rmSync(root, {recursive: true, force: true})
+    rmSync(empty, {recursive: true, force: true})
   }
   printTable(rows)
   mkdirSync(join(REPO, '.bench'), {recursive: true})

@@ -1,4 +1,5 @@
 import {mkdirSync, readFileSync} from 'node:fs'
+import type Conf from 'conf'
 import {environment} from './errors.js'
 import type {Layout} from './layout.js'
 import {FileLock} from './lock.js'
@@ -11,6 +12,7 @@ import {emptyState, migrateState, type State} from './state.js'
 export class Store {
   /** Under --dry-run: the state as the planned changes would leave it, never saved. */
   private draft?: State
+  private conf?: Conf<State>
 
   constructor(
     readonly layout: Layout,
@@ -42,9 +44,10 @@ export class Store {
     const {default: Conf} = await import('conf') // before the lock: loading takes a while
     const release = await new FileLock(this.layout.lockFile).acquire()
     try {
-      const conf = this.guardJson(
+      // One instance a process: its store is read from the file at every access anyway.
+      const conf = (this.conf ??= this.guardJson(
         () => new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}),
-      )
+      ))
       const state = this.toState(this.guardJson(() => conf.store))
       const result = change(state)
       conf.store = state
