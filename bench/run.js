@@ -10,7 +10,7 @@ import {median, printTable, releaseRoot, round, row} from './support.js'
 
 const REPO = resolve(import.meta.dirname, '..')
 const CBS = join(REPO, 'bin', 'run.js')
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 15)
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 25)
 const FIO_SECONDS = Number(process.env.BENCH_FIO_SECONDS ?? 5)
 const FIO_ROUNDS = Number(process.env.BENCH_FIO_ROUNDS ?? 3)
 const quick = process.argv.includes('--quick')

@@ -43,6 +43,12 @@ describe('SystemExecutor.run', function () {
     assert.match(failure.message, /timed out after 0.2 s$/)
   })
 
+  it('a program that can be stopped by a signal is stopped at its timeout too', async () => {
+    const failure = await exec.run('sleep', ['10'], {timeoutMs: 200, signal: new AbortController().signal}).catch((error: unknown) => error)
+    assert.ok(failure instanceof CommandFailed)
+    assert.match(failure.message, /timed out after 0.2 s$/)
+  })
+
   it('an aborted signal stops the program and throws its reason', async () => {
     const aborter = new AbortController()
     setTimeout(() => aborter.abort(conflict('stop', 'now')), 100)
