@@ -2,7 +2,9 @@
  * The bundle's entry: every command, for oclif's "explicit" command discovery, and `run` for
  * bin/run.js. One bundle loads in a fraction of the time of hundreds of separate modules.
  */
-import {execute} from '@oclif/core'
+import {execute, type Interfaces} from '@oclif/core'
+import {fileURLToPath} from 'node:url'
+import pjson from '../package.json' with {type: 'json'}
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
 import Doctor from './commands/doctor.js'
 import SystemInstallUnit from './commands/system/install-unit.js'
@@ -42,7 +44,9 @@ export const COMMANDS = {
 }
 
 export async function run(): Promise<void> {
-  await execute({dir: import.meta.url})
+  // Told where cbs is, and that it has no user plugins, oclif looks for neither on the disk.
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  await execute({loadOptions: {root, pjson: pjson as Interfaces.PJSON, userPlugins: false}})
 }
 
 /** For the build only (scripts/build.js): see src/code-cache-warm-up.ts. */

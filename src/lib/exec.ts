@@ -241,7 +241,7 @@ interface Ended {
 // Programs run without a shell, in the C locale; what they print is collected less one final
 // newline. node:child_process rather than execa: execa costs about 25 ms of a command's start
 // (loading it, and its first calls), a fifth of `cbs volume create`.
-const ENV = {...process.env, LC_ALL: 'C'}
+const environment = () => ({...process.env, LC_ALL: 'C'})
 
 /**
  * Waits for the program without the event loop: most take milliseconds, and this saves about
@@ -250,7 +250,7 @@ const ENV = {...process.env, LC_ALL: 'C'}
  */
 function runToEnd(file: string, args: readonly string[], options: RunOptions): Ended {
   const result = spawnSync(file, args, {
-    env: ENV,
+    env: environment(),
     encoding: 'utf8',
     timeout: options.timeoutMs,
     maxBuffer: MAX_OUTPUT,
@@ -258,15 +258,15 @@ function runToEnd(file: string, args: readonly string[], options: RunOptions): E
   })
   const printed = {stdout: withoutFinalNewline(result.stdout ?? ''), stderr: withoutFinalNewline(result.stderr ?? '')}
   const error = result.error as NodeJS.ErrnoException | undefined
-  if (error?.code === 'ETIMEDOUT') return {...printed, why: `timed out after ${options.timeoutMs! / 1000} s`}
-  if (error) return {...printed, notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message}
+  if (error && !result.pid) return {...printed, notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message}
+  if (error) return {...printed, why: error.code === 'ETIMEDOUT' ? `timed out after ${options.timeoutMs! / 1000} s` : error.message}
   return result.status === null ? {...printed, why: `killed by ${result.signal}`} : {...printed, exitCode: result.status}
 }
 
 /** Runs the program while the event loop goes on, so that `signal` can stop it (SIGTERM). */
 function runStoppable(file: string, args: readonly string[], options: RunOptions, signal: AbortSignal): Promise<Ended> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, {env: ENV, signal, stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe']})
+    const child = spawn(file, args, {env: environment(), signal, stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
