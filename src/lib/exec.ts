@@ -126,8 +126,17 @@ export class SystemExecutor implements Executor {
     this.interruption.request(reason)
   }
 
+  /**
+   * Before a change: throws the interruption if one was asked for. A signal that came while a
+   * program ran (runToEnd blocks) is handled by the event loop only: give it a turn first.
+   */
+  private async deliverInterruption(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve))
+    this.interruption.deliver()
+  }
+
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    if (options.mutates) this.interruption.deliver()
+    if (options.mutates) await this.deliverInterruption()
     if (this.dryRun && options.mutates) {
       this.log(formatCommand(file, args))
       return {stdout: options.dryRunStdout ?? '', stderr: ''}
@@ -136,7 +145,8 @@ export class SystemExecutor implements Executor {
     const signals = [options.abortable ? this.interruption.signal : undefined, options.signal].filter((signal) => signal !== undefined)
     const ended = signals.length > 0 ? await runStoppable(file, args, options, AbortSignal.any(signals)) : runToEnd(file, args, options)
     if (ended.exitCode === 0) return {stdout: ended.stdout, stderr: ended.stderr}
-    if (options.abortable) this.interruption.deliver()
+    // A program stopped by the interruption (or by the same Ctrl-C): report the interruption.
+    await this.deliverInterruption()
     if (options.signal?.aborted) throw options.signal.reason
     if (ended.notStarted !== undefined) throw new CommandFailed(file, args, undefined, ended.notStarted)
     // An interactive program already told the user why it failed.
@@ -145,7 +155,7 @@ export class SystemExecutor implements Executor {
   }
 
   async change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void> {
-    this.interruption.deliver()
+    await this.deliverInterruption()
     if (this.dryRun) {
       this.log(formatCommand(argv[0], argv.slice(1)))
       return
@@ -155,7 +165,7 @@ export class SystemExecutor implements Executor {
   }
 
   async hold(enter: readonly string[], leave: readonly string[], {boundMs}: {boundMs: number}): Promise<Guard> {
-    this.interruption.deliver()
+    await this.deliverInterruption()
     const show = (argv: readonly string[]) => formatCommand(argv[0], argv.slice(1))
     if (this.dryRun) {
       this.log(show(enter))
