@@ -2,11 +2,12 @@
 // `npm run bench`: medians of cbs against the floors measured in the same rounds: Node's own
 // start (`node -e 0`) and the raw shell steps cbs performs. Prints a table of ratios and
 // writes .bench/results.json. Needs root; creates everything under temporary CBS_ROOTs.
-import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
-import {performance} from 'node:perf_hooks'
-import {median, printTable, releaseRoot, round, row} from './support.js'
+import {benchSnapshots} from './snapshot.js'
+import {median, printTable, round, row, takeDown, timed} from './support.js'
+import {benchUnion} from './union.js'
 
 const REPO = resolve(import.meta.dirname, '..')
 const CBS = join(REPO, 'bin', 'run.js')
@@ -14,16 +15,6 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 25)
 const FIO_SECONDS = Number(process.env.BENCH_FIO_SECONDS ?? 5)
 const FIO_ROUNDS = Number(process.env.BENCH_FIO_ROUNDS ?? 3)
 const quick = process.argv.includes('--quick')
-
-/** Wall time of one program run, in ms; fails loudly. */
-export function timed(file, args, env = {}) {
-  const start = performance.now()
-  const result = spawnSync(file, args, {env: {...process.env, ...env}, encoding: 'utf8'})
-  const ms = performance.now() - start
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr}`)
-  return {ms, stdout: result.stdout}
-}
-
 
 const nodeStart = () => timed(process.execPath, ['-e', '0']).ms
 const cbsLs = (root) => timed(process.execPath, [CBS, 'volume', 'ls'], {CBS_ROOT: root}).ms
@@ -142,12 +133,6 @@ async function populate(root, count) {
   }
 }
 
-async function optional(file, name) {
-  if (!existsSync(join(import.meta.dirname, file))) return []
-  const module = await import(`./${file}`)
-  return module[name]({cbsBin: CBS, repeats: Math.max(3, Math.floor(REPEATS / 3))})
-}
-
 async function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
   const root = mkdtempSync('/tmp/cbs-bench-')
@@ -160,13 +145,11 @@ async function main() {
     rows.unshift(...lsBench(empty, root))
     if (!quick) {
       rows.push(...fioBench(root))
-      rows.push(...(await optional('snapshot.js', 'benchSnapshots')))
-      rows.push(...(await optional('union.js', 'benchUnion')))
+      const fewer = {cbsBin: CBS, repeats: Math.max(3, Math.floor(REPEATS / 3))}
+      rows.push(...(await benchSnapshots(fewer)), ...(await benchUnion(fewer)))
     }
   } finally {
-    spawnSync(process.execPath, [CBS, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
-    releaseRoot(root)
-    rmSync(root, {recursive: true, force: true})
+    takeDown(CBS, root)
     rmSync(empty, {recursive: true, force: true})
   }
   printTable(rows)

@@ -14,7 +14,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, statfsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {MiB, median, printTable, releaseRoot, round, row, writeRandom} from './support.js'
+import {MiB, median, printTable, releaseRoot, row, timed, writeRandom} from './support.js'
 
 const EXT4_MAGIC = 0xef53
 
@@ -123,22 +123,9 @@ function snapshots(cbsBin, root, repeats, floor) {
   return {runs, frozen, method}
 }
 
-function cbs(cbsBin, root, args) {
-  const result = spawnSync(process.execPath, [cbsBin, ...args], {env: {...process.env, CBS_ROOT: root}, encoding: 'utf8'})
-  if (result.status !== 0) throw new Error(`cbs ${args.join(' ')}: ${result.stderr.trim()}`)
-  return result
-}
-
-function run(file, args) {
-  const result = spawnSync(file, args, {encoding: 'utf8'})
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr.trim()}`)
-}
-
-function time(file, args) {
-  const start = performance.now()
-  run(file, args)
-  return performance.now() - start
-}
+const cbs = (cbsBin, root, args) => timed(process.execPath, [cbsBin, ...args], {CBS_ROOT: root})
+const run = (file, args) => timed(file, args)
+const time = (file, args) => timed(file, args).ms
 
 /** Removes every volume and snapshot, and takes down whatever is still mounted or attached under root. */
 function cleanUp(cbsBin, root) {

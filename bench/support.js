@@ -1,12 +1,22 @@
 // What the benchmark files share: medians, result rows, test data, and taking down a root.
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {closeSync, openSync, writeSync} from 'node:fs'
+import {closeSync, openSync, rmSync, writeSync} from 'node:fs'
+import {performance} from 'node:perf_hooks'
 
 export const MiB = 1024 ** 2
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 export const round = (value, digits = 1) => Number(value.toFixed(digits))
 export const row = (name, ms, floorName, floorMs, digits = 2) => ({name, median_ms: round(ms), floor_name: floorName, floor_ms: round(floorMs), ratio: round(ms / floorMs, digits)})
+
+/** Wall time of one program run, in ms, and what it printed; fails loudly. */
+export function timed(file, args, env = {}) {
+  const start = performance.now()
+  const result = spawnSync(file, args, {env: {...process.env, ...env}, encoding: 'utf8'})
+  const ms = performance.now() - start
+  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr.trim()}`)
+  return {ms, stdout: result.stdout}
+}
 
 /** Incompressible data that a sparse copy cannot skip, flushed to the file. */
 export function writeRandom(file, bytes) {
@@ -33,6 +43,13 @@ export function releaseRoot(root) {
     if (file?.startsWith(`${root}/`)) spawnSync('losetup', ['-d', device])
   }
   spawnSync('chattr', ['-R', '-i', root])
+}
+
+/** Unmounts every volume of a CBS_ROOT, takes down what is left under it, and deletes it. */
+export function takeDown(cbsBin, root) {
+  spawnSync(process.execPath, [cbsBin, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
+  releaseRoot(root)
+  rmSync(root, {recursive: true, force: true})
 }
 
 export function printTable(rows) {

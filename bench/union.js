@@ -4,23 +4,14 @@
 // Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/union.js`.
 // Needs root; everything lives under a temporary CBS_ROOT, which must be on ext4 for the floor
 // to be the copy it names.
-import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync} from 'node:fs'
 import {join, resolve} from 'node:path'
-import {performance} from 'node:perf_hooks'
-import {MiB, median, releaseRoot, row, writeRandom} from './support.js'
-
+import {MiB, median, row, takeDown, timed, writeRandom} from './support.js'
 
 /** Rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js. */
 export async function benchUnion({cbsBin, repeats = 5}) {
   const root = mkdtempSync('/tmp/cbs-bench-union-')
-  const cbs = (...args) => {
-    const start = performance.now()
-    const result = spawnSync(process.execPath, [cbsBin, ...args], {env: {...process.env, CBS_ROOT: root}, encoding: 'utf8'})
-    const ms = performance.now() - start
-    if (result.status !== 0) throw new Error(`cbs ${args.join(' ')}: ${result.stderr.trim()}`)
-    return {ms, stdout: result.stdout}
-  }
+  const cbs = (...args) => timed(process.execPath, [cbsBin, ...args], {CBS_ROOT: root})
   try {
     const seed = JSON.parse(cbs('volume', 'create', 'seed', '--size', '4G', '--json').stdout)
     writeRandom(join(seed.mountpoint, 'data'), 1024 * MiB)
@@ -38,7 +29,7 @@ export async function benchUnion({cbsBin, repeats = 5}) {
       row('same, with the snapshot already mounted by another union volume', shared, floorName, clone),
     ]
   } finally {
-    cleanUp(root, cbsBin)
+    takeDown(cbsBin, root)
   }
 }
 
@@ -50,12 +41,6 @@ function measure(repeats, step, undo) {
     undo(index)
   }
   return median(times)
-}
-
-function cleanUp(root, cbsBin) {
-  spawnSync(process.execPath, [cbsBin, 'volume', 'unmount', '--all'], {env: {...process.env, CBS_ROOT: root}})
-  releaseRoot(root)
-  rmSync(root, {recursive: true, force: true})
 }
 
 if (process.argv[1] === import.meta.filename) {

@@ -1,4 +1,4 @@
-import {mkdirSync, renameSync} from 'node:fs'
+import {renameSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 import type {Context} from './context.js'
 import {PACKAGE_OF, describeFailure} from './failure.js'
@@ -6,11 +6,12 @@ import {DOCTOR_FIX, type Finding, findDrift, type Problem, type Repair} from './
 import {HostView} from './host-view.js'
 import {isAbandoned} from './intent.js'
 import {type Availability, type KernelFeature, kernelFeatures} from './kernel-features.js'
-import {detach, removeMountpoint} from './loop-volume.js'
+import {detach, ensureDirectory, removeMountpoint} from './loop-volume.js'
 import {type Recovery, recoverInterrupted} from './recovery.js'
 import {formatSize} from './sizes.js'
-import {rebuildState, stateIsCorrupt} from './state-rebuild.js'
+import {rebuildState} from './state-rebuild.js'
 import type {State} from './state.js'
+import {CorruptState} from './store.js'
 import {probeTools, type ToolStatus} from './tools.js'
 
 export interface DoctorReport {
@@ -35,13 +36,13 @@ export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Pr
   const repaired = options.fix && ctx.host.isRoot() ? await repair(ctx) : []
   const kernel = kernelFeatures(ctx.host.procFilesystems(), ctx.host.kernel())
   const tools = await probeTools(ctx)
-  const state = readableState(ctx)
-  const inUse = new Set(Object.values(state?.volumes ?? {}).map((record) => record.fs as string))
+  const store = ctx.host.isRoot() ? inspectStore(ctx) : {problems: []}
+  const inUse = new Set(Object.values(store.state?.volumes ?? {}).map((record) => record.fs as string))
   const findings = [
     rootFinding(ctx),
     ...kernelFindings(kernel, inUse),
     ...toolFindings(tools, inUse),
-    ...(ctx.host.isRoot() ? inspectStore(ctx).map((problem) => problem.finding) : []),
+    ...store.problems.map((problem) => problem.finding),
   ]
   return {healthy: findings.every((finding) => finding.severity === 'ok' || finding.severity === 'info'), root: ctx.layout.root, findings, repaired, kernel, tools}
 }
@@ -81,13 +82,9 @@ function toolFindings(tools: ToolStatus[], inUse: Set<string>): Finding[] {
   return findings
 }
 
-/** The state, the free space and the drift; nothing when the state cannot be read. */
-function inspectStore(ctx: Context): Problem[] {
+/** The state, the free space and the drift (only the state's problem when it cannot be read). */
+function inspectStore(ctx: Context): {problems: Problem[]; state?: State} {
   const {layout, host} = ctx
-  if (stateIsCorrupt(ctx)) {
-    const message = `${layout.stateFile} is not valid JSON: every command refuses to run`
-    return [{finding: {check: 'state', severity: 'error', message, fix: `${DOCTOR_FIX} (keeps it aside and records the volumes again from images/)`}, repair: {kind: 'rebuild-state'}}]
-  }
   // Folders and the system first, the state last: see findDrift.
   const view = HostView.read(host)
   const observed = {
@@ -103,12 +100,14 @@ function inspectStore(ctx: Context): Problem[] {
   try {
     state = ctx.store.read()
   } catch (error) {
-    return [{finding: {check: 'state', severity: 'error', message: describeFailure(error).message}}]
+    if (!(error instanceof CorruptState)) return {problems: [{finding: {check: 'state', severity: 'error', message: describeFailure(error).message}}]}
+    const message = `${layout.stateFile} is not valid JSON: every command refuses to run`
+    return {problems: [{finding: {check: 'state', severity: 'error', message, fix: `${DOCTOR_FIX} (keeps it aside and records the volumes again from images/)`}, repair: {kind: 'rebuild-state'}}]}
   }
   const count = Object.keys(state.volumes).length
   const stateFinding: Finding = {check: 'state', severity: 'ok', message: `${layout.stateFile}: ${count} volume${count === 1 ? '' : 's'}, schema ${state.schemaVersion}`}
   const drift = findDrift(layout, {...observed, state}, (pending) => isAbandoned(host, pending))
-  return [{finding: stateFinding}, ...spaceFindings(ctx, state).map((finding) => ({finding})), ...drift]
+  return {problems: [{finding: stateFinding}, ...spaceFindings(ctx, state).map((finding) => ({finding})), ...drift], state}
 }
 
 function spaceFindings(ctx: Context, state: State): Finding[] {
@@ -143,12 +142,12 @@ function spaceFindings(ctx: Context, state: State): Finding[] {
   return findings
 }
 
-/** The state, when it can be read (the checks that follow report why not). */
-function readableState(ctx: Context): State | undefined {
+function stateIsCorrupt(ctx: Context): boolean {
   try {
-    return ctx.host.isRoot() && !stateIsCorrupt(ctx) ? ctx.store.read() : undefined
-  } catch {
-    return undefined
+    ctx.store.read()
+    return false
+  } catch (error) {
+    return error instanceof CorruptState
   }
 }
 
@@ -160,7 +159,7 @@ async function repair(ctx: Context): Promise<string[]> {
   if (stateIsCorrupt(ctx)) done.push(...(await rebuildState(ctx)))
   for (const recovery of await recoverInterrupted(ctx, {waitMs: 60_000, retryMs: 5000})) done.push(describeRecovery(recovery))
   for (const kinds of PHASES) {
-    for (const {repair} of inspectStore(ctx)) {
+    for (const {repair} of inspectStore(ctx).problems) {
       if (repair && kinds.includes(repair.kind)) done.push(await applyRepair(ctx, repair))
     }
   }
@@ -209,9 +208,7 @@ async function applyRepair(ctx: Context, repair: Repair): Promise<string> {
 /** A name in lost+found that nothing has yet: old.img, old.img.1, old.img.2, ... */
 async function lostAndFoundPath(ctx: Context, file: string): Promise<string> {
   const dir = ctx.layout.lostFoundDir
-  await ctx.exec.change(['mkdir', '-p', '-m', '0700', dir], () => {
-    mkdirSync(dir, {recursive: true, mode: 0o700})
-  })
+  await ensureDirectory(ctx, dir)
   const taken = new Set(ctx.host.listDirectory(dir))
   let name = basename(file)
   for (let index = 1; taken.has(name); index++) name = `${basename(file)}.${index}`

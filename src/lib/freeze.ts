@@ -3,7 +3,7 @@ import {environment} from './errors.js'
 import {CommandFailed} from './exec.js'
 
 /** How long past `maxFreezeMs` the guardian waits before it thaws on its own. */
-export const FREEZE_GRACE_MS = 5_000
+const FREEZE_GRACE_MS = 5_000
 
 export interface FreezeOptions {
   /** `work` is aborted after this long; the filesystem is thawed at most FREEZE_GRACE_MS later. */

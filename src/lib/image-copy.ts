@@ -17,13 +17,14 @@ import type {CopyMethod} from './state.js'
 /** Room kept free on the host beyond the copy itself (the state file, logs, metadata). */
 const SPACE_MARGIN = 16 * 1024 ** 2
 
-export function copyMethodFor(ctx: Context, dir: string): CopyMethod {
-  return ctx.host.canReflink(dir) ? 'reflink' : 'copy'
-}
-
-/** Refuses (exit 5) a copy the host cannot hold, before anything is written. */
-export function checkSpaceFor(ctx: Context, method: CopyMethod, source: string, dir: string): void {
-  if (method === 'reflink') return
+/**
+ * How a copy of `source` is made under $CBS_ROOT (images, snapshots): a reflink where the host
+ * can, or a sparse copy, which is refused (exit 5) before anything is written when the host
+ * cannot hold it.
+ */
+export function planCopy(ctx: Context, source: string): CopyMethod {
+  const dir = ctx.layout.imagesDir
+  if (ctx.host.canReflink(dir)) return 'reflink'
   const needed = ctx.host.fileInfo(source)?.allocatedBytes ?? 0
   const available = ctx.host.fsUsage(dir).availableBytes
   if (needed + SPACE_MARGIN > available) {
@@ -32,6 +33,7 @@ export function checkSpaceFor(ctx: Context, method: CopyMethod, source: string, 
       'free some space, or keep CBS_ROOT on xfs or btrfs, where copies share their blocks',
     )
   }
+  return 'copy'
 }
 
 export interface CopyOptions {

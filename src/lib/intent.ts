@@ -1,4 +1,5 @@
 import {type CbsError, conflict} from './errors.js'
+import type {Context} from './context.js'
 import type {Host} from './host.js'
 import {currentProcess, isAlive} from './process-identity.js'
 import type {PendingOperation} from './state.js'
@@ -23,6 +24,19 @@ export function isAbandoned(host: Host, pending: PendingOperation<string>): bool
 }
 
 export const sameOwner = (a: PendingOperation, b: PendingOperation) => a.pid === b.pid && a.startTime === b.startTime
+
+/**
+ * Ends the operation `owner` recorded on a volume: the record loses `pending` (and takes the
+ * size the operation gave it), unless another process has taken the operation over meanwhile.
+ */
+export async function finishIntent(ctx: Context, name: string, owner: PendingOperation, sizeBytes?: number): Promise<void> {
+  await ctx.store.update((state) => {
+    const record = state.volumes[name]
+    if (!record?.pending || !sameOwner(record.pending, owner)) return
+    delete record.pending
+    if (sizeBytes !== undefined) record.sizeBytes = sizeBytes
+  })
+}
 
 /** Why a command refuses a volume with an operation under way (or one left half done). */
 export function pendingConflict(name: string, pending: PendingOperation): CbsError {

@@ -18,8 +18,8 @@ import {bringUp} from './volume-lifecycle.js'
  * once mounted: the mount keeps the device, and the container keeps no way to open it.
  */
 
-export const liveMountArgs = (pid: number, node: string, target: string) => ['--namespace', String(pid), '--mkdir', ...mountArgs(node, target)]
-export const liveUnmountArgs = (pid: number, target: string) => ['--namespace', String(pid), target]
+const liveMountArgs = (pid: number, node: string, target: string) => ['--namespace', String(pid), '--mkdir', ...mountArgs(node, target)]
+const liveUnmountArgs = (pid: number, target: string) => ['--namespace', String(pid), target]
 
 export async function attachToContainer(ctx: Context, request: {name: string; runtime?: string; container: string; target: string}): Promise<AttachResult> {
   const record = findRecord(ctx, request.name)

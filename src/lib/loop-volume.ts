@@ -17,7 +17,7 @@ export async function ensureDirectory(ctx: Context, dir: string): Promise<void> 
 
 /** An image file where a new one was to go: cbs never overwrites it (it may hold data). */
 export const strayImage = (file: string) =>
-  conflict(`image file ${file} already exists and belongs to no volume`, 'run `cbs doctor` to see what left it, or move it away')
+  conflict(`image file ${file} already exists and belongs to no volume`, 'run `cbs doctor --fix` to move it to lost+found')
 
 /** A sparse file of the given size; an existing file is never touched. */
 export async function createImage(ctx: Context, file: string, sizeBytes: number, undo: Undo): Promise<void> {

@@ -4,7 +4,7 @@ import {invalid, notFound} from './errors.js'
 import type {Filesystem} from './filesystems.js'
 import type {HostView} from './host-view.js'
 import type {Layout} from './layout.js'
-import {findSnapshot, parseSnapshotRef} from './snapshot.js'
+import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import type {LowerRecord, State, VolumeRecord} from './state.js'
 
 /**
@@ -29,7 +29,7 @@ export interface LowerLayers {
 }
 
 /** As given on the command line: "db@seed" or "/srv/data". */
-export const lowerSource = (lower: LowerRecord) => (lower.type === 'snapshot' ? `${lower.volume}@${lower.snapshot}` : lower.path)
+export const lowerSource = (lower: LowerRecord) => (lower.type === 'snapshot' ? formatSnapshotRef(lower) : lower.path)
 
 /**
  * Checks every --lower SOURCE of a new union volume and says what it refers to. Refused before

@@ -3,12 +3,13 @@ import type {Context} from './context.js'
 import {conflict} from './errors.js'
 import {describeFailure} from './failure.js'
 import {HostView} from './host-view.js'
-import {isAbandoned, sameOwner, takeOver} from './intent.js'
+import {finishIntent, isAbandoned, sameOwner, takeOver} from './intent.js'
 import {partialPath} from './layout.js'
 import {removeImage, removeMountpoint} from './loop-volume.js'
-import type {PendingOperation, VolumeRecord} from './state.js'
+import {formatSnapshotRef} from './snapshot.js'
+import type {PendingOperation, State, VolumeRecord} from './state.js'
 import {growVolume, rollBackGrow} from './volume-grow.js'
-import {reapAbandonedSnapshots, removeAllSnapshots} from './snapshot-remove.js'
+import {removeAllSnapshots, removeSnapshot} from './snapshot-remove.js'
 import {isUnion} from './union-volume.js'
 import {unregisterAll} from './volume-attach.js'
 import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
@@ -42,7 +43,8 @@ export interface RecoveryOptions {
  */
 export async function recoverInterrupted(ctx: Context, options: RecoveryOptions = {}): Promise<Recovery[]> {
   if (ctx.exec.dryRun) return []
-  const abandoned = Object.values(ctx.store.read().volumes).filter((record) => record.pending && isAbandoned(ctx.host, record.pending))
+  const state = ctx.store.read()
+  const abandoned = Object.values(state.volumes).filter((record) => record.pending && isAbandoned(ctx.host, record.pending))
   const recoveries: Recovery[] = []
   for (const seen of abandoned) {
     const record = await claim(ctx, seen.name, seen.pending!)
@@ -59,25 +61,25 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
       recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
     }
   }
-  return [...recoveries, ...(await reapSnapshots(ctx))]
+  return [...recoveries, ...(await reapSnapshots(ctx, abandoned.length > 0 ? ctx.store.read() : state))]
 }
 
 /**
  * Snapshots a dead process was taking or removing are no good either way: their files and
- * records go (see reapAbandonedSnapshots). A volume frozen for the copy was thawed by its
- * guardian process when cbs died.
+ * records go. A volume frozen for the copy was thawed by its guardian process when cbs died.
  */
-async function reapSnapshots(ctx: Context): Promise<Recovery[]> {
+async function reapSnapshots(ctx: Context, state: State): Promise<Recovery[]> {
   const recoveries: Recovery[] = []
-  for (const volume of Object.values(ctx.store.read().volumes)) {
-    const abandoned = Object.values(volume.snapshots ?? {}).filter((snapshot) => snapshot.pending && isAbandoned(ctx.host, snapshot.pending))
-    if (abandoned.length === 0) continue
-    const describe = (name: string, operation: string) => ({volume: `${volume.name}@${name}`, operation: operation === 'remove' ? 'snapshot remove' : 'snapshot'})
-    try {
-      await reapAbandonedSnapshots(ctx, volume.name)
-      for (const {name, pending} of abandoned) recoveries.push({...describe(name, pending!.operation), outcome: pending!.operation === 'remove' ? 'finished' : 'rolled back'})
-    } catch (error) {
-      for (const {name, pending} of abandoned) recoveries.push({...describe(name, pending!.operation), outcome: 'failed', error: describeFailure(error).message})
+  for (const volume of Object.values(state.volumes)) {
+    for (const {name, pending} of Object.values(volume.snapshots ?? {})) {
+      if (!pending || !isAbandoned(ctx.host, pending)) continue
+      const reaped = {volume: formatSnapshotRef({volume: volume.name, snapshot: name}), operation: pending.operation === 'remove' ? 'snapshot remove' : 'snapshot'}
+      try {
+        await removeSnapshot(ctx, {volume: volume.name, snapshot: name})
+        recoveries.push({...reaped, outcome: pending.operation === 'remove' ? 'finished' : 'rolled back'})
+      } catch (error) {
+        recoveries.push({...reaped, outcome: 'failed', error: describeFailure(error).message})
+      }
     }
   }
   return recoveries
@@ -109,7 +111,7 @@ const RECOVER: Record<PendingOperation['operation'], Recover> = {
     const view = HostView.read(ctx.host)
     // Mounting is the last step: a mounted volume only missed being marked done.
     if (isUp(ctx, record, view)) {
-      await markDone(ctx, record)
+      await finishIntent(ctx, record.name, record.pending!)
       return 'finished'
     }
     refuseForeignMounts(ctx, record, view)
@@ -133,7 +135,7 @@ const RECOVER: Record<PendingOperation['operation'], Recover> = {
   async restore(ctx, record) {
     await removeImage(ctx, partialPath(ctx.layout.image(record.name)))
     if (record.pending!.wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
-    await markDone(ctx, record, ctx.host.fileInfo(ctx.layout.image(record.name))?.sizeBytes)
+    await finishIntent(ctx, record.name, record.pending!, ctx.host.fileInfo(ctx.layout.image(record.name))?.sizeBytes)
     return 'finished'
   },
 
@@ -142,11 +144,11 @@ const RECOVER: Record<PendingOperation['operation'], Recover> = {
     const plan = {sizeBytes: sizeBytes!, fromBytes: fromBytes!, wasMounted: wasMounted!}
     if (!committed) {
       await rollBackGrow(ctx, record, plan)
-      await markDone(ctx, record)
+      await finishIntent(ctx, record.name, record.pending!)
       return 'rolled back'
     }
     await growVolume(ctx, record, plan, async () => {})
-    await markDone(ctx, record, sizeBytes)
+    await finishIntent(ctx, record.name, record.pending!, sizeBytes)
     return 'finished'
   },
 }
@@ -162,15 +164,6 @@ export async function discardVolume(ctx: Context, record: VolumeRecord): Promise
   if (ctx.host.fileInfo(partial)) await removeImage(ctx, partial) // a clone's copy under way
   await ctx.store.update((state) => {
     if (state.volumes[record.name]?.pending && sameOwner(state.volumes[record.name].pending!, record.pending!)) delete state.volumes[record.name]
-  })
-}
-
-async function markDone(ctx: Context, record: VolumeRecord, sizeBytes?: number): Promise<void> {
-  await ctx.store.update((state) => {
-    const current = state.volumes[record.name]
-    if (!current?.pending || !sameOwner(current.pending, record.pending!)) return
-    delete current.pending
-    if (sizeBytes !== undefined) current.sizeBytes = sizeBytes
   })
 }
 

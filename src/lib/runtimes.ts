@@ -26,7 +26,7 @@ export function probeArgs(runtime: RuntimeName): string[] {
   return runtime === 'podman' ? ['info', '--format', '{{.Version.Version}}'] : ['info', '--format', '{{.ServerVersion}}']
 }
 
-export const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([key, value]) => ['--label', `${key}=${value}`])
+const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([key, value]) => ['--label', `${key}=${value}`])
 
 /** A `local` driver volume that binds the cbs mountpoint: removing it never touches the data. */
 export function volumeCreateArgs(name: string, mountpoint: string, labels: Record<string, string>): string[] {

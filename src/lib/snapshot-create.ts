@@ -4,13 +4,13 @@ import {requireRoot} from './context.js'
 import {conflict, notFound} from './errors.js'
 import {whileFrozen} from './freeze.js'
 import {HostView} from './host-view.js'
-import {checkSpaceFor, copyImage, copyMethodFor, makeReadOnly, moveIntoPlace, removeReadOnlyImage} from './image-copy.js'
-import {intent} from './intent.js'
+import {copyImage, makeReadOnly, moveIntoPlace, planCopy, removeReadOnlyImage} from './image-copy.js'
+import {intent, pendingConflict} from './intent.js'
 import {partialPath} from './layout.js'
 import {ensureDirectory, removeImage} from './loop-volume.js'
 import {validateName} from './names.js'
+import {recoverInterrupted} from './recovery.js'
 import {defaultSnapshotName, describeSnapshot, formatSnapshotRef, type Snapshot} from './snapshot.js'
-import {reapAbandonedSnapshots} from './snapshot-remove.js'
 import type {CopyMethod, SnapshotRecord} from './state.js'
 import {Undo} from './undo.js'
 
@@ -42,21 +42,21 @@ export interface CreatedSnapshot extends Snapshot {
  * is mounted), flushed, renamed into place and made read-only, and only then is the record
  * marked complete. A failure or an interruption (SIGINT, SIGTERM: the copy is stopped at once)
  * undoes all of it; after a SIGKILL the record stays pending (`incomplete`) and the next
- * snapshot of the volume clears it.
+ * command that changes something clears it.
  */
 export async function createSnapshot(ctx: Context, request: SnapshotRequest): Promise<CreatedSnapshot> {
   const volumeName = validateName(request.volume)
   const name = validateName(request.snapshot ?? defaultSnapshotName(), 'snapshot name')
   const ref = formatSnapshotRef({volume: volumeName, snapshot: name})
   requireRoot(ctx.host)
+  // Among others, clears the snapshots a killed cbs left half taken or half removed.
+  await recoverInterrupted(ctx)
   const volume = ctx.store.read().volumes[volumeName]
   if (!volume) throw notFound(`no such volume: ${volumeName}`, 'see `cbs volume ls`')
   const source = ctx.layout.image(volumeName)
   const file = ctx.host.fileInfo(source)
   if (!file) throw notFound(`backing file ${source} of volume "${volumeName}" is missing`, 'run `cbs doctor` to see what happened to it')
-  await reapAbandonedSnapshots(ctx, volumeName)
-  const method = copyMethodFor(ctx, ctx.layout.imagesDir)
-  checkSpaceFor(ctx, method, source, ctx.layout.imagesDir)
+  const method = planCopy(ctx, source)
 
   const record: SnapshotRecord = {
     name,
@@ -70,7 +70,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
   await ctx.store.update((state) => {
     const current = state.volumes[volumeName]
     if (!current) throw notFound(`no such volume: ${volumeName}`, 'see `cbs volume ls`')
-    if (current.pending) throw conflict(`volume "${volumeName}" is being ${current.pending.operation}d by process ${current.pending.pid}`, 'wait for it to finish')
+    if (current.pending) throw pendingConflict(volumeName, current.pending)
     if (current.snapshots?.[name]) throw conflict(`snapshot ${ref} already exists`, 'choose another name')
     const taking = Object.values(current.snapshots ?? {}).find((each) => each.pending?.operation === 'snapshot')
     if (taking) throw conflict(`a snapshot of volume "${volumeName}" is being taken by process ${taking.pending!.pid}`, 'wait for it to finish')
@@ -108,7 +108,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
   }
-  return {...describeSnapshot(ctx, ctx.store.read().volumes[volumeName].snapshots?.[name] ?? record), frozenMs}
+  return {...describeSnapshot(ctx, record), frozenMs}
 }
 
 /** Where the volume's filesystem is mounted (its own mountpoint first), if it is. */

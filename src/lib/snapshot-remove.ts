@@ -53,18 +53,6 @@ export async function removeSnapshot(ctx: Context, ref: SnapshotRef): Promise<vo
 }
 
 /**
- * Clears the snapshots of a volume that a killed cbs process left half created or half
- * removed: neither is any good, and their files go.
- */
-export async function reapAbandonedSnapshots(ctx: Context, volume: string): Promise<string[]> {
-  const abandoned = Object.values(ctx.store.read().volumes[volume]?.snapshots ?? {}).filter(
-    (record) => record.pending && isAbandoned(ctx.host, record.pending),
-  )
-  for (const record of abandoned) await removeSnapshot(ctx, {volume, snapshot: record.name})
-  return abandoned.map((record) => formatSnapshotRef({volume, snapshot: record.name}))
-}
-
-/**
  * Removes every snapshot of a volume that is being removed, and their folder. (The folder stays
  * while the volume does: a snapshot being created concurrently may need it.)
  */

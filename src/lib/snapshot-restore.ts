@@ -1,8 +1,8 @@
 import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {HostView} from './host-view.js'
-import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
-import {intent, pendingConflict} from './intent.js'
+import {copyImage, moveIntoPlace, planCopy, setMode} from './image-copy.js'
+import {finishIntent, intent, pendingConflict} from './intent.js'
 import {partialPath} from './layout.js'
 import {removeImage} from './loop-volume.js'
 import {stopProcessesUsing} from './processes.js'
@@ -10,6 +10,7 @@ import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import {Undo} from './undo.js'
 import {describeVolume, type Volume} from './volume.js'
 import {bringDown, bringUp, isUp} from './volume-lifecycle.js'
+import {recoverInterrupted} from './recovery.js'
 
 export interface RestoreRequest {
   /** VOLUME@SNAPSHOT */
@@ -32,25 +33,27 @@ export interface RestoreRequest {
 export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Promise<Volume> {
   const ref = parseSnapshotRef(request.snapshot)
   requireRoot(ctx.host)
+  await recoverInterrupted(ctx)
   const state = ctx.store.read()
   const {record: snapshot, image: snapshotImage} = findSnapshot(ctx, ref, state)
   const record = state.volumes[ref.volume]
   const name = formatSnapshotRef(ref)
   const image = ctx.layout.image(record.name)
-  const method = copyMethodFor(ctx, ctx.layout.imagesDir)
-  checkSpaceFor(ctx, method, snapshotImage, ctx.layout.imagesDir)
-  const wasMounted = isUp(ctx, record, HostView.read(ctx.host))
+  const method = planCopy(ctx, snapshotImage)
+  const view = HostView.read(ctx.host)
+  const wasMounted = isUp(ctx, record, view)
 
+  const mine = intent('restore', {wasMounted})
   await ctx.store.update((state) => {
     const current = state.volumes[record.name]
     if (current.pending) throw pendingConflict(record.name, current.pending)
-    current.pending = intent('restore', {wasMounted})
+    current.pending = mine
   })
   const undo = new Undo()
-  undo.push(`finish restoring ${record.name}`, () => ctx.store.update((state) => delete state.volumes[record.name].pending))
+  undo.push(`finish restoring ${record.name}`, () => finishIntent(ctx, record.name, mine))
   try {
     if (request.force && wasMounted) await stopProcessesUsing(ctx, ctx.layout.mountpoint(record.name))
-    await bringDown(ctx, record, HostView.read(ctx.host))
+    await bringDown(ctx, record, view) // stopping processes changes no mount
     if (wasMounted) undo.push(`mount ${record.name} again`, () => bringUp(ctx, record, HostView.read(ctx.host)))
     const partial = partialPath(image)
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
@@ -58,11 +61,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
     await setMode(ctx, partial, 0o600)
     await moveIntoPlace(ctx, partial, image, {replace: true})
     if (wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
-    await ctx.store.update((state) => {
-      const current = state.volumes[record.name]
-      delete current.pending
-      current.sizeBytes = snapshot.sizeBytes
-    })
+    await finishIntent(ctx, record.name, mine, snapshot.sizeBytes)
   } catch (error) {
     const leftovers = await undo.run()
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`

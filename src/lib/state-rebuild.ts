@@ -1,26 +1,10 @@
-import {readFileSync, renameSync} from 'node:fs'
+import {renameSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Context} from './context.js'
 import {CommandFailed} from './exec.js'
 import {FILESYSTEMS, type Filesystem} from './filesystems.js'
 import {validateName} from './names.js'
 import type {VolumeRecord} from './state.js'
-
-/** Whether the state file exists and is not valid JSON (the store then refuses to touch it). */
-export function stateIsCorrupt(ctx: Context): boolean {
-  let text: string
-  try {
-    text = readFileSync(ctx.layout.stateFile, 'utf8')
-  } catch {
-    return false
-  }
-  try {
-    JSON.parse(text)
-    return false
-  } catch {
-    return true
-  }
-}
 
 /**
  * Repairs a state file that is not valid JSON: moves it aside (it is kept, never deleted) and

@@ -1,6 +1,6 @@
 import {mkdirSync, readFileSync} from 'node:fs'
 import type Conf from 'conf'
-import {environment} from './errors.js'
+import {CbsError, environment} from './errors.js'
 import type {Layout} from './layout.js'
 import {FileLock} from './lock.js'
 import {emptyState, migrateState, type State} from './state.js'
@@ -71,7 +71,14 @@ export class Store {
       return read()
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error
-      throw environment(`state file ${this.layout.stateFile} is not valid JSON`, 'restore it from a backup or move it away; cbs will not overwrite it')
+      throw new CorruptState(this.layout.stateFile)
     }
+  }
+}
+
+/** A state file that is not valid JSON (exit 5); `cbs doctor --fix` can rebuild it. */
+export class CorruptState extends CbsError {
+  constructor(file: string) {
+    super('environment', `state file ${file} is not valid JSON`, 'restore it from a backup or move it away; cbs will not overwrite it')
   }
 }

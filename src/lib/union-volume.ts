@@ -27,7 +27,7 @@ const upperDir = (layout: Layout, name: string) => join(layout.upperMount(name),
 const workDir = (layout: Layout, name: string) => join(layout.upperMount(name), 'work')
 
 /** What the union mount of `record` stacks. */
-export function unionLayers(layout: Layout, state: State, record: UnionRecord): {lowers: LowerLayers; layers: UnionLayers} {
+function unionLayers(layout: Layout, state: State, record: UnionRecord): {lowers: LowerLayers; layers: UnionLayers} {
   const lowers = lowerLayers(layout, state, record.lowers)
   const upper = layout.upperMount(record.name)
   return {lowers, layers: {lowers: lowers.folders, upper: upperDir(layout, record.name), work: workDir(layout, record.name), xino: join(upper, 'xino')}}

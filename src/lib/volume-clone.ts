@@ -3,7 +3,7 @@ import type {Context} from './context.js'
 import {invalid} from './errors.js'
 import {CommandFailed} from './exec.js'
 import {growCommand, mountArgs, renewIdCommand} from './filesystems.js'
-import {checkSpaceFor, copyImage, copyMethodFor, moveIntoPlace, setMode} from './image-copy.js'
+import {copyImage, moveIntoPlace, planCopy, setMode} from './image-copy.js'
 import {partialPath} from './layout.js'
 import {attach, ensureDirectory, mount, prepareMountpoint, removeImage, unmount} from './loop-volume.js'
 import {findSnapshot, formatSnapshotRef, type SnapshotRef} from './snapshot.js'
@@ -51,8 +51,7 @@ export function planClone(ctx: Context, ref: SnapshotRef, request: CloneRequest,
   }
   Object.assign(record, {fs: snapshot.fs, type: source.type, sizeBytes: request.sizeBytes ?? snapshot.sizeBytes})
   if (source.lowers) record.lowers = structuredClone(source.lowers)
-  const method = copyMethodFor(ctx, ctx.layout.imagesDir)
-  checkSpaceFor(ctx, method, image, ctx.layout.imagesDir)
+  const method = planCopy(ctx, image)
   return {ref, snapshot, image, method}
 }
 

@@ -5,8 +5,8 @@ import {requireRoot} from './context.js'
 import {conflict, invalid} from './errors.js'
 import {type Filesystem, MIN_SIZE} from './filesystems.js'
 import {HostView} from './host-view.js'
-import {intent, pendingConflict} from './intent.js'
-import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint} from './loop-volume.js'
+import {finishIntent, intent, pendingConflict, sameOwner} from './intent.js'
+import {attach, createImage, ensureDirectory, format, mount, prepareMountpoint, strayImage} from './loop-volume.js'
 import {resolveLowers} from './lowers.js'
 import {validateName} from './names.js'
 import {parseSnapshotRef} from './snapshot.js'
@@ -54,12 +54,13 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
   else if (request.lowers?.length) throw invalid('--lower is for union volumes', 'add --type overlay')
 
   const image = ctx.layout.image(record.name)
+  const mine = intent('create')
   const existing = await ctx.store.update((state) => {
     const found = state.volumes[record.name]
     if (found) return found
     // A file no volume knows may hold someone's data: never adopt it, nor let a rollback delete it.
-    if (ctx.host.fileInfo(image)) throw conflict(`image file ${image} already exists and belongs to no volume`, 'run `cbs doctor --fix` to move it to lost+found')
-    state.volumes[record.name] = {...record, pending: intent('create')}
+    if (ctx.host.fileInfo(image)) throw strayImage(image)
+    state.volumes[record.name] = {...record, pending: mine}
     return undefined
   })
   if (existing) return sameVolume(ctx, existing, request, record)
@@ -69,13 +70,12 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
     if (clone) await buildClone(ctx, record, clone, undo)
     else await (isUnion(record) ? buildUnionVolume(ctx, record, undo) : buildLoopVolume(ctx, record, undo))
     await checkpoint('create:done')
-    await ctx.store.update((state) => {
-      delete state.volumes[record.name].pending
-    })
+    await finishIntent(ctx, record.name, mine)
   } catch (error) {
     const leftovers = await undo.run()
     await ctx.store.update((state) => {
-      if (state.volumes[record.name]?.pending?.pid === process.pid) delete state.volumes[record.name]
+      const {pending} = state.volumes[record.name] ?? {}
+      if (pending && sameOwner(pending, mine)) delete state.volumes[record.name]
     })
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
@@ -84,32 +84,31 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
 }
 
 async function buildLoopVolume(ctx: Context, record: VolumeRecord, undo: Undo): Promise<void> {
-  const {layout} = ctx
-  await ensureDirectory(ctx, layout.imagesDir)
-  await ensureDirectory(ctx, layout.mountsDir)
-  await checkpoint('create:image')
-  await createImage(ctx, layout.image(record.name), record.sizeBytes, undo)
-  await checkpoint('create:attach')
-  const device = await attach(ctx, layout.image(record.name), undo)
-  await checkpoint('create:format')
-  await format(ctx, record.fs, device)
-  await checkpoint('create:mountpoint')
-  await prepareMountpoint(ctx, layout.mountpoint(record.name), undo)
-  await checkpoint('create:mount')
-  await mount(ctx, device, layout.mountpoint(record.name), undo)
+  for (const dir of [ctx.layout.imagesDir, ctx.layout.mountsDir]) await ensureDirectory(ctx, dir)
+  await buildImageVolume(ctx, record, ctx.layout.mountpoint(record.name), undo)
 }
 
 /** A union volume is an upper volume, mounted under uppers/, with the union mounted on top. */
 async function buildUnionVolume(ctx: Context, record: UnionRecord, undo: Undo): Promise<void> {
-  const {layout} = ctx
-  for (const dir of [layout.imagesDir, layout.uppersDir, layout.mountsDir]) await ensureDirectory(ctx, dir)
-  await createImage(ctx, layout.image(record.name), record.sizeBytes, undo)
-  const device = await attach(ctx, layout.image(record.name), undo)
-  await format(ctx, record.fs, device)
-  await prepareMountpoint(ctx, layout.upperMount(record.name), undo)
-  await mount(ctx, device, layout.upperMount(record.name), undo)
+  for (const dir of [ctx.layout.imagesDir, ctx.layout.uppersDir, ctx.layout.mountsDir]) await ensureDirectory(ctx, dir)
+  await buildImageVolume(ctx, record, ctx.layout.upperMount(record.name), undo)
   await prepareUpper(ctx, record.name)
   await mountUnion(ctx, record)
+}
+
+/** The volume's image: a sparse file, attached, formatted and mounted on `dir`. */
+async function buildImageVolume(ctx: Context, record: VolumeRecord, dir: string, undo: Undo): Promise<void> {
+  const image = ctx.layout.image(record.name)
+  await checkpoint('create:image')
+  await createImage(ctx, image, record.sizeBytes, undo)
+  await checkpoint('create:attach')
+  const device = await attach(ctx, image, undo)
+  await checkpoint('create:format')
+  await format(ctx, record.fs, device)
+  await checkpoint('create:mountpoint')
+  await prepareMountpoint(ctx, dir, undo)
+  await checkpoint('create:mount')
+  await mount(ctx, device, dir, undo)
 }
 
 /** Every lower is checked, and aufs looked for, before anything is created. */

@@ -1,4 +1,4 @@
-import {closeSync, ftruncateSync, openSync} from 'node:fs'
+import {truncateSync} from 'node:fs'
 import {checkpoint} from './checkpoint.js'
 import type {Context} from './context.js'
 import {conflict, notFound, isKind} from './errors.js'
@@ -129,12 +129,5 @@ async function growFilesystem(ctx: Context, fs: Filesystem, device: string, dir:
 
 /** Sets the image file's size in place (truncate(1)); the added part is a hole. */
 async function setImageSize(ctx: Context, file: string, sizeBytes: number): Promise<void> {
-  await ctx.exec.change(['truncate', '--size', String(sizeBytes), file], () => {
-    const fd = openSync(file, 'r+')
-    try {
-      ftruncateSync(fd, sizeBytes)
-    } finally {
-      closeSync(fd)
-    }
-  })
+  await ctx.exec.change(['truncate', '--size', String(sizeBytes), file], () => truncateSync(file, sizeBytes))
 }

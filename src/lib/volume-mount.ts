@@ -31,7 +31,7 @@ async function forEachSelected(
   order: 'lowers first' | 'unions first',
   step: (record: VolumeRecord, view: HostView) => Promise<void>,
 ): Promise<Volume[]> {
-  select(ctx, selection)
+  select(ctx, selection) // bad names and unknown volumes are refused before recovery touches anything
   // After a crash or a reboot: first finish or roll back what was left half done.
   await recoverInterrupted(ctx)
   const records = select(ctx, selection)

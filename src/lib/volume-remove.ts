@@ -3,7 +3,7 @@ import type {Context} from './context.js'
 import {requireRoot} from './context.js'
 import {conflict, notFound, isKind} from './errors.js'
 import {HostView} from './host-view.js'
-import {intent, isAbandoned, pendingConflict} from './intent.js'
+import {finishIntent, intent, isAbandoned, pendingConflict} from './intent.js'
 import {stackDepth, unionDependents} from './lowers.js'
 import {validateName} from './names.js'
 import {discardVolume, recoverInterrupted} from './recovery.js'
@@ -74,9 +74,7 @@ async function recordIntent(ctx: Context, name: string, removing: string[], forc
 /** The volume could not be taken down (busy, interrupted): it stays, mounted again if need be. */
 async function putBack(ctx: Context, record: VolumeRecord, remount: boolean): Promise<void> {
   if (remount) await bringUp(ctx, record, HostView.read(ctx.host)).catch(() => {})
-  await ctx.store.update((state) => {
-    if (state.volumes[record.name]?.pending?.pid === process.pid) delete state.volumes[record.name].pending
-  })
+  await finishIntent(ctx, record.name, record.pending!)
 }
 
 /** A volume whose snapshots a union volume stacks stays, unless that union volume goes too. */

@@ -4,7 +4,7 @@ import {requireRoot} from './context.js'
 import {environment, invalid, notFound, isKind} from './errors.js'
 import {MIN_GROWN_SIZE} from './filesystems.js'
 import {HostView} from './host-view.js'
-import {intent, pendingConflict} from './intent.js'
+import {finishIntent, intent, pendingConflict} from './intent.js'
 import {validateName} from './names.js'
 import {recoverInterrupted} from './recovery.js'
 import {formatSize} from './sizes.js'
@@ -27,11 +27,12 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   const plan = planGrowth(ctx, record, sizeBytes)
   if (!plan) return describeVolume(ctx, record, HostView.read(ctx.host))
 
+  const mine = intent('resize', {...plan})
   await ctx.store.update((state) => {
     const current = state.volumes[name]
     if (!current) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
     if (current.pending) throw pendingConflict(name, current.pending)
-    current.pending = intent('resize', {...plan})
+    current.pending = mine
   })
   let committed = false
   const commit = async () => {
@@ -45,7 +46,7 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   } catch (error) {
     if (!committed) {
       await rollBackGrow(ctx, record, plan).catch(() => {})
-      await done(ctx, name)
+      await finishIntent(ctx, name, mine)
       throw error
     }
     // Past the point of no return an interruption finishes the resize; another failure leaves
@@ -57,7 +58,7 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
     await growVolume(ctx, record, plan, async () => {})
   }
   await checkpoint('resize:done')
-  await done(ctx, name, sizeBytes)
+  await finishIntent(ctx, name, mine, sizeBytes)
   return describeVolume(ctx, {...record, sizeBytes}, HostView.read(ctx.host))
 }
 
@@ -84,11 +85,3 @@ function planGrowth(ctx: Context, record: VolumeRecord, sizeBytes: number): Grow
   return {sizeBytes, fromBytes: file.sizeBytes, wasMounted: isUp(ctx, record, HostView.read(ctx.host))}
 }
 
-async function done(ctx: Context, name: string, sizeBytes?: number): Promise<void> {
-  await ctx.store.update((state) => {
-    const record = state.volumes[name]
-    if (record?.pending?.pid !== process.pid) return
-    delete record.pending
-    if (sizeBytes !== undefined) record.sizeBytes = sizeBytes
-  })
-}

@@ -4,6 +4,7 @@ import type {HostView} from './host-view.js'
 import type {AttachmentRecord, VolumeRecord, VolumeType} from './state.js'
 import {describeLowers, isUnion, type Lower} from './union-volume.js'
 import type {Snapshot} from './snapshot.js'
+import {isUp} from './volume-lifecycle.js'
 
 export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing'
 
@@ -41,9 +42,7 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
   const device = view.deviceOf(backingFile) ?? null
   const mount = view.mountAt(mountpoint)
   const union = isUnion(record)
-  const holds = (dir: string) => device !== null && view.mountAt(dir)?.source === device
-  // A union volume is mounted when its union is, over its upper volume.
-  const mounted = union ? mount?.fstype === record.type && holds(ctx.layout.upperMount(record.name)) : holds(mountpoint)
+  const mounted = isUp(ctx, record, view)
   const volume: Volume = {
     name: record.name,
     type: record.type,
