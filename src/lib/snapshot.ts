@@ -32,8 +32,8 @@ export function defaultSnapshotName(now = new Date()): string {
 
 /**
  * ready: complete and usable. creating, removing: a live cbs process is at it. incomplete: the
- * process creating or removing it died; it is no good and the next snapshot of the volume (or
- * `snapshot rm`) clears it. error: its image is missing.
+ * process creating or removing it died; it is no good, and the next command that recovers
+ * (recovery.ts) or `snapshot rm` clears it. error: its image is missing.
  */
 export type SnapshotStatus = 'ready' | 'creating' | 'removing' | 'incomplete' | 'error'
 

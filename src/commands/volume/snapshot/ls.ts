@@ -7,7 +7,7 @@ import {listSnapshots} from '../../../lib/snapshot-list.js'
 export default class VolumeSnapshotLs extends CbsCommand {
   static override summary = "List snapshots: every volume's, or one volume's."
   static override description =
-    'STATUS is ready for a complete snapshot; creating or removing while a cbs process works on it; incomplete when that process was killed (never a usable snapshot: the next snapshot of the volume, or `snapshot rm`, clears it); error when its image is missing. ALLOCATED counts blocks shared with the volume by reflink in full.'
+    'STATUS is ready for a complete snapshot; creating or removing while a cbs process works on it; incomplete when that process was killed (never a usable snapshot: the next volume create, rm, mount, unmount, resize, snapshot create or restore, doctor --fix or snapshot rm clears it); error when its image is missing. ALLOCATED counts blocks shared with the volume by reflink in full.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> db --json']
   static override args = {volume: Args.string({description: 'Volume name'})}
 
