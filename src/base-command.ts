@@ -1,7 +1,7 @@
 import {Command, Flags} from '@oclif/core'
-import {type Context, systemContext} from './lib/context.js'
-import {ExitCode, interrupted} from './lib/errors.js'
-import {describeFailure} from './lib/failure.js'
+import {type Context, systemContext} from './lib/system/context.js'
+import {ExitCode, interrupted} from './lib/common/errors.js'
+import {describeFailure} from './lib/system/failure.js'
 import {ttyProgress} from './ui/tty-progress.js'
 
 /**

@@ -1,6 +1,6 @@
-import {SystemExecutor} from './lib/exec.js'
-import {layoutOf} from './lib/layout.js'
-import {Store} from './lib/store.js'
+import {SystemExecutor} from './lib/system/exec.js'
+import {layoutOf} from './lib/store/layout.js'
+import {Store} from './lib/store/store.js'
 
 /**
  * What the build runs once, with CBS_WRITE_CODE_CACHE set, so that the code caches hold the

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../base-command.js'
-import {type DoctorReport, runDoctor} from '../lib/doctor.js'
+import {type DoctorReport, runDoctor} from '../lib/doctor/doctor.js'
 
 export default class Doctor extends CbsCommand {
   static override summary = 'Check the host and the volumes; with --fix, repair what is safe.'

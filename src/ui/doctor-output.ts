@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
-import type {DoctorReport} from '../lib/doctor.js'
-import type {Severity} from '../lib/drift.js'
+import type {DoctorReport} from '../lib/doctor/doctor.js'
+import type {Severity} from '../lib/doctor/drift.js'
 
 /** `cbs doctor` for a person: one line a finding, its fix below it, then what --fix did and a verdict. */
 export function doctorText(report: DoctorReport, style: ChalkInstance): string {

@@ -1,5 +1,5 @@
-import {formatSize} from '../lib/sizes.js'
-import type {Snapshot} from '../lib/snapshot.js'
+import {formatSize} from '../lib/input/sizes.js'
+import type {Snapshot} from '../lib/snapshots/snapshot.js'
 import {renderTable} from './table.js'
 
 /** 2026-11-25T23:18:00.123Z → 2026-11-25 23:18:00 (UTC, as stored) */

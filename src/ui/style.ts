@@ -1,5 +1,5 @@
 import {Chalk, type ChalkInstance} from 'chalk'
-import type {VolumeStatus} from '../lib/volume.js'
+import type {VolumeStatus} from '../lib/volumes/volume.js'
 
 /** Colour only for a person at a terminal, and never with NO_COLOR set (no-color.org). */
 export function styleFor(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): ChalkInstance {

@@ -1,4 +1,4 @@
-import type {Progress} from '../lib/progress.js'
+import type {Progress} from '../lib/common/progress.js'
 
 /** One self-rewriting line on a terminal: "[ 3/200] mounting db"; nothing when not a TTY. */
 export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progress {

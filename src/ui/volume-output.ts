@@ -1,8 +1,8 @@
 import type {ChalkInstance} from 'chalk'
-import {formatSize} from '../lib/sizes.js'
-import {shortId} from '../lib/runtimes.js'
-import type {AttachmentRecord} from '../lib/state.js'
-import type {Volume} from '../lib/volume.js'
+import {formatSize} from '../lib/input/sizes.js'
+import {shortId} from '../lib/runtimes/runtimes.js'
+import type {AttachmentRecord} from '../lib/store/state.js'
+import type {Volume} from '../lib/volumes/volume.js'
 import {paintStatus} from './style.js'
 import {renderTable} from './table.js'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
-import type {Volume} from '../../src/lib/volume.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 /** A small deterministic generator, so that a failing mix can be replayed. */

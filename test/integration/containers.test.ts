@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
-import type {Volume} from '../../src/lib/volume.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
 import {cleanRuntime, IMAGE, must, requireRuntime, runtime, type TestRuntime} from '../support/runtimes.js'
 

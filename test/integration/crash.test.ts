@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type {DoctorReport} from '../../src/lib/doctor.js'
-import type {Volume} from '../../src/lib/volume.js'
+import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
@@ -11,7 +11,7 @@ const MiB = 1024 ** 2
 
 /**
  * Fault injection: cbs is killed with SIGKILL at each step of each command that changes the
- * system (CBS_TEST_PAUSE_AT, see src/lib/checkpoint.ts) and after a sweep of delays; then
+ * system (CBS_TEST_PAUSE_AT, see src/lib/common/checkpoint.ts) and after a sweep of delays; then
  * `cbs doctor --fix` must leave a host that `cbs doctor` calls healthy, where no volume that
  * existed before lost a byte.
  */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type {DoctorReport} from '../../src/lib/doctor.js'
-import type {Volume} from '../../src/lib/volume.js'
+import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fingerprint, writeData} from '../support/faults.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {readFileSync, statfsSync} from 'node:fs'
-import type {Volume} from '../../src/lib/volume.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fingerprint, writeData} from '../support/faults.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost} from '../support/integration.js'
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type {Volume} from '../../src/lib/volume.js'
+import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2

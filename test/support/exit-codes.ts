@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {CbsError} from '../../src/lib/errors.js'
+import {CbsError} from '../../src/lib/common/errors.js'
 
 /** The exit code of the CbsError a core call fails with; anything else fails the test. */
 export async function exitCodeOf(promise: Promise<unknown>): Promise<number> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {CommandFailed, type Executor, formatCommand, type Guard, Interruption, type RunOptions, type RunResult} from '../../src/lib/exec.js'
+import {CommandFailed, type Executor, formatCommand, type Guard, Interruption, type RunOptions, type RunResult} from '../../src/lib/system/exec.js'
 
 /** One expected command and what it answers; a string is matched against the formatted line. */
 export interface Expectation {

@@ -1,5 +1,5 @@
-import {type Host, type KernelInfo, systemHost} from '../../src/lib/host.js'
-import type {LoopDevice} from '../../src/lib/loops.js'
+import {type Host, type KernelInfo, systemHost} from '../../src/lib/system/host.js'
+import type {LoopDevice} from '../../src/lib/system/loops.js'
 
 /** The system as a test wants it: root, mounts and loop devices are set; files are real (temporary). */
 export class FakeHost implements Host {

@@ -14,7 +14,7 @@ export interface Killed {
 }
 
 /**
- * Runs cbs and kills it with SIGKILL: at the checkpoint `step` (see src/lib/checkpoint.ts), or
+ * Runs cbs and kills it with SIGKILL: at the checkpoint `step` (see src/lib/common/checkpoint.ts), or
  * after `delayMs`. Only the cbs process is killed; the programs it started run on, as they
  * would after a real kill -9.
  */

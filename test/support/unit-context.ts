@@ -1,9 +1,9 @@
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import type {Context} from '../../src/lib/context.js'
-import {layoutOf} from '../../src/lib/layout.js'
-import {Store} from '../../src/lib/store.js'
+import type {Context} from '../../src/lib/system/context.js'
+import {layoutOf} from '../../src/lib/store/layout.js'
+import {Store} from '../../src/lib/store/store.js'
 import {type Expectation, FakeExecutor} from './fake-executor.js'
 import {FakeHost} from './fake-host.js'
 

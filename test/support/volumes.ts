@@ -1,6 +1,6 @@
 import {mkdirSync, truncateSync, writeFileSync} from 'node:fs'
-import type {Filesystem} from '../../src/lib/filesystems.js'
-import type {PendingOperation} from '../../src/lib/state.js'
+import type {Filesystem} from '../../src/lib/images/filesystems.js'
+import type {PendingOperation} from '../../src/lib/store/state.js'
 import type {UnitContext} from './unit-context.js'
 
 const GiB = 1024 ** 3

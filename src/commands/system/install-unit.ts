@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 import {realpathSync} from 'node:fs'
 import {join} from 'node:path'
 import {CbsCommand} from '../../base-command.js'
-import {rootFromEnvironment} from '../../lib/layout.js'
-import {DEFAULT_UNIT_DIR, type InstalledUnit, installUnit, UNIT_NAME, unitText} from '../../lib/systemd-unit.js'
+import {rootFromEnvironment} from '../../lib/store/layout.js'
+import {DEFAULT_UNIT_DIR, type InstalledUnit, installUnit, UNIT_NAME, unitText} from '../../lib/system/systemd-unit.js'
 
 export default class SystemInstallUnit extends CbsCommand {
   static override summary = `Install a systemd unit (${UNIT_NAME}) that mounts every volume at boot, before docker.`

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {invalid} from '../../lib/errors.js'
-import {attachToContainer} from '../../lib/live-attach.js'
-import {RUNTIMES} from '../../lib/runtimes.js'
-import {type AttachResult, attachVolume} from '../../lib/volume-attach.js'
+import {invalid} from '../../lib/common/errors.js'
+import {attachToContainer} from '../../lib/runtimes/live-attach.js'
+import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
+import {type AttachResult, attachVolume} from '../../lib/runtimes/attach.js'
 
 export default class VolumeAttach extends CbsCommand {
   static override summary = 'Hand a volume to a container runtime (docker, nerdctl, podman), mounting it first if needed.'

@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {FILESYSTEMS, type Filesystem} from '../../lib/filesystems.js'
-import {parseLabels} from '../../lib/labels.js'
-import {parseSize} from '../../lib/sizes.js'
-import {VOLUME_TYPES, type VolumeType} from '../../lib/state.js'
-import {createVolume} from '../../lib/volume-create.js'
-import type {Volume} from '../../lib/volume.js'
+import {FILESYSTEMS, type Filesystem} from '../../lib/images/filesystems.js'
+import {parseLabels} from '../../lib/input/labels.js'
+import {parseSize} from '../../lib/input/sizes.js'
+import {VOLUME_TYPES, type VolumeType} from '../../lib/store/state.js'
+import {createVolume} from '../../lib/volumes/create.js'
+import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeCreate extends CbsCommand {
   static override summary = 'Create a volume: a sparse image on a loop device, formatted and mounted.'

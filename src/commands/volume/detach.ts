@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {detachFromContainer} from '../../lib/live-attach.js'
-import {RUNTIMES} from '../../lib/runtimes.js'
-import {type DetachResult, detachVolume} from '../../lib/volume-attach.js'
+import {detachFromContainer} from '../../lib/runtimes/live-attach.js'
+import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
+import {type DetachResult, detachVolume} from '../../lib/runtimes/attach.js'
 
 export default class VolumeDetach extends CbsCommand {
   static override summary = 'Remove what `cbs volume attach` registered with container runtimes; the data stays.'

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {systemContext} from '../../lib/context.js'
-import {inspectVolumes} from '../../lib/volume-list.js'
-import type {Volume} from '../../lib/volume.js'
+import {systemContext} from '../../lib/system/context.js'
+import {inspectVolumes} from '../../lib/volumes/list.js'
+import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeInspect extends CbsCommand {
   static override summary = 'Show everything known about volumes.'

@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {systemContext} from '../../lib/context.js'
-import {parseFilter} from '../../lib/filters.js'
-import {listVolumes} from '../../lib/volume-list.js'
-import type {Volume} from '../../lib/volume.js'
+import {systemContext} from '../../lib/system/context.js'
+import {parseFilter} from '../../lib/volumes/filters.js'
+import {listVolumes} from '../../lib/volumes/list.js'
+import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeLs extends CbsCommand {
   static override summary = 'List volumes, with their status as the system reports it now.'

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import type {Volume} from '../../lib/volume.js'
-import {mountVolumes} from '../../lib/volume-mount.js'
+import type {Volume} from '../../lib/volumes/volume.js'
+import {mountVolumes} from '../../lib/volumes/mount.js'
 
 export default class VolumeMount extends CbsCommand {
   static override summary = 'Attach and mount volumes; nothing happens to those already mounted.'

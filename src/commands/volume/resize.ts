@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {parseSize} from '../../lib/sizes.js'
-import type {Volume} from '../../lib/volume.js'
-import {resizeVolume} from '../../lib/volume-resize.js'
+import {parseSize} from '../../lib/input/sizes.js'
+import type {Volume} from '../../lib/volumes/volume.js'
+import {resizeVolume} from '../../lib/volumes/resize.js'
 
 export default class VolumeResize extends CbsCommand {
   static override summary = 'Grow a volume: its image, its loop device, then its filesystem.'

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {removeVolumes} from '../../lib/volume-remove.js'
+import {removeVolumes} from '../../lib/volumes/remove.js'
 
 export default class VolumeRm extends CbsCommand {
   static override summary = 'Remove volumes: unmount, detach, delete the image and the record.'

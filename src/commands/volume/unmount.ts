@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import type {Volume} from '../../lib/volume.js'
-import {unmountVolumes} from '../../lib/volume-mount.js'
+import type {Volume} from '../../lib/volumes/volume.js'
+import {unmountVolumes} from '../../lib/volumes/mount.js'
 
 export default class VolumeUnmount extends CbsCommand {
   static override summary = 'Unmount volumes and detach their loop devices; nothing happens to those not mounted.'

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../../base-command.js'
-import {parseLabels} from '../../../lib/labels.js'
-import {type CreatedSnapshot, createSnapshot} from '../../../lib/snapshot-create.js'
+import {parseLabels} from '../../../lib/input/labels.js'
+import {type CreatedSnapshot, createSnapshot} from '../../../lib/snapshots/create.js'
 
 export default class VolumeSnapshotCreate extends CbsCommand {
   static override summary = 'Take a crash-consistent snapshot of a volume, mounted and in use or not.'

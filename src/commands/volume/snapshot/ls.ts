@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 import {CbsCommand} from '../../../base-command.js'
-import {systemContext} from '../../../lib/context.js'
-import type {Snapshot} from '../../../lib/snapshot.js'
-import {listSnapshots} from '../../../lib/snapshot-list.js'
+import {systemContext} from '../../../lib/system/context.js'
+import type {Snapshot} from '../../../lib/snapshots/snapshot.js'
+import {listSnapshots} from '../../../lib/snapshots/list.js'
 
 export default class VolumeSnapshotLs extends CbsCommand {
   static override summary = "List snapshots: every volume's, or one volume's."

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../../base-command.js'
-import {restoreSnapshot} from '../../../lib/snapshot-restore.js'
-import type {Volume} from '../../../lib/volume.js'
+import {restoreSnapshot} from '../../../lib/snapshots/restore.js'
+import type {Volume} from '../../../lib/volumes/volume.js'
 
 export default class VolumeSnapshotRestore extends CbsCommand {
   static override summary = 'Roll a volume back to a snapshot; the snapshot and the later ones stay.'

@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 import {CbsCommand} from '../../../base-command.js'
-import {removeSnapshots} from '../../../lib/snapshot-remove.js'
+import {removeSnapshots} from '../../../lib/snapshots/remove.js'
 
 export default class VolumeSnapshotRm extends CbsCommand {
   static override summary = 'Remove snapshots.'

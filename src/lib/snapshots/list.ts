@@ -1,0 +1,16 @@
+import type {Context} from '../system/context.js'
+import {requireRoot} from '../system/context.js'
+import {notFound} from '../common/errors.js'
+import {validateName} from '../input/names.js'
+import {compareOrdinal} from '../common/ordinal.js'
+import {describeSnapshot, type Snapshot, snapshotsOf} from './snapshot.js'
+
+/** The snapshots of one volume, or of every volume; oldest first within a volume. */
+export function listSnapshots(ctx: Context, volume?: string): Snapshot[] {
+  if (volume !== undefined) validateName(volume)
+  requireRoot(ctx.host)
+  const {volumes} = ctx.store.read()
+  if (volume !== undefined && !volumes[volume]) throw notFound(`no such volume: ${volume}`, 'see `cbs volume ls`')
+  const records = volume === undefined ? Object.values(volumes).sort((a, b) => compareOrdinal(a.name, b.name)) : [volumes[volume]]
+  return records.flatMap(snapshotsOf).map((record) => describeSnapshot(ctx, record))
+}

@@ -1,0 +1,102 @@
+import type {Context} from '../system/context.js'
+import {conflict, invalid, notFound} from '../common/errors.js'
+import type {Filesystem} from '../images/filesystems.js'
+import {isAbandoned} from '../store/intent.js'
+import {validateName} from '../input/names.js'
+import {compareOrdinal} from '../common/ordinal.js'
+import type {CopyMethod, SnapshotRecord, State, VolumeRecord} from '../store/state.js'
+
+/**
+ * Snapshots as the rest of cbs sees them: `VOLUME@SNAPSHOT` references (as in ZFS), the JSON
+ * `Snapshot` object and the lookups other features build on (restore, `--from`, union lowers).
+ */
+
+export interface SnapshotRef {
+  volume: string
+  snapshot: string
+}
+
+/** "db@before-migration" → {volume: "db", snapshot: "before-migration"}; exit 2 otherwise. */
+export function parseSnapshotRef(text: string): SnapshotRef {
+  const at = text.indexOf('@')
+  if (at < 0) throw invalid(`"${text}" is not a snapshot`, 'name one as VOLUME@SNAPSHOT, e.g. db@before-migration')
+  return {volume: validateName(text.slice(0, at)), snapshot: validateName(text.slice(at + 1), 'snapshot name')}
+}
+
+export const formatSnapshotRef = (ref: SnapshotRef): string => `${ref.volume}@${ref.snapshot}`
+
+/** The default snapshot name: the UTC time to the second, e.g. 20261125T231800Z. */
+export function defaultSnapshotName(now = new Date()): string {
+  return now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+}
+
+/**
+ * ready: complete and usable. creating, removing: a live cbs process is at it. incomplete: the
+ * process creating or removing it died; it is no good, and the next command that recovers
+ * (recovery.ts) or `snapshot rm` clears it. error: its image is missing.
+ */
+export type SnapshotStatus = 'ready' | 'creating' | 'removing' | 'incomplete' | 'error'
+
+/** A snapshot as cbs reports it (`--json`). */
+export interface Snapshot {
+  /** VOLUME@SNAPSHOT */
+  name: string
+  volume: string
+  snapshot: string
+  fs: Filesystem
+  sizeBytes: number
+  /** What the image takes on the host; blocks shared with others by reflink count in full. */
+  allocatedBytes: number | null
+  method: CopyMethod
+  status: SnapshotStatus
+  image: string
+  labels: Record<string, string>
+  createdAt: string
+}
+
+export function describeSnapshot(ctx: Context, record: SnapshotRecord): Snapshot {
+  const image = ctx.layout.snapshotImage(record.volume, record.name)
+  const file = ctx.host.fileInfo(image)
+  return {
+    name: formatSnapshotRef({volume: record.volume, snapshot: record.name}),
+    volume: record.volume,
+    snapshot: record.name,
+    fs: record.fs,
+    sizeBytes: record.sizeBytes,
+    allocatedBytes: file?.allocatedBytes ?? null,
+    method: record.method,
+    status: snapshotStatus(ctx, record, file !== undefined),
+    image,
+    labels: record.labels,
+    createdAt: record.createdAt,
+  }
+}
+
+function snapshotStatus(ctx: Context, record: SnapshotRecord, hasImage: boolean): SnapshotStatus {
+  if (record.pending) {
+    if (isAbandoned(ctx.host, record.pending)) return 'incomplete'
+    return record.pending.operation === 'remove' ? 'removing' : 'creating'
+  }
+  return hasImage ? 'ready' : 'error'
+}
+
+/** A volume's snapshots, oldest first. */
+export function snapshotsOf(volume: VolumeRecord): SnapshotRecord[] {
+  return Object.values(volume.snapshots ?? {}).sort((a, b) => compareOrdinal(a.createdAt, b.createdAt) || compareOrdinal(a.name, b.name))
+}
+
+/**
+ * The snapshot a reference names, ready to be read (for restore, `--from` and union lower
+ * layers): exit 3 when the volume or snapshot does not exist, 4 while it is not complete.
+ */
+export function findSnapshot(ctx: Context, ref: SnapshotRef, state: State = ctx.store.read()): {record: SnapshotRecord; image: string} {
+  const name = formatSnapshotRef(ref)
+  const volume = state.volumes[ref.volume]
+  if (!volume) throw notFound(`no such volume: ${ref.volume}`, 'see `cbs volume ls`')
+  const record = volume.snapshots?.[ref.snapshot]
+  if (!record) throw notFound(`no such snapshot: ${name}`, `see \`cbs volume snapshot ls ${ref.volume}\``)
+  const snapshot = describeSnapshot(ctx, record)
+  if (snapshot.status === 'error') throw notFound(`the image of snapshot ${name} is missing (${snapshot.image})`, 'run `cbs doctor`')
+  if (snapshot.status !== 'ready') throw conflict(`snapshot ${name} is ${snapshot.status}`, snapshot.status === 'incomplete' ? `remove it: cbs volume snapshot rm ${name}` : 'wait for it to finish')
+  return {record, image: snapshot.image}
+}

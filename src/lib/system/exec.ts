@@ -1,0 +1,308 @@
+/**
+ * The only module that starts processes. Everything cbs does to the host goes through an
+ * Executor so that it can be logged (--verbose), shown without running (--dry-run) and
+ * replaced by a scripted fake in unit tests.
+ */
+
+import {spawn, spawnSync} from 'node:child_process'
+
+export interface RunOptions {
+  /** The command changes the host: under --dry-run it is printed, not run. */
+  mutates?: boolean
+  /** What a mutating command answers under --dry-run (e.g. a placeholder device name). */
+  dryRunStdout?: string
+  timeoutMs?: number
+  /** The program talks to the user directly (stdin, stdout, stderr inherited; nothing captured). */
+  interactive?: boolean
+  /**
+   * An interruption stops the program at once (SIGTERM) instead of letting it finish: for long
+   * copies whose partial result the undo removes anyway. run() then throws the interruption.
+   */
+  abortable?: boolean
+  /** Aborting it stops the program (SIGTERM); run() then throws the signal's reason. */
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  stdout: string
+  stderr: string
+}
+
+export interface Executor {
+  readonly dryRun: boolean
+  /**
+   * Asks the operation under way to stop: the next change to the host throws `reason` instead
+   * of running, so the operation's undo steps (which run normally afterwards) take it back.
+   */
+  interrupt(reason: Error): void
+  run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
+  /** An in-process change to the host (create a file, remove a folder), logged like a command. */
+  change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void>
+  /**
+   * Runs `enter` (e.g. fsfreeze --freeze) in a detached guardian process that runs `leave`
+   * (fsfreeze --unfreeze) when released, when cbs dies for any reason (SIGKILL included), or
+   * after `boundMs`, whichever comes first: a state that must not outlive cbs never does.
+   * Throws CommandFailed when `enter` fails (then nothing is held).
+   */
+  hold(enter: readonly string[], leave: readonly string[], options: {boundMs: number}): Promise<Guard>
+}
+
+export interface Guard {
+  /** How long `enter` took (for fsfreeze: writers already wait while it flushes). */
+  readonly enterMs: number
+  /** Runs `leave` and waits for it; false when the bound had passed first and it had already run. */
+  release(): Promise<boolean>
+}
+
+/** A program that exited non-zero, could not start, or timed out. */
+export class CommandFailed extends Error {
+  constructor(
+    readonly file: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | undefined,
+    readonly stderr: string,
+    /** It ran but was stopped (timed out, killed by a signal): it is installed. */
+    private readonly stopped = false,
+  ) {
+    const reason = lastLine(stderr) || (exitCode === undefined ? 'could not run' : `exit status ${exitCode}`)
+    super(`${formatCommand(file, args)}: ${reason}`)
+    this.name = 'CommandFailed'
+  }
+
+  /** The program is not installed (or could not be started at all). */
+  get notInstalled(): boolean {
+    return this.exitCode === undefined && !this.stopped
+  }
+}
+
+const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? ''
+
+/** Shell-quoted for display only; nothing is ever run through a shell. */
+export function formatCommand(file: string, args: readonly string[]): string {
+  return [file, ...args].map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)).join(' ')
+}
+
+export interface SystemExecutorOptions {
+  verbose?: boolean
+  dryRun?: boolean
+  /** Where --verbose and --dry-run lines go. */
+  log?: (line: string) => void
+}
+
+/** An interruption, delivered once at the next change to the host; later requests are ignored. */
+export class Interruption {
+  private reason?: Error
+  private requested = false
+  private readonly aborter = new AbortController()
+  /** Aborted at the first request: stops abortable programs. */
+  readonly signal = this.aborter.signal
+
+  request(reason: Error): void {
+    if (this.requested) return
+    this.requested = true
+    this.reason = reason
+    this.aborter.abort(reason)
+  }
+
+  /** Throws the reason once; undo steps that follow run normally. */
+  deliver(): void {
+    const {reason} = this
+    this.reason = undefined
+    if (reason) throw reason
+  }
+}
+
+export class SystemExecutor implements Executor {
+  readonly dryRun: boolean
+  private readonly log: (line: string) => void
+  private readonly interruption = new Interruption()
+
+  constructor(private readonly options: SystemExecutorOptions = {}) {
+    this.dryRun = options.dryRun ?? false
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+  }
+
+  interrupt(reason: Error): void {
+    this.interruption.request(reason)
+  }
+
+  /**
+   * Before a change: throws the interruption if one was asked for. A signal that came while a
+   * program ran (runToEnd blocks) is handled by the event loop only: give it a turn first.
+   */
+  private async deliverInterruption(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve))
+    this.interruption.deliver()
+  }
+
+  async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (options.mutates) await this.deliverInterruption()
+    if (this.dryRun && options.mutates) {
+      this.log(formatCommand(file, args))
+      return {stdout: options.dryRunStdout ?? '', stderr: ''}
+    }
+    if (this.options.verbose) this.log(`+ ${formatCommand(file, args)}`)
+    const signals = [options.abortable ? this.interruption.signal : undefined, options.signal].filter((signal) => signal !== undefined)
+    const ended = signals.length > 0 ? await runStoppable(file, args, options, AbortSignal.any(signals)) : runToEnd(file, args, options)
+    if (ended.exitCode === 0) return {stdout: ended.stdout, stderr: ended.stderr}
+    // A program stopped by the interruption (or by the same Ctrl-C): report the interruption.
+    await this.deliverInterruption()
+    if (options.signal?.aborted) throw options.signal.reason
+    if (ended.notStarted !== undefined) throw new CommandFailed(file, args, undefined, ended.notStarted)
+    // An interactive program already told the user why it failed.
+    const said = options.interactive ? '' : ended.stderr
+    throw new CommandFailed(file, args, ended.exitCode, said || ended.why || '', ended.why !== undefined)
+  }
+
+  async change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void> {
+    await this.deliverInterruption()
+    if (this.dryRun) {
+      this.log(formatCommand(argv[0], argv.slice(1)))
+      return
+    }
+    if (this.options.verbose) this.log(`+ ${formatCommand(argv[0], argv.slice(1))}`)
+    await apply()
+  }
+
+  async hold(enter: readonly string[], leave: readonly string[], {boundMs}: {boundMs: number}): Promise<Guard> {
+    await this.deliverInterruption()
+    const show = (argv: readonly string[]) => formatCommand(argv[0], argv.slice(1))
+    if (this.dryRun) {
+      this.log(show(enter))
+      return {enterMs: 0, release: async () => (this.log(show(leave)), true)}
+    }
+    if (this.options.verbose) this.log(`+ ${show(enter)}   (guarded: ${show(leave)} within ${Math.ceil(boundMs / 1000)}s, even if cbs is killed)`)
+    const {GUARDIAN_PROGRAM} = await import('../snapshots/guardian.js')
+    const guardian = spawn(process.execPath, ['-e', GUARDIAN_PROGRAM, String(boundMs), JSON.stringify(enter), JSON.stringify(leave)], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    guardian.on('error', () => {}) // shows as a missing report
+    guardian.stdin.on('error', () => {}) // EPIPE: the guardian already left on its own
+    const reports = jsonLines(guardian.stdout)
+    const entered = await reports.next()
+    if (!entered?.entered) throw new CommandFailed(enter[0], enter.slice(1), entered?.status ?? undefined, entered?.stderr ?? 'the guardian process did not start')
+    // Until released, nothing here keeps cbs running: should cbs end without releasing, its
+    // exit closes the guardian's stdin and the guardian runs `leave`.
+    const pipes = [guardian.stdin, guardian.stdout] as unknown as Array<{ref(): void; unref(): void}> // net.Sockets
+    guardian.unref()
+    for (const pipe of pipes) pipe.unref()
+    return {
+      enterMs: entered.ms ?? 0,
+      release: async () => {
+        if (this.options.verbose) this.log(`+ ${show(leave)}`)
+        pipes[1].ref()
+        guardian.stdin.end()
+        const left = await reports.next()
+        if (!left) throw new CommandFailed(leave[0], leave.slice(1), undefined, 'the guardian process ended without a report')
+        if (left.status !== 0) throw new CommandFailed(leave[0], leave.slice(1), left.status ?? undefined, left.stderr ?? '')
+        return left.left === 'released'
+      },
+    }
+  }
+}
+
+interface GuardianReport {
+  entered?: boolean
+  ms?: number
+  left?: 'released' | 'bound' | 'signal'
+  /** null: the program could not run (or died of a signal) */
+  status?: number | null
+  stderr?: string
+}
+
+/** Reads one JSON object a line from a stream; next() is undefined once it has ended. */
+function jsonLines(stream: NodeJS.ReadableStream): {next(): Promise<GuardianReport | undefined>} {
+  let buffer = ''
+  let ended = false
+  const waiting: Array<() => void> = []
+  const wake = () => waiting.splice(0).forEach((resolve) => resolve())
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => ((buffer += chunk), wake()))
+  stream.on('end', () => ((ended = true), wake()))
+  stream.on('error', () => ((ended = true), wake()))
+  return {
+    async next() {
+      for (;;) {
+        const newline = buffer.indexOf('\n')
+        if (newline >= 0) {
+          const line = buffer.slice(0, newline)
+          buffer = buffer.slice(newline + 1)
+          return JSON.parse(line) as GuardianReport
+        }
+        if (ended) return undefined
+        await new Promise<void>((resolve) => waiting.push(resolve))
+      }
+    },
+  }
+}
+
+interface Ended {
+  stdout: string
+  stderr: string
+  /** undefined when it did not start or was stopped */
+  exitCode?: number
+  /** Why it could not start (e.g. "mkfs.xfs: command not found"). */
+  notStarted?: string
+  /** Why it was stopped: "timed out after 10 s", "killed by SIGKILL". */
+  why?: string
+}
+
+// Programs run without a shell, in the C locale; what they print is collected less one final
+// newline. node:child_process rather than execa: execa costs about 25 ms of a command's start
+// (loading it, and its first calls), a fifth of `cbs volume create`.
+const environment = () => ({...process.env, LC_ALL: 'C'})
+
+/**
+ * Waits for the program without the event loop: most take milliseconds, and this saves about
+ * a millisecond each. A signal to cbs meanwhile is handled when it ends (the step finishes,
+ * then the undo runs), as it would be anyway for a step that is not abortable.
+ */
+function runToEnd(file: string, args: readonly string[], options: RunOptions): Ended {
+  const result = spawnSync(file, args, {
+    env: environment(),
+    encoding: 'utf8',
+    timeout: options.timeoutMs,
+    maxBuffer: MAX_OUTPUT,
+    stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+  })
+  const printed = {stdout: withoutFinalNewline(result.stdout ?? ''), stderr: withoutFinalNewline(result.stderr ?? '')}
+  const error = result.error as NodeJS.ErrnoException | undefined
+  if (error && !result.pid) return {...printed, notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message}
+  if (error) return {...printed, why: error.code === 'ETIMEDOUT' ? `timed out after ${options.timeoutMs! / 1000} s` : error.message}
+  return result.status === null ? {...printed, why: `killed by ${result.signal}`} : {...printed, exitCode: result.status}
+}
+
+/** Runs the program while the event loop goes on, so that `signal` can stop it (SIGTERM). */
+function runStoppable(file: string, args: readonly string[], options: RunOptions, signal: AbortSignal): Promise<Ended> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {env: environment(), signal, stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    let why: string | undefined
+    const {timeoutMs} = options
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            why = `timed out after ${timeoutMs / 1000} s`
+            child.kill()
+          }, timeoutMs)
+    const end = (ended: Omit<Ended, 'stdout' | 'stderr'>) => {
+      clearTimeout(timer)
+      resolve({stdout: withoutFinalNewline(stdout), stderr: withoutFinalNewline(stderr), ...ended})
+    }
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // An abort also kills the program; 'close' follows and says so.
+      if (error.name !== 'AbortError') end({notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message})
+    })
+    child.on('close', (code, killedBy) => end(code === null ? {why: why ?? `killed by ${killedBy}`} : {exitCode: code}))
+  })
+}
+
+/** More than any program cbs runs prints (docker inspect of many containers included). */
+const MAX_OUTPUT = 64 * 1024 ** 2
+
+const withoutFinalNewline = (text: string) => text.replace(/\r?\n$/, '')

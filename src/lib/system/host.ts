@@ -1,0 +1,208 @@
+import {closeSync, constants, copyFileSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {release} from 'node:os'
+import {basename, join} from 'node:path'
+import {attachedLoopNames, type LoopDevice, parseLoopBacking} from './loops.js'
+import {startTimeOf} from './process-identity.js'
+import {mapsUseDevice} from './devices.js'
+
+export interface FileInfo {
+  sizeBytes: number
+  /** What the (sparse) file really takes on disk. */
+  allocatedBytes: number
+  isDirectory: boolean
+}
+
+export interface FsUsage {
+  totalBytes: number
+  usedBytes: number
+  /** What an unprivileged writer could still use. */
+  availableBytes: number
+}
+
+/** What cbs reads from the host. The real one is below; unit tests pass a fake. */
+export interface Host {
+  isRoot(): boolean
+  mountinfo(): string
+  loopDevices(): LoopDevice[]
+  fileInfo(path: string): FileInfo | undefined
+  /** The path with symbolic links resolved; undefined when it does not exist. */
+  realPath(path: string): string | undefined
+  fsUsage(path: string): FsUsage
+  /** Whether a block device is held open exclusively, e.g. mounted in any mount namespace. */
+  isDeviceBusy(device: string): boolean
+  /** The text of /proc/filesystems: the filesystem types the running kernel has. */
+  procFilesystems(): string
+  /** "MAJOR:MINOR" of a block device such as /dev/loop3. */
+  deviceNumber(device: string): string
+  /** Whether files in `dir` can be cloned copy-on-write (FICLONE: xfs with reflink, btrfs). */
+  canReflink(dir: string): boolean
+  /**
+   * Processes with a file, folder or mapping open on the filesystem mounted at `mountpoint`,
+   * in any mount namespace (containers included); never cbs itself.
+   */
+  processesUsing(mountpoint: string): number[]
+  /** Names in a folder; none when it does not exist. */
+  listDirectory(path: string): string[]
+  /** A running process's start time (see process-identity.ts); undefined when there is no such process. */
+  processStartTime(pid: number): string | undefined
+  /** This process's effective capability set (the CapEff mask of proc(5)). */
+  effectiveCapabilities(): bigint
+  kernel(): KernelInfo
+}
+
+/** What the kernel offers beyond /proc/filesystems, as raw text for kernel-features.ts to read. */
+export interface KernelInfo {
+  release: string
+  /** /proc/modules, then this kernel's modules.dep and modules.builtin: the modules at hand. */
+  modules: string
+  /** /dev/loop-control exists: the loop driver is there. */
+  loopControl: boolean
+}
+
+const BUSY_GRACE_MS = 1500
+
+export const systemHost: Host = {
+  isRoot: () => process.getuid?.() === 0,
+
+  mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
+
+  loopDevices() {
+    const devices: LoopDevice[] = []
+    // /proc/partitions names the attached loop devices in one read (a detached one has no size):
+    // much cheaper than asking each of /sys/block's loop devices, of which there can be hundreds.
+    for (const name of attachedLoopNames(readFileSync('/proc/partitions', 'utf8'))) {
+      try {
+        const device = parseLoopBacking(name, readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8'))
+        if (device) devices.push(device)
+      } catch {
+        // detached in between
+      }
+    }
+    return devices
+  },
+
+  fileInfo(path) {
+    try {
+      const stat = statSync(path)
+      return {sizeBytes: stat.size, allocatedBytes: stat.blocks * 512, isDirectory: stat.isDirectory()}
+    } catch {
+      return undefined
+    }
+  },
+
+  realPath(path) {
+    try {
+      return realpathSync(path)
+    } catch {
+      return undefined
+    }
+  },
+
+  fsUsage(path) {
+    const stat = statfsSync(path)
+    return {
+      totalBytes: stat.blocks * stat.bsize,
+      usedBytes: (stat.blocks - stat.bfree) * stat.bsize,
+      availableBytes: stat.bavail * stat.bsize,
+    }
+  },
+
+  isDeviceBusy(device) {
+    // A mount namespace that just died (a container removed a moment ago) lets go of its mounts
+    // a little later, from deferred kernel work: give it a moment before calling the device busy.
+    const deadline = Date.now() + BUSY_GRACE_MS
+    for (;;) {
+      try {
+        // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
+        closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
+        return false
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= deadline) return (error as NodeJS.ErrnoException).code === 'EBUSY'
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+    }
+  },
+
+  procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
+  deviceNumber: (device) => readFileSync(`/sys/class/block/${basename(device)}/dev`, 'utf8').trim(),
+
+  canReflink(dir) {
+    // A tiny file cloned in-process: nothing to spawn, and nothing left behind.
+    const probe = join(dir, `.reflink-probe.${process.pid}`)
+    try {
+      writeFileSync(probe, 'cbs')
+      copyFileSync(probe, `${probe}.clone`, constants.COPYFILE_FICLONE_FORCE)
+      return true
+    } catch {
+      return false
+    } finally {
+      rmSync(probe, {force: true})
+      rmSync(`${probe}.clone`, {force: true})
+    }
+  },
+
+  processesUsing(mountpoint) {
+    const device = statSync(mountpoint).dev
+    // stat() through /proc/PID/{cwd,root,exe,fd/N} follows the magic links into any mount
+    // namespace: a container's processes are found by the device they use, not by path.
+    const onDevice = (path: string) => {
+      try {
+        return statSync(path).dev === device
+      } catch {
+        return false
+      }
+    }
+    const using: number[] = []
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry)
+      if (!Number.isInteger(pid) || pid === process.pid) continue
+      const dir = `/proc/${pid}`
+      let fds: string[] = []
+      try {
+        fds = readdirSync(`${dir}/fd`)
+      } catch {
+        continue // gone, or a kernel thread
+      }
+      const uses =
+        ['cwd', 'root', 'exe'].some((link) => onDevice(`${dir}/${link}`)) ||
+        fds.some((fd) => onDevice(`${dir}/fd/${fd}`)) ||
+        mapsUseDevice(readOr(`${dir}/maps`), device)
+      if (uses) using.push(pid)
+    }
+    return using
+  },
+
+  listDirectory(path) {
+    try {
+      return readdirSync(path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+  },
+
+  processStartTime: startTimeOf,
+
+  effectiveCapabilities() {
+    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    return line ? BigInt(`0x${line[1]}`) : 0n
+  },
+
+  kernel() {
+    const kernelRelease = release()
+    const modules = ['/proc/modules', `/lib/modules/${kernelRelease}/modules.dep`, `/lib/modules/${kernelRelease}/modules.builtin`]
+    return {
+      release: kernelRelease,
+      modules: modules.map(readOr).join('\n'),
+      loopControl: existsSync('/dev/loop-control'),
+    }
+  },
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}

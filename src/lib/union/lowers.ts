@@ -1,0 +1,159 @@
+import {isAbsolute, join, normalize, relative} from 'node:path'
+import type {Context} from '../system/context.js'
+import {invalid, notFound} from '../common/errors.js'
+import type {Filesystem} from '../images/filesystems.js'
+import type {HostView} from '../system/host-view.js'
+import type {Layout} from '../store/layout.js'
+import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from '../snapshots/snapshot.js'
+import type {LowerRecord, State, VolumeRecord} from '../store/state.js'
+
+/**
+ * The lower layers of union volumes: what a `--lower SOURCE` may name, what each layer stacks
+ * (a host folder, or a snapshot mounted read-only under $CBS_ROOT/lowers) and which union
+ * volumes depend on a volume or snapshot.
+ */
+
+/** A snapshot as a lower layer: its image, mounted read-only and shared by its union volumes. */
+export interface SnapshotMount {
+  /** VOLUME@SNAPSHOT */
+  ref: string
+  image: string
+  fs: Filesystem
+  mountpoint: string
+}
+
+/** What a union mount stacks, top-most first, and the snapshot mounts they need. */
+export interface LowerLayers {
+  folders: string[]
+  mounts: SnapshotMount[]
+}
+
+/** As given on the command line: "db@seed" or "/srv/data". */
+export const lowerSource = (lower: LowerRecord) => (lower.type === 'snapshot' ? formatSnapshotRef(lower) : lower.path)
+
+/**
+ * Checks every --lower SOURCE of a new union volume and says what it refers to. Refused before
+ * anything is created: a relative path (exit 2), a live volume (exit 2: a lower must not change
+ * under the mount), a file (2), a folder that is missing (3), inside $CBS_ROOT or containing it
+ * (2: the union volume would be its own lower), the same or nested folders twice (2).
+ */
+export function resolveLowers(ctx: Context, union: string, sources: string[], state: State): LowerRecord[] {
+  if (sources.length === 0) throw invalid('a union volume needs at least one --lower', 'pass --lower VOLUME@SNAPSHOT or --lower /absolute/folder')
+  const lowers = sources.map((source) => resolveLower(ctx, union, source, state))
+  const folders = lowers.filter((lower) => lower.type === 'directory').map((lower) => lower.path)
+  for (const [index, folder] of folders.entries()) {
+    const other = folders.find((each, at) => at !== index && (each === folder || isWithin(folder, each)))
+    if (other) throw invalid(other === folder ? `--lower ${folder} is given twice` : `--lower ${other} is inside --lower ${folder}`, 'overlayfs refuses overlapping lower layers')
+  }
+  const refs = lowers.filter((lower) => lower.type === 'snapshot').map(lowerSource)
+  const twice = refs.find((ref, index) => refs.indexOf(ref) !== index)
+  if (twice) throw invalid(`--lower ${twice} is given twice`)
+  return lowers
+}
+
+function resolveLower(ctx: Context, union: string, source: string, state: State): LowerRecord {
+  if (isAbsolute(source)) return resolveFolder(ctx, union, normalize(source), state)
+  if (source.includes('@')) return resolveSnapshot(ctx, union, source, state)
+  if (state.volumes[source]) {
+    throw invalid(
+      `--lower ${source} is a live volume: a lower layer must not change while it is mounted`,
+      `snapshot it first (cbs volume snapshot create ${source}) and pass --lower ${source}@SNAPSHOT`,
+    )
+  }
+  throw invalid(`--lower ${source} is a relative path`, 'pass an absolute folder or VOLUME@SNAPSHOT')
+}
+
+function resolveFolder(ctx: Context, union: string, path: string, state: State): LowerRecord {
+  const real = ctx.host.realPath(path)
+  const root = ctx.host.realPath(ctx.layout.root) ?? ctx.layout.root
+  const where = real ?? path
+  if (where === root || isWithin(where, root)) {
+    throw invalid(`--lower ${path} contains ${ctx.layout.root}, where the union volume itself lives`, 'a union volume cannot be its own lower layer')
+  }
+  if (isWithin(root, where)) {
+    const [top, name] = relative(root, where).split('/')
+    const owner = ['mounts', 'uppers'].includes(top) ? name : undefined
+    if (owner === union) throw invalid(`--lower ${path} is the union volume "${union}" itself`)
+    if (owner && state.volumes[owner]) {
+      throw invalid(
+        `--lower ${path} is on the live volume "${owner}": a lower layer must not change while it is mounted`,
+        `snapshot it first (cbs volume snapshot create ${owner}) and pass --lower ${owner}@SNAPSHOT`,
+      )
+    }
+    throw invalid(`--lower ${path} is inside ${ctx.layout.root}, which cbs manages`, 'pass VOLUME@SNAPSHOT for what cbs keeps')
+  }
+  if (!real) throw notFound(`--lower ${path} does not exist`)
+  if (!ctx.host.fileInfo(real)?.isDirectory) throw invalid(`--lower ${path} is not a folder`)
+  return {type: 'directory', path: real}
+}
+
+function resolveSnapshot(ctx: Context, union: string, source: string, state: State): LowerRecord {
+  const ref = parseSnapshotRef(source)
+  if (ref.volume === union) throw invalid(`--lower ${source} is a snapshot of the union volume "${union}" itself`)
+  findSnapshot(ctx, ref, state)
+  return {type: 'snapshot', ...ref}
+}
+
+/** The folders a union volume stacks, top-most first; a snapshot of a union volume brings its lowers along. */
+export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[]): LowerLayers {
+  const folders: string[] = []
+  const mounts: SnapshotMount[] = []
+  for (const lower of lowers) {
+    if (lower.type === 'directory') {
+      folders.push(lower.path)
+      continue
+    }
+    const ref = lowerSource(lower)
+    const source = state.volumes[lower.volume]
+    if (!source) throw notFound(`volume "${lower.volume}" of lower layer ${ref} is gone`, 'run `cbs doctor`')
+    const mount = {ref, image: layout.snapshotImage(lower.volume, lower.snapshot), fs: source.fs, mountpoint: layout.lowerMount(ref)}
+    mounts.push(mount)
+    if (source.lowers) {
+      // A snapshot of a union volume holds its upper layer: stack it over that volume's lowers.
+      folders.push(join(mount.mountpoint, 'upper'))
+      const below = lowerLayers(layout, state, source.lowers)
+      folders.push(...below.folders)
+      mounts.push(...below.mounts)
+    } else folders.push(mount.mountpoint)
+  }
+  return {folders, mounts}
+}
+
+/** Union volumes that stack `volume` (or one snapshot of it), directly or through another union volume's snapshot. */
+export function unionDependents(state: State, volume: string, snapshot?: string): string[] {
+  return Object.values(state.volumes)
+    .filter((record) => record.lowers && dependsOn(state, record.lowers, volume, snapshot))
+    .map((record) => record.name)
+    .sort()
+}
+
+function dependsOn(state: State, lowers: LowerRecord[], volume: string, snapshot?: string): boolean {
+  return lowers.some(
+    (lower) =>
+      lower.type === 'snapshot' &&
+      ((lower.volume === volume && (snapshot === undefined || lower.snapshot === snapshot)) ||
+        dependsOn(state, state.volumes[lower.volume]?.lowers ?? [], volume, snapshot)),
+  )
+}
+
+/** 0 for a loop volume, 1 + the deepest of its lowers' volumes for a union volume: lowers come first. */
+export function stackDepth(state: State, name: string): number {
+  const below = (state.volumes[name]?.lowers ?? []).map((lower) => (lower.type === 'snapshot' ? stackDepth(state, lower.volume) : 0))
+  return state.volumes[name]?.lowers ? 1 + Math.max(0, ...below) : 0
+}
+
+/** Whether another union volume than `except` is mounted on top of the snapshot mount `ref`. */
+export function lowerInUse(layout: Layout, state: State, view: HostView, ref: string, except: string): boolean {
+  return Object.values(state.volumes).some(
+    (record: VolumeRecord) =>
+      record.name !== except &&
+      record.lowers !== undefined &&
+      view.mountAt(layout.mountpoint(record.name))?.fstype === record.type &&
+      lowerLayers(layout, state, record.lowers).mounts.some((mount) => mount.ref === ref),
+  )
+}
+
+const isWithin = (parent: string, path: string) => {
+  const rest = relative(parent, path)
+  return rest !== '' && !rest.startsWith('..') && !isAbsolute(rest)
+}

@@ -1,0 +1,62 @@
+import type {Context} from '../system/context.js'
+import {requireRoot} from '../system/context.js'
+import {invalid, notFound} from '../common/errors.js'
+import {HostView} from '../system/host-view.js'
+import {stackDepth} from '../union/lowers.js'
+import {validateName} from '../input/names.js'
+import {compareOrdinal} from '../common/ordinal.js'
+import {silentProgress} from '../common/progress.js'
+import {recoverInterrupted} from '../recovery/recovery.js'
+import type {VolumeRecord} from '../store/state.js'
+import {describeVolume, type Volume} from './volume.js'
+import {explainBusy} from '../runtimes/attach.js'
+import {bringDown, bringUp} from './lifecycle.js'
+
+/** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
+export type Selection = {all: true} | {names: string[]}
+
+/** Volumes whose snapshots union volumes stack are mounted before those union volumes. */
+export async function mountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
+  return forEachSelected(ctx, selection, 'lowers first', (record, view) => bringUp(ctx, record, view))
+}
+
+/** Union volumes are unmounted before the volumes whose snapshots they stack. */
+export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
+  return forEachSelected(ctx, selection, 'unions first', (record, view) => bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error)))
+}
+
+async function forEachSelected(
+  ctx: Context,
+  selection: Selection,
+  order: 'lowers first' | 'unions first',
+  step: (record: VolumeRecord, view: HostView) => Promise<void>,
+): Promise<Volume[]> {
+  select(ctx, selection) // bad names and unknown volumes are refused before recovery touches anything
+  // After a crash or a reboot: first finish or roll back what was left half done.
+  await recoverInterrupted(ctx)
+  const records = select(ctx, selection)
+  const state = ctx.store.read()
+  const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (order === 'lowers first' ? 1 : -1)
+  const progress = ctx.progress ?? silentProgress
+  try {
+    for (const [index, record] of records.toSorted((a, b) => depth(a) - depth(b)).entries()) {
+      progress.update(index + 1, records.length, record.name)
+      await step(record, HostView.read(ctx.host))
+    }
+  } finally {
+    progress.finish()
+  }
+  const view = HostView.read(ctx.host)
+  return records.map((record) => describeVolume(ctx, record, view))
+}
+
+function select(ctx: Context, selection: Selection): VolumeRecord[] {
+  if ('names' in selection && selection.names.length === 0) throw invalid('name at least one volume, or pass --all')
+  if ('names' in selection) for (const name of selection.names) validateName(name)
+  requireRoot(ctx.host)
+  const {volumes} = ctx.store.read()
+  if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => compareOrdinal(a.name, b.name))
+  const missing = selection.names.filter((name) => !volumes[name])
+  if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  return selection.names.map((name) => volumes[name])
+}

@@ -1,0 +1,76 @@
+import type {Context} from '../system/context.js'
+import type {Filesystem} from '../images/filesystems.js'
+import type {HostView} from '../system/host-view.js'
+import type {AttachmentRecord, VolumeRecord, VolumeType} from '../store/state.js'
+import {describeLowers, isUnion, type Lower} from '../union/union-volume.js'
+import type {Snapshot} from '../snapshots/snapshot.js'
+import {isUp} from './lifecycle.js'
+
+export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing'
+
+/** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
+export interface Volume {
+  name: string
+  type: VolumeType
+  fs: Filesystem
+  sizeBytes: number
+  /** null while unmounted */
+  usedBytes: number | null
+  /** What the sparse backing file really takes on the host; null when it is missing. */
+  allocatedBytes: number | null
+  status: VolumeStatus
+  mountpoint: string
+  /** null while no loop device is attached */
+  device: string | null
+  backingFile: string
+  labels: Record<string, string>
+  createdAt: string
+  /** Container runtimes it is attached to (`cbs volume attach`). */
+  attachments: AttachmentRecord[]
+  /** Union volumes only: the read-only lower layers, top-most first. */
+  lowers?: Lower[]
+  /** Union volumes only: the writable upper layer, a volume of its own (sizeBytes, usedBytes above are its). */
+  upper?: {mountpoint: string; sizeBytes: number; usedBytes: number | null}
+  /** The volume's snapshots, oldest first (`inspect` only). */
+  snapshots?: Snapshot[]
+}
+
+export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
+  const backingFile = ctx.layout.image(record.name)
+  const mountpoint = ctx.layout.mountpoint(record.name)
+  const file = ctx.host.fileInfo(backingFile)
+  const device = view.deviceOf(backingFile) ?? null
+  const mount = view.mountAt(mountpoint)
+  const union = isUnion(record)
+  const mounted = isUp(ctx, record, view)
+  const volume: Volume = {
+    name: record.name,
+    type: record.type,
+    fs: record.fs,
+    sizeBytes: file?.sizeBytes ?? record.sizeBytes,
+    usedBytes: mounted ? ctx.host.fsUsage(mountpoint).usedBytes : null,
+    allocatedBytes: file?.allocatedBytes ?? null,
+    status: statusOf(record, Boolean(file), mounted, mount !== undefined),
+    mountpoint,
+    device,
+    backingFile,
+    labels: record.labels,
+    createdAt: record.createdAt,
+    attachments: record.attachments ?? [],
+  }
+  if (!union) return volume
+  return {
+    ...volume,
+    lowers: describeLowers(ctx, record, view),
+    upper: {mountpoint: ctx.layout.upperMount(record.name), sizeBytes: volume.sizeBytes, usedBytes: volume.usedBytes},
+  }
+}
+
+const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring', resize: 'resizing'} as const satisfies Record<string, VolumeStatus>
+
+function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
+  if (record.pending) return PENDING_STATUS[record.pending.operation]
+  if (!hasFile) return 'error'
+  if (mounted) return 'mounted'
+  return somethingElseMounted ? 'error' : 'unmounted'
+}

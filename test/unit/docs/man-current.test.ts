@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {REPO} from '../../support/integration.js'
+
+describe('man pages in man/', () => {
+  it('match the commands (regenerate with `npm run build && npm run man`)', function () {
+    if (!existsSync(`${REPO}/oclif.manifest.json`)) this.skip() // `npm test` builds first
+    const check = spawnSync(process.execPath, ['scripts/man.js', '--check'], {cwd: REPO, encoding: 'utf8'})
+    assert.equal(check.status, 0, check.stdout + check.stderr)
+  })
+})

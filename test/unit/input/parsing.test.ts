@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import {formatCommand} from '../../../src/lib/system/exec.js'
+import {mkfsCommand, mountArgs, parseFilesystem} from '../../../src/lib/images/filesystems.js'
+import {matchesAll, parseFilter} from '../../../src/lib/volumes/filters.js'
+import {parseLabels} from '../../../src/lib/input/labels.js'
+import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../../src/lib/system/loops.js'
+import {parseMountinfo} from '../../../src/lib/system/mountinfo.js'
+import {validateName} from '../../../src/lib/input/names.js'
+import {formatSize, parseSize} from '../../../src/lib/input/sizes.js'
+import type {Volume} from '../../../src/lib/volumes/volume.js'
+import {exitCodeOfSync} from '../../support/exit-codes.js'
+
+describe('sizes', () => {
+  for (const [text, bytes] of [
+    ['1G', 1024 ** 3],
+    ['10g', 10 * 1024 ** 3],
+    ['512M', 512 * 1024 ** 2],
+    ['1.5T', 1.5 * 1024 ** 4],
+    ['4096', 4096],
+    ['64KiB', 64 * 1024],
+    ['2GB', 2 * 1024 ** 3],
+  ] as const) {
+    it(`parses ${text}`, () => assert.equal(parseSize(text), bytes))
+  }
+  for (const text of ['0', '-1G', 'ten', '', '1P', '1 G G', '0.0000001K', '99999999999T']) {
+    it(`refuses "${text}" with exit 2`, () => assert.equal(exitCodeOfSync(() => parseSize(text)), 2))
+  }
+  it('formats like ls -h', () => {
+    assert.equal(formatSize(10 * 1024 ** 3), '10G')
+    assert.equal(formatSize(1.5 * 1024 ** 3), '1.5G')
+    assert.equal(formatSize(24 * 1024), '24K')
+    assert.equal(formatSize(100), '100B')
+  })
+})
+
+describe('names', () => {
+  for (const name of ['db', 'a', 'My_vol.1-x', 'x'.repeat(63)]) it(`accepts ${name.slice(0, 20)}`, () => assert.equal(validateName(name), name))
+  for (const name of ['', '.hidden', '-x', 'a/b', '..', 'a b', 'x;rm -rf /', '$(id)', 'x'.repeat(64), 'ü', 'a\nb']) {
+    it(`refuses ${JSON.stringify(name)} with exit 2`, () => assert.equal(exitCodeOfSync(() => validateName(name)), 2))
+  }
+})
+
+describe('mountinfo', () => {
+  const text = [
+    '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard',
+    '40 22 7:0 / /var/lib/cbs/mounts/db rw,relatime shared:20 - ext4 /dev/loop0 rw,discard',
+    '41 22 7:1 / /tmp/with\\040space rw,relatime - xfs /dev/loop1 rw',
+    '42 22 0:50 / /a rw master:3 shared:4 - overlay overlay rw,lowerdir=/x',
+  ].join('\n')
+  it('reads mountpoint, type and source, with optional fields of any count', () => {
+    const entries = parseMountinfo(text)
+    assert.equal(entries.length, 4)
+    assert.deepEqual(entries[1], {mountpoint: '/var/lib/cbs/mounts/db', options: 'rw,relatime', fstype: 'ext4', source: '/dev/loop0'})
+    assert.equal(entries[3].fstype, 'overlay')
+  })
+  it('unescapes octal escapes', () => assert.equal(parseMountinfo(text)[2].mountpoint, '/tmp/with space'))
+})
+
+describe('loop devices', () => {
+  it('reads a backing file', () => assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img'}))
+  it('marks deleted files', () =>
+    assert.deepEqual(parseLoopBacking('loop3', '/r/images/db.img (deleted)\n'), {device: '/dev/loop3', backingFile: '/r/images/db.img', deleted: true}))
+  it('lists the attached devices from /proc/partitions (a detached one has no size)', () => {
+    const partitions = 'major minor  #blocks  name\n\n 254        0  268435456 vda\n   7        0    1048576 loop0\n   7        3          0 loop3\n   7       12       8192 loop12\n'
+    assert.deepEqual(attachedLoopNames(partitions), ['loop0', 'loop12'])
+  })
+  it('attaches atomically, without overlap, with direct I/O', () =>
+    assert.deepEqual(attachArgs('/f.img'), ['--find', '--show', '--nooverlap', '--direct-io=on', '/f.img']))
+})
+
+describe('filesystems', () => {
+  it('formats ext4 without zeroing or discarding', () => {
+    const [file, args] = mkfsCommand('ext4', '/dev/loop0')
+    assert.equal(file, 'mkfs.ext4')
+    assert.match(args.join(' '), /nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1/)
+  })
+  it('mounts with discard', () => assert.deepEqual(mountArgs('/dev/loop0', '/m'), ['-o', 'discard', '/dev/loop0', '/m']))
+  it('refuses unknown filesystems with exit 2', () => assert.equal(exitCodeOfSync(() => parseFilesystem('zfs')), 2))
+})
+
+describe('labels and filters', () => {
+  it('parses labels, keeping "=" in values', () => assert.deepEqual(parseLabels(['env=prod', 'x=a=b']), {env: 'prod', x: 'a=b'}))
+  it('refuses a label without "="', () => assert.equal(exitCodeOfSync(() => parseLabels(['env'])), 2))
+  it('refuses unknown filter keys', () => assert.equal(exitCodeOfSync(() => parseFilter('size=1G')), 2))
+  const volume = {name: 'db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
+  it('matches label=K and label=K=V', () => {
+    assert.ok(matchesAll(volume, [parseFilter('label=env')]))
+    assert.ok(matchesAll(volume, [parseFilter('label=env=prod')]))
+    assert.ok(!matchesAll(volume, [parseFilter('label=env=dev')]))
+  })
+  it('ANDs keys and ORs values of one key', () => {
+    assert.ok(matchesAll(volume, [parseFilter('status=unmounted'), parseFilter('status=mounted'), parseFilter('fs=xfs')]))
+    assert.ok(!matchesAll(volume, [parseFilter('status=mounted'), parseFilter('fs=ext4')]))
+  })
+})
+
+describe('formatCommand', () => {
+  it('quotes only what needs it', () => assert.equal(formatCommand('mount', ['-o', 'discard', "/a b/it's"]), `mount -o discard '/a b/it'\\''s'`))
+})

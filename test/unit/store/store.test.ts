@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {layoutOf} from '../../../src/lib/store/layout.js'
+import {FileLock} from '../../../src/lib/store/lock.js'
+import {Store} from '../../../src/lib/store/store.js'
+
+describe('store', () => {
+  let root: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'cbs-store-'))
+  })
+  afterEach(() => rmSync(root, {recursive: true, force: true}))
+
+  it('reads an empty state when there is no file yet', () => {
+    assert.deepEqual(new Store(layoutOf(root)).read(), {schemaVersion: 1, volumes: {}})
+  })
+
+  it('round-trips changes through conf', async () => {
+    const store = new Store(layoutOf(root))
+    await store.update((state) => {
+      state.volumes.db = {name: 'db', type: 'loop', fs: 'ext4', sizeBytes: 1, labels: {}, createdAt: 'now'}
+    })
+    assert.equal(new Store(layoutOf(root)).read().volumes.db.fs, 'ext4')
+  })
+
+  it('serialises 20 concurrent updates without losing one', async () => {
+    const store = new Store(layoutOf(root))
+    await Promise.all(
+      Array.from({length: 20}, (_, index) =>
+        store.update((state) => {
+          state.volumes[`v${index}`] = {name: `v${index}`, type: 'loop', fs: 'ext4', sizeBytes: 1, labels: {}, createdAt: 'now'}
+        }),
+      ),
+    )
+    assert.equal(Object.keys(store.read().volumes).length, 20)
+  })
+})
+
+describe('lock', () => {
+  let root: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'cbs-lock-'))
+  })
+  afterEach(() => rmSync(root, {recursive: true, force: true}))
+
+  it('takes over a lock whose owner was killed', async () => {
+    const child = spawn('sleep', ['10'])
+    const deadPid = child.pid!
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.on('exit', resolve))
+    writeFileSync(join(root, 'l'), `${deadPid} 12345`)
+    const release = await new FileLock(join(root, 'l'), 1000).acquire()
+    release()
+    assert.ok(!existsSync(join(root, 'l')))
+  })
+
+  it('waits for a live owner and gives up with exit 4', async () => {
+    const release = await new FileLock(join(root, 'l')).acquire()
+    await assert.rejects(new FileLock(join(root, 'l'), 100).acquire(), (error: Error & {exitCode?: number}) => error.exitCode === 4)
+    release()
+  })
+})
