@@ -95,6 +95,11 @@ await Promise.all([
   ),
 ])
 
+// cbs-mount-into (src/native/mount-into.c): joining a container's mount namespace takes a
+// single-threaded process, which Node is not. It lives next to the bundle, where cbs looks.
+const helper = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', 'dist/cbs-mount-into', 'src/native/mount-into.c'], {cwd: REPO, stdio: 'inherit'})
+if (helper.status !== 0) throw new Error('scripts/build.js: cc could not build src/native/mount-into.c: install gcc and libc6-dev (scripts/setup.sh does)')
+
 // esbuild leaves a character of a regular expression in ansis (U+009B) as it is: one non-ASCII
 // character makes Node decode the whole bundle the slow way, a millisecond at every start.
 for (const name of ['cbs', ...CHUNKS]) {

@@ -33,7 +33,11 @@ export class FakeHost implements Host {
   effectiveCapabilities = () => this.capabilities
   kernel = () => this.kernelInfo
 
-  mountinfo(): string {
+  /** /proc/PID/mountinfo of the processes a test names (containers). */
+  readonly processMounts = new Map<number, string>()
+
+  mountinfo(pid?: number): string {
+    if (pid !== undefined) return this.processMounts.get(pid) ?? ''
     return this.mounts
       .map((mount, index) => `${index + 30} 1 7:${index} / ${mount.mountpoint} rw,relatime shared:1 - ${mount.fstype ?? 'ext4'} ${mount.source} rw`)
       .join('\n')

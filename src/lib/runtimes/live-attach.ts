@@ -1,29 +1,27 @@
-import {rmSync} from 'node:fs'
-import {isAbsolute} from 'node:path'
 import {chooseRuntime, connect} from './container-runtime.js'
 import type {Context} from '../system/context.js'
-import {conflict, invalid, notFound} from '../common/errors.js'
+import {conflict, environment, invalid, notFound} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
-import {mountArgs} from '../images/filesystems.js'
+import {validateContainerTarget} from '../input/container-paths.js'
+import type {MountEntry} from '../system/mountinfo.js'
+import {MOUNT_INTO, type MountedInto, mismatch, mountIntoArgs, parseMountedInto, unmountFromArgs, volumeMountAt} from './mount-into.js'
 import {HostView} from '../system/host-view.js'
 import {bindMount, parseRuntime} from './runtimes.js'
 import {type AttachResult, type DetachResult, findRecord, recordAttachment} from './attach.js'
 import {bringUp} from '../volumes/lifecycle.js'
+import type {LiveMount, VolumeRecord} from '../store/state.js'
 
 /**
- * Attaching a volume to a container that already runs, which no runtime can do: a device node
- * for the loop device is made in the container's /dev through /proc/PID/root, and util-linux
- * `mount --namespace PID` runs mount(2) in the container's mount namespace (so the target path,
- * symlinks included, resolves inside the container; --mkdir makes it there). The node is removed
- * once mounted: the mount keeps the device, and the container keeps no way to open it.
+ * Attaching a volume to a container that already runs, which no runtime can do. cbs-mount-into
+ * (mount-into.ts) clones the host's mount of the volume and attaches the clone in the
+ * container's mount namespace: no device node is made, so the container cannot choose what is
+ * mounted, and the target is opened once, inside the container's root, then mounted on. cbs then
+ * reads the container's mountinfo and undoes the mount at once unless it is the volume.
  */
-
-const liveMountArgs = (pid: number, node: string, target: string) => ['--namespace', String(pid), '--mkdir', ...mountArgs(node, target)]
-const liveUnmountArgs = (pid: number, target: string) => ['--namespace', String(pid), target]
 
 export async function attachToContainer(ctx: Context, request: {name: string; runtime?: string; container: string; target: string}): Promise<AttachResult> {
   const record = findRecord(ctx, request.name)
-  if (!isAbsolute(request.target)) throw invalid(`--target must be an absolute path inside the container, not "${request.target}"`)
+  const target = validateContainerTarget(request.target)
   // A union volume is a mount of several folders, not one device that could be mounted again.
   if (record.type !== 'loop') throw invalid(`--container works with loop volumes only; "${record.name}" is a ${record.type} volume`, 'use --target with -- RUN_ARGS to start a container with it')
   const runtime = await chooseRuntime(ctx, request.runtime)
@@ -34,26 +32,39 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   if (already) throw conflict(`volume "${record.name}" is already mounted in container ${container.name} at ${already.target}`)
 
   await bringUp(ctx, record, HostView.read(ctx.host))
-  const device = HostView.read(ctx.host).deviceOf(ctx.layout.image(record.name))
-  // No device only under --dry-run, where bringUp attached nothing.
-  const [major, minor] = device ? ctx.host.deviceNumber(device).split(':') : ['MAJOR', 'MINOR']
-  const node = `/dev/.cbs-${record.name}-${process.pid}`
-  const nodeOnHost = `/proc/${container.pid}/root${node}`
-  await ctx.exec.run('mknod', ['--mode', '0600', nodeOnHost, 'b', major, minor], {mutates: true})
-  try {
-    await ctx.exec.run('mount', liveMountArgs(container.pid, node, request.target), {mutates: true})
-  } finally {
-    const removeNode = () => rmSync(nodeOnHost, {force: true})
-    // Even when interrupted (change delivers a pending signal first): no node may stay in the container.
-    await ctx.exec.change(['rm', '-f', nodeOnHost], removeNode).catch((error: unknown) => {
-      removeNode()
-      throw error
-    })
-  }
+  const source = ctx.layout.mountpoint(record.name)
+  const volume = ctx.exec.dryRun ? undefined : volumeMount(ctx, record.name)
+  const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(container.pid, source, target), {mutates: true, dryRunStdout: `0 ${target}`})
+  const mounted = parseMountedInto(stdout)
+  if (!mounted) throw new CommandFailed(MOUNT_INTO, mountIntoArgs(container.pid, source, target), 0, `unexpected answer "${stdout}"`)
+  if (volume) await verify(ctx, {record: record.name, pid: container.pid, containerName: container.name, mounted, volume})
   await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
-    attachment.live = [...(attachment.live ?? []), {container: container.id, name: container.name, target: request.target}]
+    attachment.live = [...(attachment.live ?? []), {container: container.id, name: container.name, target: mounted.path}]
   })
-  return {volume: record.name, runtime: runtime.name, name: null, mount: bindMount(ctx.layout.mountpoint(record.name)), container: container.id}
+  return {volume: record.name, runtime: runtime.name, name: null, mount: bindMount(source), container: container.id}
+}
+
+/** The host's mount of the volume (its loop device on its mountpoint), which the container's must match. */
+function volumeMount(ctx: Context, name: string): MountEntry {
+  const view = HostView.read(ctx.host)
+  const mount = view.mountAt(ctx.layout.mountpoint(name))
+  const device = view.deviceOf(ctx.layout.image(name))
+  if (!mount || device === undefined || mount.source !== device) {
+    throw environment(`volume "${name}" is not mounted from its image at ${ctx.layout.mountpoint(name)}`, 'run `cbs doctor`, then `cbs volume mount` and try again')
+  }
+  return mount
+}
+
+/** Undoes the mount at once unless the container's mountinfo shows the volume where it was put. */
+async function verify(ctx: Context, what: {record: string; pid: number; containerName: string; mounted: MountedInto; volume: MountEntry}): Promise<void> {
+  const {pid, mounted} = what
+  const wrong = mismatch(ctx.host.mountinfo(pid), mounted, what.volume)
+  if (wrong === undefined) return
+  const undone = await ctx.exec.run(MOUNT_INTO, unmountFromArgs(pid, mounted.path, mounted.id), {mutates: true}).then(
+    () => 'unmounted it again',
+    (error: unknown) => `could not unmount it (${error instanceof Error ? error.message : String(error)})`,
+  )
+  throw environment(`what was mounted in container ${what.containerName} is not volume "${what.record}" (${wrong}); cbs ${undone}`, 'check the container, then try again')
 }
 
 /** Unmounts what `attach --container` mounted (nothing to do when the container stopped: its mounts went with it). */
@@ -68,18 +79,29 @@ export async function detachFromContainer(ctx: Context, request: {name: string; 
   if (matches.length > 1) throw invalid(`"${request.container}" names more than one container the volume is mounted in`, 'give --runtime or a longer id')
   const [{runtime: name, live}] = matches
   const container = await (await connect(ctx, name)).container(live.container)
-  if (container?.running) {
-    try {
-      await ctx.exec.run('umount', liveUnmountArgs(container.pid, live.target), {mutates: true})
-    } catch (error) {
-      if (error instanceof CommandFailed && /busy/i.test(error.stderr)) {
-        throw conflict(`volume "${record.name}" is busy in container ${live.name}: files on ${live.target} are in use`, 'stop the processes using it and try again')
-      }
-      if (!(error instanceof CommandFailed && /not mounted/i.test(error.stderr))) throw error
-    }
-  }
+  if (container?.running) await unmountFromContainer(ctx, record, live, container.pid)
   await recordAttachment(ctx, record.name, name, (current) => {
     current.live = current.live?.filter((each) => each.container !== live.container)
   })
   return {volume: record.name, detached: [name]}
+}
+
+/** Unmounts the volume's mount at the recorded target, if it is still there; nothing else. */
+async function unmountFromContainer(ctx: Context, record: VolumeRecord, live: LiveMount, pid: number): Promise<void> {
+  const view = HostView.read(ctx.host)
+  const loop = view.deviceOf(ctx.layout.image(record.name))
+  const volume = view.mountAt(ctx.layout.mountpoint(record.name)) ?? (loop ? {device: ctx.host.deviceNumber(loop), root: '/'} : undefined)
+  const mount = volume && volumeMountAt(ctx.host.mountinfo(pid), live.target, volume)
+  if (!mount) return // unmounted in there already
+  try {
+    await ctx.exec.run(MOUNT_INTO, unmountFromArgs(pid, live.target, mount.id), {mutates: true})
+  } catch (error) {
+    if (error instanceof CommandFailed && /busy/i.test(error.stderr)) {
+      throw conflict(`volume "${record.name}" is busy in container ${live.name}: files on ${live.target} are in use`, 'stop the processes using it and try again')
+    }
+    if (error instanceof CommandFailed && /not mounted/i.test(error.stderr)) {
+      throw conflict(`volume "${record.name}" in container ${live.name} is under another mount at ${live.target}`, 'unmount that one in the container first')
+    }
+    throw error
+  }
 }

@@ -22,7 +22,8 @@ export interface FsUsage {
 /** What cbs reads from the host. The real one is below; unit tests pass a fake. */
 export interface Host {
   isRoot(): boolean
-  mountinfo(): string
+  /** /proc/self/mountinfo, or a process's (its mount namespace, paths from its root). */
+  mountinfo(pid?: number): string
   loopDevices(): LoopDevice[]
   fileInfo(path: string): FileInfo | undefined
   /** The path with symbolic links resolved; undefined when it does not exist. */
@@ -64,7 +65,7 @@ const BUSY_GRACE_MS = 1500
 export const systemHost: Host = {
   isRoot: () => process.getuid?.() === 0,
 
-  mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
+  mountinfo: (pid) => readFileSync(`/proc/${pid ?? 'self'}/mountinfo`, 'utf8'),
 
   loopDevices() {
     const devices: LoopDevice[] = []

@@ -1,5 +1,11 @@
 /** One line of /proc/self/mountinfo (see proc(5)). */
 export interface MountEntry {
+  /** The mount's id, unique among the mounts there are. */
+  id: number
+  /** "MAJOR:MINOR" of the filesystem (for overlay, tmpfs, ...: an anonymous device of its own). */
+  device: string
+  /** The folder of the filesystem that is mounted ("/" unless a bind mount of a sub-folder). */
+  root: string
   mountpoint: string
   fstype: string
   source: string
@@ -15,6 +21,9 @@ export function parseMountinfo(text: string): MountEntry[] {
     const separator = fields.indexOf('-', 6)
     if (separator < 0) continue
     entries.push({
+      id: Number(fields[0]),
+      device: fields[2],
+      root: unescapeOctal(fields[3]),
       mountpoint: unescapeOctal(fields[4]),
       options: fields[5],
       fstype: fields[separator + 1],

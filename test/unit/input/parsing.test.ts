@@ -47,10 +47,10 @@ describe('mountinfo', () => {
     '41 22 7:1 / /tmp/with\\040space rw,relatime - xfs /dev/loop1 rw',
     '42 22 0:50 / /a rw master:3 shared:4 - overlay overlay rw,lowerdir=/x',
   ].join('\n')
-  it('reads mountpoint, type and source, with optional fields of any count', () => {
+  it('reads id, device, root, mountpoint, type and source, with optional fields of any count', () => {
     const entries = parseMountinfo(text)
     assert.equal(entries.length, 4)
-    assert.deepEqual(entries[1], {mountpoint: '/var/lib/cbs/mounts/db', options: 'rw,relatime', fstype: 'ext4', source: '/dev/loop0'})
+    assert.deepEqual(entries[1], {id: 40, device: '7:0', root: '/', mountpoint: '/var/lib/cbs/mounts/db', options: 'rw,relatime', fstype: 'ext4', source: '/dev/loop0'})
     assert.equal(entries[3].fstype, 'overlay')
   })
   it('unescapes octal escapes', () => assert.equal(parseMountinfo(text)[2].mountpoint, '/tmp/with space'))
