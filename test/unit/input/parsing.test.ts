@@ -6,6 +6,7 @@ import {parseLabels} from '../../../src/lib/input/labels.js'
 import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../../src/lib/system/loops.js'
 import {parseMountinfo} from '../../../src/lib/system/mountinfo.js'
 import {validateName} from '../../../src/lib/input/names.js'
+import {validateContainerTarget} from '../../../src/lib/input/container-paths.js'
 import {formatSize, parseSize} from '../../../src/lib/input/sizes.js'
 import type {Volume} from '../../../src/lib/volumes/volume.js'
 import {exitCodeOfSync} from '../../support/exit-codes.js'
@@ -37,6 +38,23 @@ describe('names', () => {
   for (const name of ['db', 'a', 'My_vol.1-x', 'x'.repeat(63)]) it(`accepts ${name.slice(0, 20)}`, () => assert.equal(validateName(name), name))
   for (const name of ['', '.hidden', '-x', 'a/b', '..', 'a b', 'x;rm -rf /', '$(id)', 'x'.repeat(64), 'ü', 'a\nb']) {
     it(`refuses ${JSON.stringify(name)} with exit 2`, () => assert.equal(exitCodeOfSync(() => validateName(name)), 2))
+  }
+})
+
+describe('container targets (attach --container --target)', () => {
+  for (const [target, path] of [
+    ['/data', '/data'],
+    ['/var/lib/data/', '/var/lib/data'],
+    ['/with space/x', '/with space/x'],
+    ['/.hidden/..data', '/.hidden/..data'],
+  ]) {
+    it(`accepts ${target}`, () => assert.equal(validateContainerTarget(target), path))
+  }
+  for (const target of ['', 'data', './data', '/', '//', '/../../..', '/..', '/data/..', '/a/./b', '/a//b', '//data', '/data//', '/da\tta', '/data\u007f', `/${'x'.repeat(4096)}`]) {
+    it(`refuses ${JSON.stringify(target).slice(0, 40)} (exit 2, one line saying what is valid)`, () => {
+      assert.equal(exitCodeOfSync(() => validateContainerTarget(target)), 2)
+      assert.throws(() => validateContainerTarget(target), (error: Error) => !error.message.includes('\n') && /absolute path inside the container other than "\/"/.test(error.message))
+    })
   }
 })
 

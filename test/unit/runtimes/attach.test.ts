@@ -3,6 +3,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import {chooseRuntime} from '../../../src/lib/runtimes/container-runtime.js'
 import {CbsError} from '../../../src/lib/common/errors.js'
 import {attachToContainer, detachFromContainer} from '../../../src/lib/runtimes/live-attach.js'
+import {MOUNT_INTO} from '../../../src/lib/runtimes/mount-into.js'
 import {bindMount, parseContainers, runArgs, usesVolume, volumeCreateArgs} from '../../../src/lib/runtimes/runtimes.js'
 import type {RuntimeName} from '../../../src/lib/store/state.js'
 import {attachVolume, detachVolume} from '../../../src/lib/runtimes/attach.js'
@@ -292,17 +293,21 @@ describe('volume attach --container (a running container, planned commands)', ()
   })
   afterEach(() => ctx.cleanup())
 
+  const inspect = (runtime: RuntimeName, container: string): Expectation => ({
+    command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' ${container}`,
+    stdout: `${ID} /web 4242 true\n`,
+  })
+  /** The container's mountinfo once the helper mounted something (device 7:0 is the volume's loop7). */
+  const containerMounts = (...lines: string[]) => () => ctx.host.processMounts.set(4242, ['600 1 0:90 / / rw - overlay overlay rw', ...lines].join('\n'))
+
   for (const runtime of ['docker', 'nerdctl', 'podman'] as const) {
-    it(`${runtime}: makes the device node through /proc/PID/root, mounts in its namespace, removes the node, records it`, async () => {
-      const node = `/dev/.cbs-db-${process.pid}`
+    it(`${runtime}: the helper clones the volume's mount into the container (no device node), cbs checks its mountinfo, records it`, async () => {
       const attach = withScript(ctx, [
         probe(runtime),
-        {command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' web`, stdout: `${ID} /web 4242 true\n`},
-        {command: `mknod --mode 0600 /proc/4242/root${node} b 7 7`},
-        {command: `mount --namespace 4242 --mkdir -o discard ${node} /data`},
-        {command: `rm -f /proc/4242/root${node}`},
+        inspect(runtime, 'web'),
+        {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts('677 600 7:0 / /data rw,relatime - ext4 /dev/loop7 rw')},
       ])
-      const result = await attachToContainer(attach, {name: 'db', runtime, container: 'web', target: '/data'})
+      const result = await attachToContainer(attach, {name: 'db', runtime, container: 'web', target: '/data/'})
       attach.exec.assertDone()
       assert.equal(result.container, ID)
       assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [{runtime, name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}])
@@ -317,29 +322,81 @@ describe('volume attach --container (a running container, planned commands)', ()
       const unmount = withScript(ctx, [{command: `umount ${mountpoint}`}, {command: `mount -o discard /dev/loop7 ${mountpoint}`}, probe(runtime), ...running])
       assert.equal(await exitCodeOf(unmountVolumes(unmount, {names: ['db']})), 4)
       unmount.exec.assertDone()
+      ctx.host.busyDevices.delete('/dev/loop7')
 
-      const detach = withScript(ctx, [
-        probe(runtime),
-        {command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' ${ID}`, stdout: `${ID} web 4242 true\n`},
-        {command: `umount --namespace 4242 /data`},
-      ])
+      // Only the mount with the volume's device at the recorded target is taken out, by its id.
+      const detach = withScript(ctx, [probe(runtime), inspect(runtime, ID), {command: `${MOUNT_INTO} detach 4242 /data 677`}])
       assert.deepEqual(await detachFromContainer(detach, {name: 'db', container: 'web'}), {volume: 'db', detached: [runtime]})
       detach.exec.assertDone()
       assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
     })
   }
 
-  it('removes the device node even when the mount fails, and records nothing', async () => {
+  it('records the path the kernel mounted on (symlinks resolved inside the container)', async () => {
     const attach = withScript(ctx, [
       probe('docker'),
-      {command: /container inspect/, stdout: `${ID} /web 4242 true\n`},
-      {command: /^mknod /},
-      {command: /^mount --namespace 4242 /, fails: 'mount: /data: permission denied.'},
-      {command: /^rm -f \/proc\/4242\/root\/dev\/\.cbs-db-/},
+      inspect('docker', 'web'),
+      {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /var/run/db`, stdout: '677 /run/db\n', then: containerMounts('677 600 7:0 / /run/db rw - ext4 /dev/loop7 rw')},
     ])
-    await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), /permission denied/)
+    await attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/var/run/db'})
+    assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.[0].target, '/run/db')
+  })
+
+  for (const [what, mounts] of [
+    ['another device', '677 600 7:9 / /data rw - ext4 /dev/loop9 rw'],
+    ['a sub-folder of the volume', '677 600 7:0 /etc /data rw - ext4 /dev/loop7 rw'],
+    ['the mount elsewhere', '677 600 7:0 / /proc/sysrq-trigger rw - ext4 /dev/loop7 rw'],
+    ['no such mount', ''],
+    ['the mount covered by another', '677 600 7:0 / /data rw - ext4 /dev/loop7 rw\n678 677 0:5 / /data rw - tmpfs tmpfs rw'],
+  ]) {
+    it(`undoes the mount at once and records nothing when the container's mountinfo shows ${what} (exit 5)`, async () => {
+      const attach = withScript(ctx, [
+        probe('docker'),
+        inspect('docker', 'web'),
+        {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts(mounts)},
+        {command: `${MOUNT_INTO} detach 4242 /data 677`},
+      ])
+      await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), (error: CbsError) => {
+        assert.equal(error.exitCode, 5)
+        assert.match(error.message, /^what was mounted in container web is not volume "db" \(.+\); cbs unmounted it again: check the container, then try again$/)
+        return true
+      })
+      attach.exec.assertDone()
+      assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [])
+    })
+  }
+
+  it('records nothing when the helper fails', async () => {
+    const attach = withScript(ctx, [
+      probe('docker'),
+      inspect('docker', 'web'),
+      {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, fails: 'cbs-mount-into: the target is inside /proc or /sys of the container'},
+    ])
+    await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), /inside \/proc or \/sys/)
     attach.exec.assertDone()
     assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [])
+  })
+
+  for (const target of ['data', '/', '//', '/../../..', '/data/../etc', '/./data', '/a//b', '/data\nx', '']) {
+    it(`refuses --target ${JSON.stringify(target)} before anything runs (exit 2)`, async () => {
+      assert.equal(await exitCodeOf(attachToContainer(withScript(ctx, []), {name: 'db', runtime: 'docker', container: 'web', target})), 2)
+    })
+  }
+
+  it('detach: a busy mount is a conflict (4) and stays recorded; one already gone is only forgotten', async () => {
+    await ctx.store.update((s) => {
+      s.volumes.db.attachments = [{runtime: 'docker', name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}]
+    })
+    containerMounts('677 600 7:0 / /data rw - ext4 /dev/loop7 rw')()
+    const busy = withScript(ctx, [probe('docker'), inspect('docker', ID), {command: `${MOUNT_INTO} detach 4242 /data 677`, fails: 'cbs-mount-into: busy: files on the target are in use'}])
+    assert.equal(await exitCodeOf(detachFromContainer(busy, {name: 'db', container: 'web'})), 4)
+    assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.length, 1)
+    // Something else at the target (the container's own mount) is never unmounted.
+    containerMounts('680 600 254:0 /x / /data rw - ext4 /dev/vda rw')()
+    const gone = withScript(ctx, [probe('docker'), inspect('docker', ID)])
+    await detachFromContainer(gone, {name: 'db', container: 'web'})
+    gone.exec.assertDone()
+    assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
   })
 
   it('refuses a stopped container (4), an unknown one (3), a relative target (2); a stopped container needs no unmount', async () => {
