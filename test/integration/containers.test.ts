@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
+import {execFileSync} from 'node:child_process'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
 import {cleanRuntime, IMAGE, must, requireRuntime, runtime, type TestRuntime} from '../support/runtimes.js'
@@ -141,6 +143,40 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.equal(detached.code, 0, detached.stderr)
       assert.notEqual(runtime(engine, ['exec', web, 'grep', ' /live/data ', '/proc/mounts']).code, 0, 'unmounted in the container')
       assert.equal(cbs(root, ['volume', 'unmount', name]).code, 0, 'nothing holds it any more')
+    })
+
+    it('--container: a container that swaps device nodes in its /dev cannot get another device mounted', () => {
+      const volume = create()
+      writeFileSync(`${volume.mountpoint}/whose`, 'the volume\n')
+      const decoy = json<Volume>(cbs(root, ['volume', 'create', `${name}-decoy`, '--size', '32M', '--json']))
+      writeFileSync(`${decoy.mountpoint}/whose`, 'the decoy\n')
+      const deviceAt = (mountinfo: string, path: string) => mountinfo.split('\n').findLast((line) => line.split(' ')[4] === path)?.split(' ')[2]
+      const [major, minor] = deviceAt(readFileSync('/proc/self/mountinfo', 'utf8'), decoy.mountpoint)!.split(':')
+      // Any block node appearing in its /dev is replaced at once by one for the decoy's loop device.
+      const swapper = `${root}/dev-swapper`
+      execFileSync('gcc', ['-static', '-O2', '-o', swapper, fileURLToPath(new URL('fixtures/dev-swapper.c', import.meta.url))])
+      const hostile = `${name}-hostile`
+      must(engine, ['run', '-d', '--name', hostile, '--network', 'none', '--label', `cbs.test=${root}`, '--cap-add', 'MKNOD', '-v', `${swapper}:/dev-swapper:ro`, IMAGE, '/dev-swapper', major, minor])
+      const logs = () => must(engine, ['logs', hostile])
+      const waitFor = (text: string) => {
+        for (let tries = 0; !logs().includes(text); tries++) {
+          assert.ok(tries < 200, `the swapper never printed "${text}": ${logs()}`)
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+        }
+      }
+      waitFor('watching\n')
+      must(engine, ['exec', hostile, 'touch', '/dev/probe'])
+      waitFor('swapped probe\n') // it can: the test is not vacuous
+
+      const attached = cbs(root, ['volume', 'attach', name, '-r', engine, '--container', hostile, '--target', '/data'])
+      assert.equal(attached.code, 0, attached.stderr)
+      assert.equal(must(engine, ['exec', hostile, 'cat', '/data/whose']), 'the volume\n')
+      const volumeDevice = deviceAt(readFileSync('/proc/self/mountinfo', 'utf8'), volume.mountpoint)
+      assert.equal(deviceAt(must(engine, ['exec', hostile, 'cat', '/proc/self/mountinfo']), '/data'), volumeDevice, 'the volume\'s filesystem is mounted at /data')
+      assert.equal(logs(), 'watching\nswapped probe\n', 'cbs made no node in the container\'s /dev for it to swap')
+      const detached = cbs(root, ['volume', 'detach', name, '--container', hostile])
+      assert.equal(detached.code, 0, detached.stderr)
+      assert.equal(must(engine, ['exec', hostile, 'cat', '/proc/self/mountinfo']).includes(' /data '), false)
     })
 
     it('--target runs a container with the volume bound, records it, and mounts the volume first', () => {
