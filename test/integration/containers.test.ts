@@ -179,6 +179,24 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.equal(must(engine, ['exec', hostile, 'cat', '/proc/self/mountinfo']).includes(' /data '), false)
     })
 
+    it('--container resolves --target inside the container: no symlink leads out of its root or into its /proc', () => {
+      create()
+      const web = `${name}-web`
+      must(engine, ['run', '-d', '--name', web, '--network', 'none', '--label', `cbs.test=${root}`, IMAGE, 'sleep', '600'])
+      must(engine, ['exec', web, 'sh', '-c', 'ln -s ../../../.. /up && ln -s /proc/sys /kernel'])
+      const intoProc = cbs(root, ['volume', 'attach', name, '-r', engine, '--container', web, '--target', '/kernel/cbs'])
+      assert.equal(intoProc.code, 5, intoProc.stderr)
+      assert.match(intoProc.stderr, new RegExp(`^cbs: could not mount volume "${name}" at /kernel/cbs in container ${web} \\(.+\\): check the target inside the container\\n$`))
+      const outward = cbs(root, ['volume', 'attach', name, '-r', engine, '--container', web, '--target', `/up/${name}`])
+      assert.equal(outward.code, 0, outward.stderr)
+      assert.equal(existsSync(`/${name}`), false, 'nothing made on the host')
+      assert.match(must(engine, ['exec', web, 'cat', '/proc/self/mountinfo']), new RegExp(` /${name} `), 'mounted at the container\'s own root')
+      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments[0].live?.map((live) => live.target), [`/${name}`])
+      const detached = cbs(root, ['volume', 'detach', name, '--container', web])
+      assert.equal(detached.code, 0, detached.stderr)
+      assert.doesNotMatch(must(engine, ['exec', web, 'cat', '/proc/self/mountinfo']), new RegExp(` /${name} `))
+    })
+
     it('--target runs a container with the volume bound, records it, and mounts the volume first', () => {
       const volume = create()
       const run = ['--network', 'none', '--label', `cbs.test=${root}`]

@@ -34,7 +34,11 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   await bringUp(ctx, record, HostView.read(ctx.host))
   const source = ctx.layout.mountpoint(record.name)
   const volume = ctx.exec.dryRun ? undefined : volumeMount(ctx, record.name)
-  const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(container.pid, source, target), {mutates: true, dryRunStdout: `0 ${target}`})
+  const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(container.pid, source, target), {mutates: true, dryRunStdout: `0 ${target}`}).catch((error: unknown) => {
+    // The helper's refusals (a target in /proc, a folder it cannot make) are one line of its own.
+    if (!(error instanceof CommandFailed) || error.notInstalled) throw error
+    throw environment(`could not mount volume "${record.name}" at ${target} in container ${container.name} (${error.stderr.trim().split('\n').at(-1)?.replace(/^cbs-mount-into: /, '')})`, 'check the target inside the container')
+  })
   const mounted = parseMountedInto(stdout)
   if (!mounted) throw new CommandFailed(MOUNT_INTO, mountIntoArgs(container.pid, source, target), 0, `unexpected answer "${stdout}"`)
   if (volume) await verify(ctx, {record: record.name, pid: container.pid, containerName: container.name, mounted, volume})

@@ -366,13 +366,17 @@ describe('volume attach --container (a running container, planned commands)', ()
     })
   }
 
-  it('records nothing when the helper fails', async () => {
+  it('records nothing when the helper refuses, and says why (exit 5)', async () => {
     const attach = withScript(ctx, [
       probe('docker'),
       inspect('docker', 'web'),
       {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, fails: 'cbs-mount-into: the target is inside /proc or /sys of the container'},
     ])
-    await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), /inside \/proc or \/sys/)
+    await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), (error: CbsError) => {
+      assert.equal(error.exitCode, 5)
+      assert.equal(error.message, 'could not mount volume "db" at /data in container web (the target is inside /proc or /sys of the container): check the target inside the container')
+      return true
+    })
     attach.exec.assertDone()
     assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments, [])
   })
