@@ -11,7 +11,7 @@ export default class VolumeAttach extends CbsCommand {
     'docker and podman get a named volume of the same name (local driver, bound to the mountpoint, labelled cbs.managed=true): `docker run -v NAME:/path` then writes into the size-limited volume. Removing that named volume never removes the data.',
     'nerdctl cannot create such a volume (nerdctl#694): cbs prints the --mount flag to pass instead; append ",target=PATH".',
     'With --target and the run arguments after "--", cbs runs `RUNTIME run --mount type=bind,source=MOUNTPOINT,target=PATH ARGS...` itself and records the container.',
-    'With --container and --target, cbs mounts the volume into a container that already runs, without restarting it (`mount --namespace PID`); `cbs volume detach --container` undoes it.',
+    'With --container and --target, cbs mounts the volume into a container that already runs, without restarting it: it clones its own mount of the volume into the container\'s mount namespace (no device node), then checks the container\'s mountinfo. --target is an absolute path other than "/"; symlinks on it resolve inside the container, never into its /proc or /sys. `cbs volume detach --container` undoes it.',
     'The runtime is --runtime, else $CBS_RUNTIME, else the first of docker, nerdctl, podman whose daemon answers.',
   ].join('\n\n')
   static override strict = false
