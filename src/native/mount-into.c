@@ -2,10 +2,12 @@
  * cbs-mount-into: mounts a volume into a running container's mount namespace, and takes it out
  * again, without anything the container controls on the way.
  *
- *   cbs-mount-into attach PID SOURCE TARGET   prints "MOUNT_ID PATH" of the new mount
- *   cbs-mount-into detach PID TARGET MOUNT_ID  unmounts TARGET only if it is that mount
+ *   cbs-mount-into attach PID START_TIME SOURCE TARGET   prints "MOUNT_ID PATH" of the new mount
+ *   cbs-mount-into detach PID START_TIME TARGET MOUNT_ID  unmounts TARGET only if it is that mount
  *
- * attach clones the host's mount of the volume (open_tree), joins the container's mount
+ * PID is the container's process, START_TIME its start time (field 22 of /proc/PID/stat).
+ *
+ * attach clones the host's mount of the volume (open_tree), makes the clone private, joins the container's mount
  * namespace (setns: a process of its own, since a multi-threaded one such as Node cannot), finds
  * or makes the target with openat2(RESOLVE_IN_ROOT) so that every symlink resolves inside the
  * container's root, and attaches the clone to the directory it opened (move_mount): no device
@@ -38,6 +40,9 @@
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
@@ -65,6 +70,12 @@ struct open_how_v0 {
   uint64_t mode;
   uint64_t resolve;
 };
+struct mount_attr_v0 {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
 #define RESOLVE_NO_XDEV 0x01
 #define RESOLVE_NO_MAGICLINKS 0x02
 #define RESOLVE_NO_SYMLINKS 0x04
@@ -89,14 +100,46 @@ static int open_in_root(int root, const char *path, uint64_t resolve) {
   return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
-/* Joins the mount namespace of PID; the process's root and working folder become its root. */
-static void enter(const char *pid) {
+/* Whether the process behind /proc/PID (dir) started at `start` (field 22 of its stat, in ticks). */
+static void check_start(int dir, const char *start) {
+  char stat[1024];
+  int fd = openat(dir, "stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) refuse("the container's process is gone");
+  ssize_t length = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (length <= 0) refuse("the container's process is gone");
+  stat[length] = '\0';
+  /* The command name (field 2) may hold spaces: count from after its ')'. */
+  char *field = strrchr(stat, ')');
+  for (int number = 2; field != NULL && number < 22; number++) field = strchr(field + 1, ' ');
+  if (field == NULL || strncmp(field + 1, start, strlen(start)) != 0 || field[1 + strlen(start)] != ' ') {
+    refuse("the container's process is gone (its pid now belongs to another process)");
+  }
+}
+
+/*
+ * Joins the mount namespace of PID, which must be the process that started at START: its
+ * namespace is opened through the same /proc/PID folder the start time is read from after, so a
+ * pid reused meanwhile is never entered. The process's root and working folder become the
+ * namespace's root.
+ */
+static void enter(const char *pid, const char *start) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%s/ns/mnt", pid);
-  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  snprintf(path, sizeof path, "/proc/%s", pid);
+  int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) refuse("the container's process is gone");
+  int ns = openat(dir, "ns/mnt", O_RDONLY | O_CLOEXEC);
   if (ns < 0) fail("open the container's mount namespace");
+  check_start(dir, start);
   if (setns(ns, CLONE_NEWNS) < 0) fail("join the container's mount namespace");
   close(ns);
+  close(dir);
+}
+
+/* Private: nothing mounted later under the volume on the host, or in the container, crosses over. */
+static void make_private(int tree) {
+  struct mount_attr_v0 attr = {.propagation = MS_PRIVATE};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) fail("make the clone private");
 }
 
 /* The path of an open folder as seen from this process's root, through the host's /proc. */
@@ -143,14 +186,15 @@ static int open_target(int root, const char *target) {
   }
 }
 
-static int attach(const char *pid, const char *source, const char *target) {
+static int attach(const char *pid, const char *start, const char *source, const char *target) {
   int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0) fail("clone the volume's mount");
+  make_private(tree);
   struct statx mount;
   if (statx(tree, "", AT_EMPTY_PATH, STATX_MNT_ID, &mount) < 0 || !(mount.stx_mask & STATX_MNT_ID)) fail("read the mount id");
   int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (proc < 0) fail("open /proc");
-  enter(pid);
+  enter(pid, start);
   int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) fail("open the container's root");
   int at = open_target(root, target);
@@ -163,7 +207,7 @@ static int attach(const char *pid, const char *source, const char *target) {
   return 0;
 }
 
-static int detach(const char *pid, const char *target, const char *id) {
+static int detach(const char *pid, const char *start, const char *target, const char *id) {
   char *end;
   unsigned long long wanted = strtoull(id, &end, 10);
   if (*id == '\0' || *end != '\0') refuse("the mount id is not a number");
@@ -174,7 +218,7 @@ static int detach(const char *pid, const char *target, const char *id) {
   memcpy(parent_path, target, (size_t)(slash - target));
   parent_path[slash - target] = '\0';
   const char *name = slash + 1;
-  enter(pid);
+  enter(pid, start);
   int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) fail("open the container's root");
   /* The recorded target is the path the kernel reported: no symlink on the way to it. */
@@ -199,8 +243,8 @@ static int detach(const char *pid, const char *target, const char *id) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 5 && strcmp(argv[1], "attach") == 0) return attach(argv[2], argv[3], argv[4]);
-  if (argc == 5 && strcmp(argv[1], "detach") == 0) return detach(argv[2], argv[3], argv[4]);
-  fprintf(stderr, "usage: cbs-mount-into attach PID SOURCE TARGET | detach PID TARGET MOUNT_ID\n");
+  if (argc == 6 && strcmp(argv[1], "attach") == 0) return attach(argv[2], argv[3], argv[4], argv[5]);
+  if (argc == 6 && strcmp(argv[1], "detach") == 0) return detach(argv[2], argv[3], argv[4], argv[5]);
+  fprintf(stderr, "usage: cbs-mount-into attach PID START_TIME SOURCE TARGET | detach PID START_TIME TARGET MOUNT_ID\n");
   return 2;
 }

@@ -29,7 +29,9 @@ export class FakeHost implements Host {
   canReflink = () => this.reflink
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
   listDirectory = (path: string) => systemHost.listDirectory(path)
-  processStartTime = (pid: number) => (this.alive.has(pid) ? (systemHost.processStartTime(pid) ?? 'started') : undefined)
+  /** Start times a test sets (a container's process); other live pids answer the real one. */
+  readonly startTimes = new Map<number, string>()
+  processStartTime = (pid: number) => this.startTimes.get(pid) ?? (this.alive.has(pid) ? (systemHost.processStartTime(pid) ?? 'started') : undefined)
   effectiveCapabilities = () => this.capabilities
   kernel = () => this.kernelInfo
 

@@ -4,7 +4,7 @@ import {conflict, environment, invalid, notFound} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
 import {validateContainerTarget} from '../input/container-paths.js'
 import type {MountEntry} from '../system/mountinfo.js'
-import {MOUNT_INTO, type MountedInto, mismatch, mountIntoArgs, parseMountedInto, unmountFromArgs, volumeMountAt} from './mount-into.js'
+import {type ContainerProcess, MOUNT_INTO, type MountedInto, mismatch, mountIntoArgs, parseMountedInto, unmountFromArgs, volumeMountAt} from './mount-into.js'
 import {HostView} from '../system/host-view.js'
 import {bindMount, parseRuntime} from './runtimes.js'
 import {type AttachResult, type DetachResult, findRecord, recordAttachment} from './attach.js'
@@ -30,18 +30,21 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   if (!container.running || container.pid <= 0) throw conflict(`${runtime.name} container ${container.name} is not running`, `start it, or use --target with -- RUN_ARGS to start a new one`)
   const already = record.attachments?.find((attachment) => attachment.runtime === runtime.name)?.live?.find((live) => live.container === container.id)
   if (already) throw conflict(`volume "${record.name}" is already mounted in container ${container.name} at ${already.target}`)
+  const startTime = ctx.host.processStartTime(container.pid)
+  if (startTime === undefined) throw conflict(`${runtime.name} container ${container.name} is not running`, `start it, or use --target with -- RUN_ARGS to start a new one`)
+  const containerProcess = {pid: container.pid, startTime}
 
   await bringUp(ctx, record, HostView.read(ctx.host))
   const source = ctx.layout.mountpoint(record.name)
   const volume = ctx.exec.dryRun ? undefined : volumeMount(ctx, record.name)
-  const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(container.pid, source, target), {mutates: true, dryRunStdout: `0 ${target}`}).catch((error: unknown) => {
+  const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(containerProcess, source, target), {mutates: true, dryRunStdout: `0 ${target}`}).catch((error: unknown) => {
     // The helper's refusals (a target in /proc, a folder it cannot make) are one line of its own.
     if (!(error instanceof CommandFailed) || error.notInstalled) throw error
     throw environment(`could not mount volume "${record.name}" at ${target} in container ${container.name} (${error.stderr.trim().split('\n').at(-1)?.replace(/^cbs-mount-into: /, '')})`, 'check the target inside the container')
   })
   const mounted = parseMountedInto(stdout)
-  if (!mounted) throw new CommandFailed(MOUNT_INTO, mountIntoArgs(container.pid, source, target), 0, `unexpected answer "${stdout}"`)
-  if (volume) await verify(ctx, {record: record.name, pid: container.pid, containerName: container.name, mounted, volume})
+  if (!mounted) throw new CommandFailed(MOUNT_INTO, mountIntoArgs(containerProcess, source, target), 0, `unexpected answer "${stdout}"`)
+  if (volume) await verify(ctx, {record: record.name, containerProcess, containerName: container.name, mounted, volume})
   await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
     attachment.live = [...(attachment.live ?? []), {container: container.id, name: container.name, target: mounted.path}]
   })
@@ -60,11 +63,11 @@ function volumeMount(ctx: Context, name: string): MountEntry {
 }
 
 /** Undoes the mount at once unless the container's mountinfo shows the volume where it was put. */
-async function verify(ctx: Context, what: {record: string; pid: number; containerName: string; mounted: MountedInto; volume: MountEntry}): Promise<void> {
-  const {pid, mounted} = what
-  const wrong = mismatch(ctx.host.mountinfo(pid), mounted, what.volume)
+async function verify(ctx: Context, what: {record: string; containerProcess: ContainerProcess; containerName: string; mounted: MountedInto; volume: MountEntry}): Promise<void> {
+  const {containerProcess, mounted} = what
+  const wrong = mismatch(ctx.host.mountinfo(containerProcess.pid), mounted, what.volume)
   if (wrong === undefined) return
-  const undone = await ctx.exec.run(MOUNT_INTO, unmountFromArgs(pid, mounted.path, mounted.id), {mutates: true}).then(
+  const undone = await ctx.exec.run(MOUNT_INTO, unmountFromArgs(containerProcess, mounted.path, mounted.id), {mutates: true}).then(
     () => 'unmounted it again',
     (error: unknown) => `could not unmount it (${error instanceof Error ? error.message : String(error)})`,
   )
@@ -83,7 +86,9 @@ export async function detachFromContainer(ctx: Context, request: {name: string; 
   if (matches.length > 1) throw invalid(`"${request.container}" names more than one container the volume is mounted in`, 'give --runtime or a longer id')
   const [{runtime: name, live}] = matches
   const container = await (await connect(ctx, name)).container(live.container)
-  if (container?.running) await unmountFromContainer(ctx, record, live, container.pid)
+  const startTime = container?.running ? ctx.host.processStartTime(container.pid) : undefined
+  // A container that stopped took its mounts with it.
+  if (container && startTime !== undefined) await unmountFromContainer(ctx, record, live, {pid: container.pid, startTime})
   await recordAttachment(ctx, record.name, name, (current) => {
     current.live = current.live?.filter((each) => each.container !== live.container)
   })
@@ -91,14 +96,14 @@ export async function detachFromContainer(ctx: Context, request: {name: string; 
 }
 
 /** Unmounts the volume's mount at the recorded target, if it is still there; nothing else. */
-async function unmountFromContainer(ctx: Context, record: VolumeRecord, live: LiveMount, pid: number): Promise<void> {
+async function unmountFromContainer(ctx: Context, record: VolumeRecord, live: LiveMount, containerProcess: ContainerProcess): Promise<void> {
   const view = HostView.read(ctx.host)
   const loop = view.deviceOf(ctx.layout.image(record.name))
   const volume = view.mountAt(ctx.layout.mountpoint(record.name)) ?? (loop ? {device: ctx.host.deviceNumber(loop), root: '/'} : undefined)
-  const mount = volume && volumeMountAt(ctx.host.mountinfo(pid), live.target, volume)
+  const mount = volume && volumeMountAt(ctx.host.mountinfo(containerProcess.pid), live.target, volume)
   if (!mount) return // unmounted in there already
   try {
-    await ctx.exec.run(MOUNT_INTO, unmountFromArgs(pid, live.target, mount.id), {mutates: true})
+    await ctx.exec.run(MOUNT_INTO, unmountFromArgs(containerProcess, live.target, mount.id), {mutates: true})
   } catch (error) {
     if (error instanceof CommandFailed && /busy/i.test(error.stderr)) {
       throw conflict(`volume "${record.name}" is busy in container ${live.name}: files on ${live.target} are in use`, 'stop the processes using it and try again')

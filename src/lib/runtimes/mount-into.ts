@@ -8,11 +8,17 @@ import {type MountEntry, parseMountinfo} from '../system/mountinfo.js'
  */
 export const MOUNT_INTO = fileURLToPath(new URL('cbs-mount-into', import.meta.url))
 
-/** Clones the mount at `source` (the volume's host mountpoint) onto `target` in the container of `pid`. */
-export const mountIntoArgs = (pid: number, source: string, target: string) => ['attach', String(pid), source, target]
+/** A container's process: its pid, and its start time so that a pid reused meanwhile is refused. */
+export interface ContainerProcess {
+  pid: number
+  startTime: string
+}
 
-/** Unmounts `target` in the container of `pid`, only if the mount there is the one with id `mountId`. */
-export const unmountFromArgs = (pid: number, target: string, mountId: number) => ['detach', String(pid), target, String(mountId)]
+/** Clones the mount at `source` (the volume's host mountpoint) onto `target` in the container. */
+export const mountIntoArgs = (process: ContainerProcess, source: string, target: string) => ['attach', String(process.pid), process.startTime, source, target]
+
+/** Unmounts `target` in the container, only if the mount there is the one with id `mountId`. */
+export const unmountFromArgs = (process: ContainerProcess, target: string, mountId: number) => ['detach', String(process.pid), process.startTime, target, String(mountId)]
 
 export interface MountedInto {
   /** The new mount's id (the first field of mountinfo). */

@@ -290,6 +290,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     ctx = unitContext()
     mountpoint = ctx.layout.mountpoint('db')
     await seedVolume(ctx)
+    ctx.host.startTimes.set(4242, '777')
   })
   afterEach(() => ctx.cleanup())
 
@@ -305,7 +306,7 @@ describe('volume attach --container (a running container, planned commands)', ()
       const attach = withScript(ctx, [
         probe(runtime),
         inspect(runtime, 'web'),
-        {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts('677 600 7:0 / /data rw,relatime - ext4 /dev/loop7 rw')},
+        {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts('677 600 7:0 / /data rw,relatime - ext4 /dev/loop7 rw')},
       ])
       const result = await attachToContainer(attach, {name: 'db', runtime, container: 'web', target: '/data/'})
       attach.exec.assertDone()
@@ -325,7 +326,7 @@ describe('volume attach --container (a running container, planned commands)', ()
       ctx.host.busyDevices.delete('/dev/loop7')
 
       // Only the mount with the volume's device at the recorded target is taken out, by its id.
-      const detach = withScript(ctx, [probe(runtime), inspect(runtime, ID), {command: `${MOUNT_INTO} detach 4242 /data 677`}])
+      const detach = withScript(ctx, [probe(runtime), inspect(runtime, ID), {command: `${MOUNT_INTO} detach 4242 777 /data 677`}])
       assert.deepEqual(await detachFromContainer(detach, {name: 'db', container: 'web'}), {volume: 'db', detached: [runtime]})
       detach.exec.assertDone()
       assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
@@ -336,7 +337,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     const attach = withScript(ctx, [
       probe('docker'),
       inspect('docker', 'web'),
-      {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /var/run/db`, stdout: '677 /run/db\n', then: containerMounts('677 600 7:0 / /run/db rw - ext4 /dev/loop7 rw')},
+      {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /var/run/db`, stdout: '677 /run/db\n', then: containerMounts('677 600 7:0 / /run/db rw - ext4 /dev/loop7 rw')},
     ])
     await attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/var/run/db'})
     assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.[0].target, '/run/db')
@@ -353,8 +354,8 @@ describe('volume attach --container (a running container, planned commands)', ()
       const attach = withScript(ctx, [
         probe('docker'),
         inspect('docker', 'web'),
-        {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts(mounts)},
-        {command: `${MOUNT_INTO} detach 4242 /data 677`},
+        {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts(mounts)},
+        {command: `${MOUNT_INTO} detach 4242 777 /data 677`},
       ])
       await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), (error: CbsError) => {
         assert.equal(error.exitCode, 5)
@@ -370,7 +371,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     const attach = withScript(ctx, [
       probe('docker'),
       inspect('docker', 'web'),
-      {command: `${MOUNT_INTO} attach 4242 ${mountpoint} /data`, fails: 'cbs-mount-into: the target is inside /proc or /sys of the container'},
+      {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /data`, fails: 'cbs-mount-into: the target is inside /proc or /sys of the container'},
     ])
     await assert.rejects(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'}), (error: CbsError) => {
       assert.equal(error.exitCode, 5)
@@ -387,12 +388,26 @@ describe('volume attach --container (a running container, planned commands)', ()
     })
   }
 
+  it('refuses a container whose process is gone by the time cbs looks (4), and forgets a mount whose container process is gone', async () => {
+    ctx.host.startTimes.delete(4242)
+    const attach = withScript(ctx, [probe('docker'), inspect('docker', 'web')])
+    assert.equal(await exitCodeOf(attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/data'})), 4)
+    attach.exec.assertDone()
+    await ctx.store.update((s) => {
+      s.volumes.db.attachments = [{runtime: 'docker', name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}]
+    })
+    const detach = withScript(ctx, [probe('docker'), inspect('docker', ID)])
+    await detachFromContainer(detach, {name: 'db', container: 'web'})
+    detach.exec.assertDone()
+    assert.deepEqual(inspectVolumes(ctx, ['db'])[0].attachments[0].live, [])
+  })
+
   it('detach: a busy mount is a conflict (4) and stays recorded; one already gone is only forgotten', async () => {
     await ctx.store.update((s) => {
       s.volumes.db.attachments = [{runtime: 'docker', name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}]
     })
     containerMounts('677 600 7:0 / /data rw - ext4 /dev/loop7 rw')()
-    const busy = withScript(ctx, [probe('docker'), inspect('docker', ID), {command: `${MOUNT_INTO} detach 4242 /data 677`, fails: 'cbs-mount-into: busy: files on the target are in use'}])
+    const busy = withScript(ctx, [probe('docker'), inspect('docker', ID), {command: `${MOUNT_INTO} detach 4242 777 /data 677`, fails: 'cbs-mount-into: busy: files on the target are in use'}])
     assert.equal(await exitCodeOf(detachFromContainer(busy, {name: 'db', container: 'web'})), 4)
     assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.length, 1)
     // Something else at the target (the container's own mount) is never unmounted.
