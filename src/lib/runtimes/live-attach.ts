@@ -8,7 +8,8 @@ import {type ContainerProcess, MOUNT_INTO, type MountedInto, mismatch, mountInto
 import {HostView} from '../system/host-view.js'
 import {bindMount, parseRuntime} from './runtimes.js'
 import {type AttachResult, type DetachResult, findRecord, recordAttachment} from './attach.js'
-import {bringUp} from '../volumes/lifecycle.js'
+import {bringUp, isUp} from '../volumes/lifecycle.js'
+import {isUnion} from '../union/union-volume.js'
 import type {LiveMount, VolumeRecord} from '../store/state.js'
 
 /**
@@ -22,8 +23,9 @@ import type {LiveMount, VolumeRecord} from '../store/state.js'
 export async function attachToContainer(ctx: Context, request: {name: string; runtime?: string; container: string; target: string}): Promise<AttachResult> {
   const record = findRecord(ctx, request.name)
   const target = validateContainerTarget(request.target)
-  // A union volume is a mount of several folders, not one device that could be mounted again.
-  if (record.type !== 'loop') throw invalid(`--container works with loop volumes only; "${record.name}" is a ${record.type} volume`, 'use --target with -- RUN_ARGS to start a container with it')
+  // A union volume could be cloned too, but `volume unmount` would then mount a second overlay on
+  // the upper layer the container's one still writes to.
+  if (isUnion(record)) throw invalid(`--container works with loop volumes only; "${record.name}" is a ${record.type} volume`, 'use --target with -- RUN_ARGS to start a container with it')
   const runtime = await chooseRuntime(ctx, request.runtime)
   const container = await runtime.container(request.container)
   if (!container) throw notFound(`no such ${runtime.name} container: ${request.container}`)
@@ -36,7 +38,7 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
 
   await bringUp(ctx, record, HostView.read(ctx.host))
   const source = ctx.layout.mountpoint(record.name)
-  const volume = ctx.exec.dryRun ? undefined : volumeMount(ctx, record.name)
+  const volume = ctx.exec.dryRun ? undefined : volumeMount(ctx, record)
   const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(containerProcess, source, target), {mutates: true, dryRunStdout: `0 ${target}`}).catch((error: unknown) => {
     // The helper's refusals (a target in /proc, a folder it cannot make) are one line of its own.
     if (!(error instanceof CommandFailed) || error.notInstalled) throw error
@@ -51,13 +53,12 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   return {volume: record.name, runtime: runtime.name, name: null, mount: bindMount(source), container: container.id}
 }
 
-/** The host's mount of the volume (its loop device on its mountpoint), which the container's must match. */
-function volumeMount(ctx: Context, name: string): MountEntry {
+/** The host's mount of the volume (its image's filesystem on its mountpoint), which the container's must match. */
+function volumeMount(ctx: Context, record: VolumeRecord): MountEntry {
   const view = HostView.read(ctx.host)
-  const mount = view.mountAt(ctx.layout.mountpoint(name))
-  const device = view.deviceOf(ctx.layout.image(name))
-  if (!mount || device === undefined || mount.source !== device) {
-    throw environment(`volume "${name}" is not mounted from its image at ${ctx.layout.mountpoint(name)}`, 'run `cbs doctor`, then `cbs volume mount` and try again')
+  const mount = view.mountAt(ctx.layout.mountpoint(record.name))
+  if (!mount || !isUp(ctx, record, view)) {
+    throw environment(`volume "${record.name}" is not mounted as cbs mounts it at ${ctx.layout.mountpoint(record.name)}`, 'run `cbs doctor`, then `cbs volume mount` and try again')
   }
   return mount
 }
@@ -98,6 +99,7 @@ export async function detachFromContainer(ctx: Context, request: {name: string; 
 /** Unmounts the volume's mount at the recorded target, if it is still there; nothing else. */
 async function unmountFromContainer(ctx: Context, record: VolumeRecord, live: LiveMount, containerProcess: ContainerProcess): Promise<void> {
   const view = HostView.read(ctx.host)
+  // Unmounted on the host meanwhile (by hand): the filesystem is still its loop device's.
   const loop = view.deviceOf(ctx.layout.image(record.name))
   const volume = view.mountAt(ctx.layout.mountpoint(record.name)) ?? (loop ? {device: ctx.host.deviceNumber(loop), root: '/'} : undefined)
   const mount = volume && volumeMountAt(ctx.host.mountinfo(containerProcess.pid), live.target, volume)
