@@ -41,7 +41,7 @@ export class FakeHost implements Host {
   mountinfo(pid?: number): string {
     if (pid !== undefined) return this.processMounts.get(pid) ?? ''
     return this.mounts
-      .map((mount, index) => `${index + 30} 1 7:${index} / ${mount.mountpoint} rw,relatime shared:1 - ${mount.fstype ?? 'ext4'} ${mount.source} rw`)
+      .map((mount, index) => `${index + 30} 1 ${mount.source.startsWith('/dev/') ? this.deviceNumber(mount.source) : `0:${index + 40}`} / ${mount.mountpoint} rw,relatime shared:1 - ${mount.fstype ?? 'ext4'} ${mount.source} rw`)
       .join('\n')
   }
 }

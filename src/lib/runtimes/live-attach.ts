@@ -29,12 +29,12 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   const runtime = await chooseRuntime(ctx, request.runtime)
   const container = await runtime.container(request.container)
   if (!container) throw notFound(`no such ${runtime.name} container: ${request.container}`)
-  if (!container.running || container.pid <= 0) throw conflict(`${runtime.name} container ${container.name} is not running`, `start it, or use --target with -- RUN_ARGS to start a new one`)
-  const already = record.attachments?.find((attachment) => attachment.runtime === runtime.name)?.live?.find((live) => live.container === container.id)
-  if (already) throw conflict(`volume "${record.name}" is already mounted in container ${container.name} at ${already.target}`)
-  const startTime = ctx.host.processStartTime(container.pid)
+  // Its process's start time goes to the helper with its pid: a pid reused meanwhile is refused.
+  const startTime = container.running && container.pid > 0 ? ctx.host.processStartTime(container.pid) : undefined
   if (startTime === undefined) throw conflict(`${runtime.name} container ${container.name} is not running`, `start it, or use --target with -- RUN_ARGS to start a new one`)
   const containerProcess = {pid: container.pid, startTime}
+  const already = record.attachments?.find((attachment) => attachment.runtime === runtime.name)?.live?.find((live) => live.container === container.id)
+  if (already) throw conflict(`volume "${record.name}" is already mounted in container ${container.name} at ${already.target}`)
 
   await bringUp(ctx, record, HostView.read(ctx.host))
   const source = ctx.layout.mountpoint(record.name)
@@ -98,11 +98,9 @@ export async function detachFromContainer(ctx: Context, request: {name: string; 
 
 /** Unmounts the volume's mount at the recorded target, if it is still there; nothing else. */
 async function unmountFromContainer(ctx: Context, record: VolumeRecord, live: LiveMount, containerProcess: ContainerProcess): Promise<void> {
-  const view = HostView.read(ctx.host)
-  // Unmounted on the host meanwhile (by hand): the filesystem is still its loop device's.
-  const loop = view.deviceOf(ctx.layout.image(record.name))
-  const volume = view.mountAt(ctx.layout.mountpoint(record.name)) ?? (loop ? {device: ctx.host.deviceNumber(loop), root: '/'} : undefined)
-  const mount = volume && volumeMountAt(ctx.host.mountinfo(containerProcess.pid), live.target, volume)
+  // The volume's filesystem is its loop device's (a mount in the container keeps it attached).
+  const loop = HostView.read(ctx.host).deviceOf(ctx.layout.image(record.name))
+  const mount = loop && volumeMountAt(ctx.host.mountinfo(containerProcess.pid), live.target, {device: ctx.host.deviceNumber(loop), root: '/'})
   if (!mount) return // unmounted in there already
   try {
     await ctx.exec.run(MOUNT_INTO, unmountFromArgs(containerProcess, live.target, mount.id), {mutates: true})

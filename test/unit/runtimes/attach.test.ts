@@ -298,7 +298,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     command: `${runtime} container inspect --format '{{.Id}} {{.Name}} {{.State.Pid}} {{.State.Running}}' ${container}`,
     stdout: `${ID} /web 4242 true\n`,
   })
-  /** The container's mountinfo once the helper mounted something (device 7:0 is the volume's loop7). */
+  /** The container's mountinfo once the helper mounted something (device 7:7 is the volume's loop7). */
   const containerMounts = (...lines: string[]) => () => ctx.host.processMounts.set(4242, ['600 1 0:90 / / rw - overlay overlay rw', ...lines].join('\n'))
 
   for (const runtime of ['docker', 'nerdctl', 'podman'] as const) {
@@ -306,7 +306,7 @@ describe('volume attach --container (a running container, planned commands)', ()
       const attach = withScript(ctx, [
         probe(runtime),
         inspect(runtime, 'web'),
-        {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts('677 600 7:0 / /data rw,relatime - ext4 /dev/loop7 rw')},
+        {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /data`, stdout: '677 /data\n', then: containerMounts('677 600 7:7 / /data rw,relatime - ext4 /dev/loop7 rw')},
       ])
       const result = await attachToContainer(attach, {name: 'db', runtime, container: 'web', target: '/data/'})
       attach.exec.assertDone()
@@ -337,7 +337,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     const attach = withScript(ctx, [
       probe('docker'),
       inspect('docker', 'web'),
-      {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /var/run/db`, stdout: '677 /run/db\n', then: containerMounts('677 600 7:0 / /run/db rw - ext4 /dev/loop7 rw')},
+      {command: `${MOUNT_INTO} attach 4242 777 ${mountpoint} /var/run/db`, stdout: '677 /run/db\n', then: containerMounts('677 600 7:7 / /run/db rw - ext4 /dev/loop7 rw')},
     ])
     await attachToContainer(attach, {name: 'db', runtime: 'docker', container: 'web', target: '/var/run/db'})
     assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.[0].target, '/run/db')
@@ -345,10 +345,10 @@ describe('volume attach --container (a running container, planned commands)', ()
 
   for (const [what, mounts] of [
     ['another device', '677 600 7:9 / /data rw - ext4 /dev/loop9 rw'],
-    ['a sub-folder of the volume', '677 600 7:0 /etc /data rw - ext4 /dev/loop7 rw'],
-    ['the mount elsewhere', '677 600 7:0 / /proc/sysrq-trigger rw - ext4 /dev/loop7 rw'],
+    ['a sub-folder of the volume', '677 600 7:7 /etc /data rw - ext4 /dev/loop7 rw'],
+    ['the mount elsewhere', '677 600 7:7 / /proc/sysrq-trigger rw - ext4 /dev/loop7 rw'],
     ['no such mount', ''],
-    ['the mount covered by another', '677 600 7:0 / /data rw - ext4 /dev/loop7 rw\n678 677 0:5 / /data rw - tmpfs tmpfs rw'],
+    ['the mount covered by another', '677 600 7:7 / /data rw - ext4 /dev/loop7 rw\n678 677 0:5 / /data rw - tmpfs tmpfs rw'],
   ]) {
     it(`undoes the mount at once and records nothing when the container's mountinfo shows ${what} (exit 5)`, async () => {
       const attach = withScript(ctx, [
@@ -406,7 +406,7 @@ describe('volume attach --container (a running container, planned commands)', ()
     await ctx.store.update((s) => {
       s.volumes.db.attachments = [{runtime: 'docker', name: null, containers: [], live: [{container: ID, name: 'web', target: '/data'}]}]
     })
-    containerMounts('677 600 7:0 / /data rw - ext4 /dev/loop7 rw')()
+    containerMounts('677 600 7:7 / /data rw - ext4 /dev/loop7 rw')()
     const busy = withScript(ctx, [probe('docker'), inspect('docker', ID), {command: `${MOUNT_INTO} detach 4242 777 /data 677`, fails: 'cbs-mount-into: busy: files on the target are in use'}])
     assert.equal(await exitCodeOf(detachFromContainer(busy, {name: 'db', container: 'web'})), 4)
     assert.equal(inspectVolumes(ctx, ['db'])[0].attachments[0].live?.length, 1)
