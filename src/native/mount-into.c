@@ -202,6 +202,10 @@ static int attach(const char *pid, const char *start, const char *source, const 
   char where[PATH_MAX];
   path_of(proc, at, where, sizeof where);
   if (strcmp(where, "/") == 0) refuse("the target is the container's root");
+  /* Symlinks may lead to a name with a newline: cbs reads the path back as one line. */
+  for (const char *at = where; *at; at++) {
+    if ((unsigned char)*at < 0x20 || *at == 0x7f) refuse("the target resolves to a path with control characters");
+  }
   if (syscall(SYS_move_mount, tree, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) fail("mount the volume on the target");
   printf("%llu %s\n", (unsigned long long)mount.stx_mnt_id, where);
   return 0;

@@ -29,7 +29,8 @@ export interface MountedInto {
 
 /** The helper's "MOUNT_ID PATH" line. */
 export function parseMountedInto(stdout: string): MountedInto | undefined {
-  const match = /^(\d+) (\/.*)$/.exec(stdout.trim())
+  // Not trimmed: a path may end in a space (the helper refuses control characters).
+  const match = /^(\d+) (\/.*)$/.exec(stdout.replace(/\n$/, ''))
   return match ? {id: Number(match[1]), path: match[2]} : undefined
 }
 

@@ -7,6 +7,7 @@ import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../../src/lib/
 import {parseMountinfo} from '../../../src/lib/system/mountinfo.js'
 import {validateName} from '../../../src/lib/input/names.js'
 import {validateContainerTarget} from '../../../src/lib/input/container-paths.js'
+import {parseMountedInto} from '../../../src/lib/runtimes/mount-into.js'
 import {formatSize, parseSize} from '../../../src/lib/input/sizes.js'
 import type {Volume} from '../../../src/lib/volumes/volume.js'
 import {exitCodeOfSync} from '../../support/exit-codes.js'
@@ -56,6 +57,16 @@ describe('container targets (attach --container --target)', () => {
       assert.throws(() => validateContainerTarget(target), (error: Error) => !error.message.includes('\n') && /absolute path inside the container other than "\/"/.test(error.message))
     })
   }
+})
+
+describe('cbs-mount-into answers', () => {
+  it('reads "MOUNT_ID PATH", a path ending in a space included', () => {
+    assert.deepEqual(parseMountedInto('677 /data'), {id: 677, path: '/data'})
+    assert.deepEqual(parseMountedInto('677 /with space /x \n'), {id: 677, path: '/with space /x '})
+  })
+  it('refuses anything else', () => {
+    for (const answer of ['', '677', '677 data', 'x /data', '677 /a\n/b']) assert.equal(parseMountedInto(answer), undefined, answer)
+  })
 })
 
 describe('mountinfo', () => {
