@@ -47,8 +47,10 @@ describe('integration: 200 concurrent mixed calls', function () {
     results.forEach((result, index) => {
       const key = `${calls[index].slice(1, 3).filter((word) => !/^v\d/.test(word)).join(' ')} exit ${result.code}`
       tally[key] = (tally[key] ?? 0) + 1
-      assert.ok([0, 3, 4].includes(result.code), `${calls[index].join(' ')}: exit ${result.code}: ${result.stderr}`)
-      if (calls[index][1] === 'ls') assert.equal(result.code, 0, result.stderr)
+      // With --json the error is on stdout: show both, or a failure says nothing.
+      const output = `${calls[index].join(' ')}: exit ${result.code}: stdout: ${result.stdout.trim()} stderr: ${result.stderr.trim()}`
+      assert.ok([0, 3, 4].includes(result.code), output)
+      if (calls[index][1] === 'ls') assert.equal(result.code, 0, output)
     })
     console.log(`      200 calls in ${seconds.toFixed(1)}s: ${JSON.stringify(tally)}`)
 
@@ -69,6 +71,6 @@ describe('integration: 200 concurrent mixed calls', function () {
     assert.deepEqual(files.sort(), snapshots.map((snapshot) => snapshot.image).sort())
     console.log(`      ${volumes.length} volumes and ${snapshots.length} snapshots at the end, checked against the system`)
     const doctor = cbs(root, ['doctor'])
-    assert.equal(doctor.code, 0, doctor.stdout)
+    assert.equal(doctor.code, 0, `${doctor.stdout}${doctor.stderr}`)
   })
 })

@@ -26,6 +26,9 @@ export class FakeHost implements Host {
   fileInfo = (path: string) => systemHost.fileInfo(path)
   realPath = (path: string) => systemHost.realPath(path)
   fsUsage = () => ({totalBytes: this.totalBytes, usedBytes: this.totalBytes - this.availableBytes, availableBytes: this.availableBytes})
+  /** Mountpoints removed since the mounts were read (another cbs command at work). */
+  vanished = new Set<string>()
+  mountUsage = (mountpoint: string) => (this.vanished.has(mountpoint) ? undefined : this.fsUsage())
   canReflink = () => this.reflink
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
   listDirectory = (path: string) => systemHost.listDirectory(path)

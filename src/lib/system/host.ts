@@ -1,7 +1,8 @@
 import {closeSync, constants, copyFileSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
 import {release} from 'node:os'
 import {basename, join} from 'node:path'
-import {attachedLoopNames, type LoopDevice, parseLoopBacking} from './loops.js'
+import {type LoopDevice, readLoopDevices} from './loops.js'
+import {isGone} from './gone.js'
 import {startTimeOf} from './process-identity.js'
 import {mapsUseDevice} from './devices.js'
 
@@ -29,6 +30,11 @@ export interface Host {
   /** The path with symbolic links resolved; undefined when it does not exist. */
   realPath(path: string): string | undefined
   fsUsage(path: string): FsUsage
+  /**
+   * The usage of the filesystem mounted at `mountpoint`; undefined when the mountpoint is gone,
+   * as when another cbs command removed the volume after this one read the mounts.
+   */
+  mountUsage(mountpoint: string): FsUsage | undefined
   /** Whether a block device is held open exclusively, e.g. mounted in any mount namespace. */
   isDeviceBusy(device: string): boolean
   /** The text of /proc/filesystems: the filesystem types the running kernel has. */
@@ -67,20 +73,7 @@ export const systemHost: Host = {
 
   mountinfo: (pid) => readFileSync(`/proc/${pid ?? 'self'}/mountinfo`, 'utf8'),
 
-  loopDevices() {
-    const devices: LoopDevice[] = []
-    // /proc/partitions names the attached loop devices in one read (a detached one has no size):
-    // much cheaper than asking each of /sys/block's loop devices, of which there can be hundreds.
-    for (const name of attachedLoopNames(readFileSync('/proc/partitions', 'utf8'))) {
-      try {
-        const device = parseLoopBacking(name, readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8'))
-        if (device) devices.push(device)
-      } catch {
-        // detached in between
-      }
-    }
-    return devices
-  },
+  loopDevices: () => readLoopDevices((path) => readFileSync(path, 'utf8')),
 
   fileInfo(path) {
     try {
@@ -105,6 +98,15 @@ export const systemHost: Host = {
       totalBytes: stat.blocks * stat.bsize,
       usedBytes: (stat.blocks - stat.bfree) * stat.bsize,
       availableBytes: stat.bavail * stat.bsize,
+    }
+  },
+
+  mountUsage(mountpoint) {
+    try {
+      return systemHost.fsUsage(mountpoint)
+    } catch (error) {
+      if (isGone(error)) return undefined
+      throw error
     }
   },
 

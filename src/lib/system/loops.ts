@@ -1,3 +1,5 @@
+import {isGone} from './gone.js'
+
 /** A loop device and the file behind it. */
 export interface LoopDevice {
   device: string
@@ -26,6 +28,25 @@ export function attachedLoopNames(procPartitions: string): string[] {
   return procPartitions.split('\n').flatMap((line) => {
     const [, , blocks, name] = line.trim().split(/\s+/)
     return name?.startsWith('loop') && Number(blocks) > 0 ? [name] : []
+  })
+}
+
+/**
+ * The attached loop devices, from /proc/partitions (one read names them all: much cheaper than
+ * asking each of /sys/block's loop devices, of which there can be hundreds) and each one's
+ * backing file. A device detached between the two reads (another cbs command removing a volume)
+ * is simply not there; `read` is readFileSync on the host, a fake in unit tests.
+ */
+export function readLoopDevices(read: (path: string) => string): LoopDevice[] {
+  return attachedLoopNames(read('/proc/partitions')).flatMap((name) => {
+    let text: string
+    try {
+      text = read(`/sys/block/${name}/loop/backing_file`)
+    } catch (error) {
+      if (isGone(error)) return []
+      throw error
+    }
+    return parseLoopBacking(name, text) ?? []
   })
 }
 

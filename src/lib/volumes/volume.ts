@@ -48,7 +48,8 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
     type: record.type,
     fs: record.fs,
     sizeBytes: file?.sizeBytes ?? record.sizeBytes,
-    usedBytes: mounted ? ctx.host.fsUsage(mountpoint).usedBytes : null,
+    // Read after the mounts: the volume may have been unmounted and removed since (null then).
+    usedBytes: mounted ? (ctx.host.mountUsage(mountpoint)?.usedBytes ?? null) : null,
     allocatedBytes: file?.allocatedBytes ?? null,
     status: statusOf(record, Boolean(file), mounted, mount !== undefined),
     mountpoint,

@@ -208,4 +208,13 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     assert.equal(listVolumes(ctx)[0].status, 'error')
     assert.equal(listVolumes(ctx)[0].allocatedBytes, null)
   })
+
+  it('ls still answers when another command unmounts and removes a volume between its reads', () => {
+    // The mounts say "mounted"; by the time ls asks for the usage the mountpoint is gone.
+    ctx.host.vanished.add(ctx.layout.mountpoint('db'))
+    const [volume] = listVolumes(ctx)
+    assert.equal(volume.status, 'mounted')
+    assert.equal(volume.usedBytes, null)
+    assert.equal(inspectVolumes(ctx, ['db'])[0].usedBytes, null)
+  })
 })
