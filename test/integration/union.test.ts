@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
@@ -154,6 +155,48 @@ describe('integration: union volumes (overlayfs)', function () {
     )
     assert.equal(readFileSync(join(volume.mountpoint, 'kept'), 'utf8'), 'kept\n')
     assert.equal(readFileSync(join(volume.mountpoint, 'only-bottom'), 'utf8'), 'B\n')
+  })
+
+  it('refuses (exit 4) to mount a folder lower that its owner swapped after create, by a link or by another folder', () => {
+    // A folder a user other than root owns, stacked by root; a root-only folder beside it.
+    chmodSync(lowers, 0o755)
+    const shared = join(lowers, 'shared')
+    const data = join(shared, 'data')
+    const secret = join(lowers, 'secret')
+    mkdirSync(data, {recursive: true})
+    writeFileSync(join(data, 'mine'), 'mine\n')
+    mkdirSync(secret, {mode: 0o700})
+    writeFileSync(join(secret, 'key'), 'root only\n')
+    sh('chown', ['-R', '65534:65534', shared])
+    const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', data, '--size', '16M', '--json'])
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    const volume = json<Volume>(result)
+    assert.equal(cbs(root, ['volume', 'unmount', 'u']).code, 0)
+    const asNobody = (script: string) => {
+      const run = spawnSync('sh', ['-c', script], {cwd: shared, uid: 65_534, gid: 65_534, encoding: 'utf8'})
+      assert.equal(run.status, 0, run.stderr)
+    }
+    const refused = (why: RegExp) => {
+      const mount = cbs(root, ['volume', 'mount', 'u'])
+      assert.equal(mount.code, 4, mount.stdout + mount.stderr)
+      assert.equal(mount.stderr.trim().split('\n').length, 1, mount.stderr)
+      assert.match(mount.stderr, new RegExp(`lower layer ${data} of volume "u" ${why.source}`))
+      assert.equal(spawnSync('findmnt', [volume.mountpoint]).status, 1, 'the union is not mounted')
+    }
+
+    asNobody(`mv data data.checked && ln -s ${secret} data`)
+    refused(/is no longer a folder/)
+    asNobody(`rm data && ln -s ${root}/mounts data`)
+    refused(/is no longer a folder/)
+    asNobody('rm data && mkdir data')
+    refused(/is not the folder checked at create/)
+
+    asNobody('rmdir data && mv data.checked data')
+    const mount = cbs(root, ['volume', 'mount', 'u', '--verbose'])
+    assert.equal(mount.code, 0, mount.stderr)
+    assert.match(mount.stderr, /\+ mount -t overlay -o lowerdir=\/proc\/\d+\/fd\/\d+\//, 'the folder is passed by its open handle')
+    assert.equal(readFileSync(join(volume.mountpoint, 'mine'), 'utf8'), 'mine\n')
+    assert.equal(existsSync(join(volume.mountpoint, 'key')), false)
   })
 
   it('refuses --type aufs on this kernel (exit 5) and creates nothing', function () {

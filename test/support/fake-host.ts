@@ -35,6 +35,7 @@ export class FakeHost implements Host {
   /** Start times a test sets (a container's process); other live pids answer the real one. */
   readonly startTimes = new Map<number, string>()
   processStartTime = (pid: number) => this.startTimes.get(pid) ?? (this.alive.has(pid) ? (systemHost.processStartTime(pid) ?? 'started') : undefined)
+  openFolder = (path: string) => systemHost.openFolder(path)
   effectiveCapabilities = () => this.capabilities
   kernel = () => this.kernelInfo
 

@@ -8,8 +8,12 @@ export type VolumeType = (typeof VOLUME_TYPES)[number]
 /** A union volume shows read-only lower layers under a writable upper layer. */
 export type UnionType = Exclude<VolumeType, 'loop'>
 
-/** One lower layer of a union volume: a snapshot (mounted read-only) or a host folder. */
-export type LowerRecord = {type: 'snapshot'; volume: string; snapshot: string} | {type: 'directory'; path: string}
+/**
+ * One lower layer of a union volume: a snapshot (mounted read-only) or a host folder. A folder's
+ * `identity` is "DEVICE:INODE" (decimal st_dev:st_ino) of the folder checked at create; every
+ * mount refuses another one there. A record from before it was kept gets it at its next mount.
+ */
+export type LowerRecord = {type: 'snapshot'; volume: string; snapshot: string} | {type: 'directory'; path: string; identity?: string}
 
 /** What the store keeps of a volume: only what the system cannot tell. */
 export interface VolumeRecord {

@@ -1,4 +1,4 @@
-import {closeSync, constants, copyFileSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, copyFileSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
 import {release} from 'node:os'
 import {basename, join} from 'node:path'
 import {type LoopDevice, readLoopDevices} from './loops.js'
@@ -48,6 +48,11 @@ export interface Host {
    * in any mount namespace (containers included); never cbs itself.
    */
   processesUsing(mountpoint: string): number[]
+  /**
+   * Opens a folder without following a symbolic link at its end; 'missing' when nothing is
+   * there, 'not a folder' for a file or a symbolic link. The handle pins that very folder.
+   */
+  openFolder(path: string): FolderHandle | 'missing' | 'not a folder'
   /** Names in a folder; none when it does not exist. */
   listDirectory(path: string): string[]
   /** A running process's start time (see process-identity.ts); undefined when there is no such process. */
@@ -55,6 +60,15 @@ export interface Host {
   /** This process's effective capability set (the CapEff mask of proc(5)). */
   effectiveCapabilities(): bigint
   kernel(): KernelInfo
+}
+
+/** An open folder: whatever later happens to its path, this names the same folder. */
+export interface FolderHandle {
+  /** "DEVICE:INODE" (decimal st_dev:st_ino). */
+  identity: string
+  /** /proc/PID/fd/N: names the open folder itself, also to a child process such as mount(8), while open. */
+  path: string
+  close(): void
 }
 
 /** What the kernel offers beyond /proc/filesystems, as raw text for kernel-features.ts to read. */
@@ -173,6 +187,20 @@ export const systemHost: Host = {
       if (uses) using.push(pid)
     }
     return using
+  },
+
+  openFolder(path) {
+    let fd: number
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return 'missing'
+      if (code === 'ENOTDIR' || code === 'ELOOP') return 'not a folder'
+      throw error
+    }
+    const stat = fstatSync(fd, {bigint: true})
+    return {identity: `${stat.dev}:${stat.ino}`, path: `/proc/${process.pid}/fd/${fd}`, close: () => closeSync(fd)}
   },
 
   listDirectory(path) {

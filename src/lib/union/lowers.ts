@@ -1,6 +1,7 @@
-import {isAbsolute, join, normalize, relative} from 'node:path'
+import {dirname, isAbsolute, join, normalize, relative} from 'node:path'
 import type {Context} from '../system/context.js'
-import {invalid, notFound} from '../common/errors.js'
+import {CbsError, conflict, invalid, notFound} from '../common/errors.js'
+import type {FolderHandle} from '../system/host.js'
 import type {Filesystem} from '../images/filesystems.js'
 import type {HostView} from '../system/host-view.js'
 import type {Layout} from '../store/layout.js'
@@ -22,10 +23,14 @@ export interface SnapshotMount {
   mountpoint: string
 }
 
-/** What a union mount stacks, top-most first, and the snapshot mounts they need. */
+/** A host folder lower and the union volume whose record holds it. */
+export type FolderLower = Extract<LowerRecord, {type: 'directory'}> & {volume: string}
+
+/** What a union mount stacks, top-most first, the snapshot mounts they need and the host folders among them. */
 export interface LowerLayers {
   folders: string[]
   mounts: SnapshotMount[]
+  hostFolders: FolderLower[]
 }
 
 /** As given on the command line: "db@seed" or "/srv/data". */
@@ -83,8 +88,10 @@ function resolveFolder(ctx: Context, union: string, path: string, state: State):
     throw invalid(`--lower ${path} is inside ${ctx.layout.root}, which cbs manages`, 'pass VOLUME@SNAPSHOT for what cbs keeps')
   }
   if (!real) throw notFound(`--lower ${path} does not exist`)
-  if (!ctx.host.fileInfo(real)?.isDirectory) throw invalid(`--lower ${path} is not a folder`)
-  return {type: 'directory', path: real}
+  const folder = ctx.host.openFolder(real)
+  if (typeof folder === 'string') throw invalid(`--lower ${path} is not a folder`)
+  folder.close()
+  return {type: 'directory', path: real, identity: folder.identity}
 }
 
 function resolveSnapshot(ctx: Context, union: string, source: string, state: State): LowerRecord {
@@ -94,13 +101,18 @@ function resolveSnapshot(ctx: Context, union: string, source: string, state: Sta
   return {type: 'snapshot', ...ref}
 }
 
-/** The folders a union volume stacks, top-most first; a snapshot of a union volume brings its lowers along. */
-export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[]): LowerLayers {
+/**
+ * The folders the union volume `owner` stacks, top-most first; a snapshot of a union volume
+ * brings its lowers along.
+ */
+export function lowerLayers(layout: Layout, state: State, owner: string): LowerLayers {
   const folders: string[] = []
   const mounts: SnapshotMount[] = []
-  for (const lower of lowers) {
+  const hostFolders: FolderLower[] = []
+  for (const lower of state.volumes[owner]?.lowers ?? []) {
     if (lower.type === 'directory') {
       folders.push(lower.path)
+      hostFolders.push({...lower, volume: owner})
       continue
     }
     const ref = lowerSource(lower)
@@ -111,12 +123,74 @@ export function lowerLayers(layout: Layout, state: State, lowers: LowerRecord[])
     if (source.lowers) {
       // A snapshot of a union volume holds its upper layer: stack it over that volume's lowers.
       folders.push(join(mount.mountpoint, 'upper'))
-      const below = lowerLayers(layout, state, source.lowers)
+      const below = lowerLayers(layout, state, lower.volume)
       folders.push(...below.folders)
       mounts.push(...below.mounts)
+      hostFolders.push(...below.hostFolders)
     } else folders.push(mount.mountpoint)
   }
-  return {folders, mounts}
+  return {folders, mounts, hostFolders}
+}
+
+/** Open host folder lowers, for one mount. */
+export interface PinnedFolders {
+  /** The path that names the checked folder: its handle's /proc/PID/fd/N. */
+  pathOf(folder: string): string
+  /** Folders recorded before cbs kept their identity, with the identity they have now. */
+  unrecorded: FolderLower[]
+  close(): void
+}
+
+/**
+ * Opens the host folder lowers of a union volume for its mount, after the checks of create
+ * again: each must be the folder checked then (same device and inode, reached without a
+ * symbolic link), or whoever can write to its parent could have swapped in any folder, inside
+ * $CBS_ROOT or a live volume included (exit 4). The mount then names each folder by its open
+ * handle (/proc/PID/fd/N, which mount(8) resolves as root while this process waits for it), so
+ * no swap between this check and the mount changes what gets stacked.
+ */
+export function pinFolders(ctx: Context, state: State, folders: FolderLower[]): PinnedFolders {
+  const handles = new Map<string, FolderHandle>()
+  const close = () => {
+    for (const handle of handles.values()) handle.close()
+  }
+  try {
+    for (const folder of folders) handles.set(folder.path, pinFolder(ctx, state, folder))
+  } catch (error) {
+    close()
+    throw error
+  }
+  return {
+    pathOf: (folder) => handles.get(folder)?.path ?? folder,
+    unrecorded: folders.filter((folder) => !folder.identity).map((folder) => ({...folder, identity: handles.get(folder.path)!.identity})),
+    close,
+  }
+}
+
+function pinFolder(ctx: Context, state: State, {path, identity, volume}: FolderLower): FolderHandle {
+  const handle = ctx.host.openFolder(path)
+  if (handle === 'missing') throw notFound(`lower layer ${path} of volume "${volume}" is missing`, 'put the folder back, or remove the volume')
+  const changed = (what: string) =>
+    conflict(
+      `lower layer ${path} of volume "${volume}" ${what}`,
+      `whoever can write to ${dirname(path)} may have swapped it: put back the folder that was checked, or create the union volume anew over the new one`,
+    )
+  try {
+    if (handle === 'not a folder') throw changed('is no longer a folder (a symbolic link or a file is there now)')
+    const real = ctx.host.realPath(path)
+    if (real !== path) throw changed(`now leads through a symbolic link, to ${real}`)
+    try {
+      resolveFolder(ctx, volume, path, state)
+    } catch (error) {
+      if (!(error instanceof CbsError)) throw error
+      throw conflict(`lower layer ${path} of volume "${volume}" no longer passes the checks of create (${error.message})`)
+    }
+    if (identity && handle.identity !== identity) throw changed(`is not the folder checked at create (device:inode ${identity}, now ${handle.identity})`)
+    return handle
+  } catch (error) {
+    if (typeof handle !== 'string') handle.close()
+    throw error
+  }
 }
 
 /** Union volumes that stack `volume` (or one snapshot of it), directly or through another union volume's snapshot. */
@@ -149,7 +223,7 @@ export function lowerInUse(layout: Layout, state: State, view: HostView, ref: st
       record.name !== except &&
       record.lowers !== undefined &&
       view.mountAt(layout.mountpoint(record.name))?.fstype === record.type &&
-      lowerLayers(layout, state, record.lowers).mounts.some((mount) => mount.ref === ref),
+      lowerLayers(layout, state, record.name).mounts.some((mount) => mount.ref === ref),
   )
 }
 

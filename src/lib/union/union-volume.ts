@@ -8,7 +8,7 @@ import {HostView} from '../system/host-view.js'
 import type {Layout} from '../store/layout.js'
 import {FileLock} from '../store/lock.js'
 import {attach, detach, ensureDirectory, prepareMountpoint, removeMountpoint, unmount} from '../images/loop-volume.js'
-import {type LowerLayers, lowerInUse, lowerLayers, lowerSource, type SnapshotMount} from './lowers.js'
+import {type FolderLower, type LowerLayers, lowerInUse, lowerLayers, lowerSource, pinFolders, type SnapshotMount} from './lowers.js'
 import type {State, UnionType, VolumeRecord} from '../store/state.js'
 import {Undo} from '../common/undo.js'
 import {type UnionLayers, unionMountArgs} from './union-mount.js'
@@ -26,9 +26,12 @@ export const isUnion = (record: VolumeRecord): record is UnionRecord => record.t
 const upperDir = (layout: Layout, name: string) => join(layout.upperMount(name), 'upper')
 const workDir = (layout: Layout, name: string) => join(layout.upperMount(name), 'work')
 
+/** The state with `record` as given (one being created is not in the store yet). */
+const withRecord = (state: State, record: UnionRecord): State => ({...state, volumes: {...state.volumes, [record.name]: record}})
+
 /** What the union mount of `record` stacks. */
 function unionLayers(layout: Layout, state: State, record: UnionRecord): {lowers: LowerLayers; layers: UnionLayers} {
-  const lowers = lowerLayers(layout, state, record.lowers)
+  const lowers = lowerLayers(layout, withRecord(state, record), record.name)
   const upper = layout.upperMount(record.name)
   return {lowers, layers: {lowers: lowers.folders, upper: upperDir(layout, record.name), work: workDir(layout, record.name), xino: join(upper, 'xino')}}
 }
@@ -71,25 +74,38 @@ export async function prepareUpper(ctx: Context, name: string): Promise<void> {
  */
 export async function mountUnion(ctx: Context, record: UnionRecord): Promise<void> {
   const dir = ctx.layout.mountpoint(record.name)
-  for (const lower of record.lowers) {
-    if (lower.type === 'directory' && !ctx.host.fileInfo(lower.path)?.isDirectory) {
-      throw notFound(`lower layer ${lower.path} of volume "${record.name}" is missing`, 'put the folder back, or remove the volume')
-    }
-  }
-  await withLowersLock(ctx, async () => {
+  const unrecorded = await withLowersLock(ctx, async () => {
     const view = HostView.read(ctx.host)
     const top = view.mountAt(dir)
-    if (top?.fstype === record.type) return
+    if (top?.fstype === record.type) return []
     if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${record.name}"`, `unmount it first (umount ${dir})`)
-    const {lowers, layers} = unionLayers(ctx.layout, ctx.store.read(), record)
+    const state = ctx.store.read()
+    const {lowers, layers} = unionLayers(ctx.layout, state, record)
+    const pinned = pinFolders(ctx, state, lowers.hostFolders)
     const undo = new Undo()
     try {
       for (const mount of lowers.mounts) await mountSnapshot(ctx, mount, view, undo)
       if (!ctx.host.fileInfo(dir)) await prepareMountpoint(ctx, dir, undo)
-      await ctx.exec.run('mount', unionMountArgs(record.type, layers, dir), {mutates: true})
+      // --dry-run shows the folders; the mount itself gets their open handles.
+      const stacked = ctx.exec.dryRun ? layers : {...layers, lowers: layers.lowers.map((folder) => pinned.pathOf(folder))}
+      await ctx.exec.run('mount', unionMountArgs(record.type, stacked, dir), {mutates: true})
     } catch (error) {
       await undo.run()
       throw error
+    } finally {
+      pinned.close()
+    }
+    return pinned.unrecorded
+  })
+  if (unrecorded.length > 0) await recordIdentities(ctx, unrecorded)
+}
+
+/** Volumes created before cbs kept their folders' identity: trusted at their first checked mount. */
+async function recordIdentities(ctx: Context, folders: FolderLower[]): Promise<void> {
+  await ctx.store.update((state) => {
+    for (const {volume, path, identity} of folders) {
+      const lower = state.volumes[volume]?.lowers?.find((each) => each.type === 'directory' && each.path === path)
+      if (lower?.type === 'directory') lower.identity ??= identity
     }
   })
 }
@@ -99,7 +115,7 @@ export async function releaseLowers(ctx: Context, record: UnionRecord): Promise<
   await withLowersLock(ctx, async () => {
     const state = ctx.store.read()
     const view = HostView.read(ctx.host)
-    for (const mount of lowerLayers(ctx.layout, state, record.lowers).mounts) {
+    for (const mount of lowerLayers(ctx.layout, withRecord(state, record), record.name).mounts) {
       if (lowerInUse(ctx.layout, state, view, mount.ref, record.name)) continue
       const device = view.deviceOf(mount.image)
       try {
@@ -131,12 +147,12 @@ async function mountSnapshot(ctx: Context, mount: SnapshotMount, view: HostView,
  * Mounting and releasing shared snapshot mounts is serialised between cbs processes, so that a
  * snapshot is never unmounted between being mounted for a union volume and that volume's mount.
  */
-async function withLowersLock(ctx: Context, work: () => Promise<void>): Promise<void> {
+async function withLowersLock<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
   if (ctx.exec.dryRun) return work()
   mkdirSync(ctx.layout.root, {recursive: true, mode: 0o700})
   const release = await new FileLock(ctx.layout.lowersLockFile).acquire()
   try {
-    await work()
+    return await work()
   } finally {
     release()
   }

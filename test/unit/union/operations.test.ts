@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {stackDepth, unionDependents} from '../../../src/lib/union/lowers.js'
@@ -10,6 +10,7 @@ import {mountVolumes, unmountVolumes} from '../../../src/lib/volumes/mount.js'
 import {removeVolumes} from '../../../src/lib/volumes/remove.js'
 import {type UnitContext, unitContext, withScript} from '../../support/unit-context.js'
 import {exitCodeOf} from '../../support/exit-codes.js'
+import type {CbsError} from '../../../src/lib/common/errors.js'
 
 const MiB = 1024 ** 2
 
@@ -31,10 +32,13 @@ function createScript(ctx: UnitContext, lowers: string[], device = '/dev/loop4')
     {command: `mkdir -m 0755 ${layout.mountpoint('u')}`},
     {command: `chattr +i ${layout.mountpoint('u')}`},
     {
-      command: `mount -t overlay -o lowerdir=${lowers.map((lower) => `${lower}/`).join(':')},upperdir=${upper}/upper/,workdir=${upper}/work/ overlay ${layout.mountpoint('u')}`,
+      command: new RegExp(`^mount -t overlay -o lowerdir=${lowers.map((lower) => `${lower.startsWith(layout.root) ? lower.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&') : HANDLE}/`).join(':')},upperdir=${upper}/upper/,workdir=${upper}/work/ overlay ${layout.mountpoint('u')}$`),
     },
   ]
 }
+
+/** The mount gets each host folder by its open handle in this process, never by its path (cbs's own snapshot mounts: by path). */
+const HANDLE = `/proc/${process.pid}/fd/\\d+`
 
 describe('union volumes (planned commands)', () => {
   let ctx: UnitContext
@@ -72,9 +76,10 @@ describe('union volumes (planned commands)', () => {
   it('creates the upper volume, its upper and work folders, then mounts the overlay; records the lowers', async () => {
     const volume = await create()
     assert.equal(volume.type, 'overlay')
+    const identity = (path: string) => `${statSync(path).dev}:${statSync(path).ino}`
     assert.deepEqual(ctx.store.read().volumes.u.lowers, [
-      {type: 'directory', path: a},
-      {type: 'directory', path: b},
+      {type: 'directory', path: a, identity: identity(a)},
+      {type: 'directory', path: b, identity: identity(b)},
     ])
     const [inspected] = inspectVolumes(ctx, ['u'])
     assert.equal(inspected.status, 'mounted')
@@ -119,7 +124,7 @@ describe('union volumes (planned commands)', () => {
     ctx.host.procFilesystems = () => 'nodev\taufs\n\text4\n'
     const script = createScript(ctx, [a])
     const upper = ctx.layout.upperMount('u')
-    script[12] = {command: `mount -t aufs -o br=${upper}/upper=rw:${a}=ro+wh,xino=${upper}/xino none ${ctx.layout.mountpoint('u')}`}
+    script[12] = {command: new RegExp(`^mount -t aufs -o br=${upper}/upper=rw:${HANDLE}=ro\\+wh,xino=${upper}/xino none ${ctx.layout.mountpoint('u')}$`)}
     const run = withScript(ctx, script)
     await createVolume(run, {name: 'u', type: 'aufs', lowers: [a], sizeBytes: 64 * MiB})
     run.exec.assertDone()
@@ -188,6 +193,52 @@ describe('union volumes (planned commands)', () => {
     ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay')
     rmSync(b, {recursive: true})
     assert.equal(await exitCodeOf(mountVolumes(withScript(ctx, []), {names: ['u']})), 3)
+  })
+
+  it('refuses (exit 4) a folder lower swapped after create, by a symbolic link or by another folder, mounting nothing', async () => {
+    await create()
+    ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay')
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cbs-elsewhere-'))
+    try {
+      renameSync(b, `${b}.checked`)
+      symlinkSync(elsewhere, b)
+      await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /lower layer \S+\/b of volume "u" is no longer a folder/.test(error.message))
+      rmSync(b)
+      symlinkSync(ctx.layout.mountpoint('u'), b)
+      assert.equal(await exitCodeOf(mountVolumes(withScript(ctx, []), {names: ['u']})), 4, 'a link into $CBS_ROOT')
+      rmSync(b)
+      mkdirSync(b) // same path, another folder
+      await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /is not the folder checked at create/.test(error.message))
+      // The parent replaced by a link: the path leads elsewhere although its last part is a folder.
+      rmSync(b, {recursive: true})
+      renameSync(`${b}.checked`, b)
+      renameSync(lowers, `${lowers}.moved`)
+      symlinkSync(`${lowers}.moved`, lowers)
+      await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /symbolic link/.test(error.message))
+      rmSync(lowers)
+      renameSync(`${lowers}.moved`, lowers)
+      // The checked folder back in place: it mounts again.
+      const up = withScript(ctx, [{command: /^mount -t overlay /}])
+      await mountVolumes(up, {names: ['u']})
+      up.exec.assertDone()
+    } finally {
+      rmSync(elsewhere, {recursive: true, force: true})
+    }
+  })
+
+  it('a folder lower recorded without its identity (an older cbs) is checked like at create and recorded at its next mount', async () => {
+    await create()
+    ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay')
+    await ctx.store.update((state) => {
+      for (const lower of state.volumes.u.lowers ?? []) if (lower.type === 'directory') delete lower.identity
+    })
+    const up = withScript(ctx, [{command: /^mount -t overlay /}])
+    await mountVolumes(up, {names: ['u']})
+    up.exec.assertDone()
+    assert.deepEqual(
+      ctx.store.read().volumes.u.lowers?.map((lower) => lower.type === 'directory' && lower.identity),
+      [a, b].map((path) => `${statSync(path).dev}:${statSync(path).ino}`),
+    )
   })
 
   it('rm unmounts both mounts and removes both mountpoints, the image and the record', async () => {
