@@ -11,12 +11,16 @@ export default class VolumeMount extends CbsCommand {
   static override args = {name: Args.string({description: 'Volume names'})}
   static override flags = {
     all: Flags.boolean({char: 'a', summary: 'Mount every volume.'}),
+    'accept-lowers': Flags.boolean({
+      summary: 'Take host folder lowers that were replaced on purpose as they are now, and record them.',
+      description: 'Every mount checks that a folder lower is still the folder checked at create (device and inode) and refuses one that changed (exit 4). With this flag a replaced folder is accepted, if it passes the checks of create.',
+    }),
     'dry-run': CbsCommand.dryRunFlag,
   }
 
   async run(): Promise<Volume[]> {
     const {argv, flags} = await this.parse(VolumeMount)
-    const volumes = await mountVolumes(this.context(flags), flags.all ? {all: true} : {names: argv as string[]})
+    const volumes = await mountVolumes(this.context(flags), flags.all ? {all: true} : {names: argv as string[]}, {acceptLowers: flags['accept-lowers']})
     if (!flags['dry-run']) for (const volume of volumes) this.log(volume.name)
     return volumes
   }

@@ -136,9 +136,19 @@ export function lowerLayers(layout: Layout, state: State, owner: string): LowerL
 export interface PinnedFolders {
   /** The path that names the checked folder: its handle's /proc/PID/fd/N. */
   pathOf(folder: string): string
-  /** Folders recorded before cbs kept their identity, with the identity they have now. */
-  unrecorded: FolderLower[]
+  /**
+   * Folders whose identity to record once mounted, as they are now: recorded before cbs kept
+   * it (trusted on their first checked mount), or replaced and accepted (--accept-lowers).
+   */
+  toRecord: FolderLower[]
   close(): void
+}
+
+export interface PinOptions {
+  /** The union volume being mounted, for the hint. */
+  union: string
+  /** Take a replaced folder as it is now (it still passes the checks of create). */
+  accept?: boolean
 }
 
 /**
@@ -149,31 +159,33 @@ export interface PinnedFolders {
  * handle (/proc/PID/fd/N, which mount(8) resolves as root while this process waits for it), so
  * no swap between this check and the mount changes what gets stacked.
  */
-export function pinFolders(ctx: Context, state: State, folders: FolderLower[]): PinnedFolders {
+export function pinFolders(ctx: Context, state: State, folders: FolderLower[], options: PinOptions): PinnedFolders {
   const handles = new Map<string, FolderHandle>()
   const close = () => {
     for (const handle of handles.values()) handle.close()
   }
   try {
-    for (const folder of folders) handles.set(folder.path, pinFolder(ctx, state, folder))
+    for (const folder of folders) handles.set(folder.path, pinFolder(ctx, state, folder, options))
   } catch (error) {
     close()
     throw error
   }
   return {
     pathOf: (folder) => handles.get(folder)?.path ?? folder,
-    unrecorded: folders.filter((folder) => !folder.identity).map((folder) => ({...folder, identity: handles.get(folder.path)!.identity})),
+    toRecord: folders
+      .map((folder) => ({...folder, identity: handles.get(folder.path)!.identity}))
+      .filter((folder, index) => folder.identity !== folders[index].identity),
     close,
   }
 }
 
-function pinFolder(ctx: Context, state: State, {path, identity, volume}: FolderLower): FolderHandle {
+function pinFolder(ctx: Context, state: State, {path, identity, volume}: FolderLower, {union, accept}: PinOptions): FolderHandle {
   const handle = ctx.host.openFolder(path)
   if (handle === 'missing') throw notFound(`lower layer ${path} of volume "${volume}" is missing`, 'put the folder back, or remove the volume')
   const changed = (what: string) =>
     conflict(
       `lower layer ${path} of volume "${volume}" ${what}`,
-      `whoever can write to ${dirname(path)} may have swapped it: put back the folder that was checked, or create the union volume anew over the new one`,
+      `whoever can write to ${dirname(path)} may have swapped it: put back the folder that was checked, or if the new one is meant, check it and run \`cbs volume mount ${union} --accept-lowers\``,
     )
   try {
     if (handle === 'not a folder') throw changed('is no longer a folder (a symbolic link or a file is there now)')
@@ -185,7 +197,7 @@ function pinFolder(ctx: Context, state: State, {path, identity, volume}: FolderL
       if (!(error instanceof CbsError)) throw error
       throw conflict(`lower layer ${path} of volume "${volume}" no longer passes the checks of create (${error.message})`)
     }
-    if (identity && handle.identity !== identity) throw changed(`is not the folder checked at create (device:inode ${identity}, now ${handle.identity})`)
+    if (identity && handle.identity !== identity && !accept) throw changed(`is not the folder checked at create (device:inode ${identity}, now ${handle.identity})`)
     return handle
   } catch (error) {
     if (typeof handle !== 'string') handle.close()

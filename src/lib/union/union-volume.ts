@@ -72,16 +72,16 @@ export async function prepareUpper(ctx: Context, name: string): Promise<void> {
  * Mounts the snapshots below the union volume, then the union itself on its mountpoint (the
  * upper volume is mounted already). Idempotent; on failure what it mounted is taken back.
  */
-export async function mountUnion(ctx: Context, record: UnionRecord): Promise<void> {
+export async function mountUnion(ctx: Context, record: UnionRecord, options: {acceptLowers?: boolean} = {}): Promise<void> {
   const dir = ctx.layout.mountpoint(record.name)
-  const unrecorded = await withLowersLock(ctx, async () => {
+  const toRecord = await withLowersLock(ctx, async () => {
     const view = HostView.read(ctx.host)
     const top = view.mountAt(dir)
     if (top?.fstype === record.type) return []
     if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${record.name}"`, `unmount it first (umount ${dir})`)
     const state = ctx.store.read()
     const {lowers, layers} = unionLayers(ctx.layout, state, record)
-    const pinned = pinFolders(ctx, state, lowers.hostFolders)
+    const pinned = pinFolders(ctx, state, lowers.hostFolders, {union: record.name, accept: options.acceptLowers})
     const undo = new Undo()
     try {
       for (const mount of lowers.mounts) await mountSnapshot(ctx, mount, view, undo)
@@ -95,17 +95,17 @@ export async function mountUnion(ctx: Context, record: UnionRecord): Promise<voi
     } finally {
       pinned.close()
     }
-    return pinned.unrecorded
+    return pinned.toRecord
   })
-  if (unrecorded.length > 0) await recordIdentities(ctx, unrecorded)
+  if (toRecord.length > 0) await recordIdentities(ctx, toRecord)
 }
 
-/** Volumes created before cbs kept their folders' identity: trusted at their first checked mount. */
+/** Folders recorded without their identity (an older cbs), or replaced and accepted: as they were mounted. */
 async function recordIdentities(ctx: Context, folders: FolderLower[]): Promise<void> {
   await ctx.store.update((state) => {
     for (const {volume, path, identity} of folders) {
       const lower = state.volumes[volume]?.lowers?.find((each) => each.type === 'directory' && each.path === path)
-      if (lower?.type === 'directory') lower.identity ??= identity
+      if (lower?.type === 'directory') lower.identity = identity
     }
   })
 }
@@ -166,7 +166,7 @@ export type Lower =
 export function describeLowers(ctx: Context, record: UnionRecord, view: HostView): Lower[] {
   return record.lowers.map((lower) => {
     const source = lowerSource(lower)
-    if (lower.type === 'directory') return {source, ...lower, exists: Boolean(ctx.host.fileInfo(lower.path)?.isDirectory)}
+    if (lower.type === 'directory') return {source, type: lower.type, path: lower.path, exists: Boolean(ctx.host.fileInfo(lower.path)?.isDirectory)}
     const mountpoint = ctx.layout.lowerMount(source)
     return {source, ...lower, image: ctx.layout.snapshotImage(lower.volume, lower.snapshot), mountpoint, mounted: view.mountAt(mountpoint) !== undefined}
   })

@@ -12,10 +12,10 @@ import {isUnion, mountUnion, releaseLowers} from '../union/union-volume.js'
  * under $CBS_ROOT/uppers, with the union mount on top.
  */
 
-export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
+export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView, options: {acceptLowers?: boolean} = {}): Promise<void> {
   if (!isUnion(record)) return attachAndMount(ctx, record.name, ctx.layout.mountpoint(record.name), view)
   await attachAndMount(ctx, record.name, ctx.layout.upperMount(record.name), view)
-  await mountUnion(ctx, record)
+  await mountUnion(ctx, record, options)
 }
 
 /** Unmounts and detaches; refused (exit 4, nothing changed) while anything still uses the volume. */

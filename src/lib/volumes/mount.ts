@@ -15,9 +15,12 @@ import {bringDown, bringUp} from './lifecycle.js'
 /** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
 export type Selection = {all: true} | {names: string[]}
 
-/** Volumes whose snapshots union volumes stack are mounted before those union volumes. */
-export async function mountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, 'lowers first', (record, view) => bringUp(ctx, record, view))
+/**
+ * Volumes whose snapshots union volumes stack are mounted before those union volumes.
+ * `acceptLowers`: host folder lowers replaced on purpose are taken as they are now.
+ */
+export async function mountVolumes(ctx: Context, selection: Selection, options: {acceptLowers?: boolean} = {}): Promise<Volume[]> {
+  return forEachSelected(ctx, selection, 'lowers first', (record, view) => bringUp(ctx, record, view, options))
 }
 
 /** Union volumes are unmounted before the volumes whose snapshots they stack. */

@@ -195,7 +195,7 @@ describe('union volumes (planned commands)', () => {
     assert.equal(await exitCodeOf(mountVolumes(withScript(ctx, []), {names: ['u']})), 3)
   })
 
-  it('refuses (exit 4) a folder lower swapped after create, by a symbolic link or by another folder, mounting nothing', async () => {
+  it('refuses (exit 4) a folder lower swapped after create, by a symbolic link or by another folder, mounting nothing; --accept-lowers takes a new folder, never a link', async () => {
     await create()
     ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay')
     const elsewhere = mkdtempSync(join(tmpdir(), 'cbs-elsewhere-'))
@@ -210,17 +210,18 @@ describe('union volumes (planned commands)', () => {
       mkdirSync(b) // same path, another folder
       await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /is not the folder checked at create/.test(error.message))
       // The parent replaced by a link: the path leads elsewhere although its last part is a folder.
-      rmSync(b, {recursive: true})
-      renameSync(`${b}.checked`, b)
       renameSync(lowers, `${lowers}.moved`)
       symlinkSync(`${lowers}.moved`, lowers)
       await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /symbolic link/.test(error.message))
+      await assert.rejects(mountVolumes(withScript(ctx, []), {names: ['u']}, {acceptLowers: true}), /symbolic link/, 'never accepted')
       rmSync(lowers)
       renameSync(`${lowers}.moved`, lowers)
-      // The checked folder back in place: it mounts again.
+      // The new folder, accepted on purpose: mounted and recorded.
       const up = withScript(ctx, [{command: /^mount -t overlay /}])
-      await mountVolumes(up, {names: ['u']})
+      await mountVolumes(up, {names: ['u']}, {acceptLowers: true})
       up.exec.assertDone()
+      const lower = ctx.store.read().volumes.u.lowers?.[1]
+      assert.equal(lower?.type === 'directory' && lower.identity, `${statSync(b).dev}:${statSync(b).ino}`)
     } finally {
       rmSync(elsewhere, {recursive: true, force: true})
     }
