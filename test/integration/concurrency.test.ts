@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, cbsAsync, json, leftovers, makeRoot, REPO, removeRoot, requireHost, sh} from '../support/integration.js'
 
 /** A small deterministic generator, so that a failing mix can be replayed. */
 function random(seed: number): () => number {
@@ -72,5 +73,26 @@ describe('integration: 200 concurrent mixed calls', function () {
     console.log(`      ${volumes.length} volumes and ${snapshots.length} snapshots at the end, checked against the system`)
     const doctor = cbs(root, ['doctor'])
     assert.equal(doctor.code, 0, `${doctor.stdout}${doctor.stderr}`)
+  })
+
+  it('ls answers while another command removes a volume between its reads of the mounts and of the usage', async () => {
+    assert.equal(cbs(root, ['volume', 'create', 'v', '--size', '8M']).code, 0)
+    const pause = mkdtempSync('/tmp/cbs-it-pause-')
+    try {
+      const env = {NODE_OPTIONS: `--require ${join(REPO, 'test/support/pause-statfs.cjs')}`, CBS_PAUSE_UNDER: join(root, 'mounts'), CBS_PAUSE_DIR: pause}
+      let done = false
+      const listing = cbsAsync(root, ['volume', 'ls', '--json'], {env}).finally(() => (done = true))
+      while (!existsSync(join(pause, 'waiting')) && !done) await sleep(20)
+      const removed = cbs(root, ['volume', 'rm', 'v'])
+      assert.equal(removed.code, 0, removed.stderr)
+      writeFileSync(join(pause, 'go'), '')
+      const result = await listing
+      assert.equal(result.code, 0, `stdout: ${result.stdout} stderr: ${result.stderr}`)
+      const [volume] = json<Volume[]>(result)
+      assert.deepEqual([volume.name, volume.usedBytes], ['v', null], 'as the mounts were read, its usage unknown')
+    } finally {
+      writeFileSync(join(pause, 'go'), '')
+      rmSync(pause, {recursive: true, force: true})
+    }
   })
 })
