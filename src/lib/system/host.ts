@@ -159,7 +159,13 @@ export const systemHost: Host = {
   },
 
   processesUsing(mountpoint) {
-    const device = statSync(mountpoint).dev
+    let device: number
+    try {
+      device = statSync(mountpoint).dev
+    } catch (error) {
+      if (isGone(error)) return [] // removed by another command in between: nothing uses it here
+      throw error
+    }
     // stat() through /proc/PID/{cwd,root,exe,fd/N} follows the magic links into any mount
     // namespace: a container's processes are found by the device they use, not by path.
     const onDevice = (path: string) => {

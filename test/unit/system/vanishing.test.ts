@@ -50,5 +50,6 @@ describe('system reads that race with other cbs commands', () => {
     rmdirSync(dir)
     assert.equal(systemHost.mountUsage(dir), undefined)
     assert.equal(systemHost.mountUsage(join(dir, 'below')), undefined)
+    assert.deepEqual(systemHost.processesUsing(dir), [], 'nothing uses a mountpoint that is gone')
   })
 })
