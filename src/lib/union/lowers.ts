@@ -165,7 +165,12 @@ export function pinFolders(ctx: Context, state: State, folders: FolderLower[], o
     for (const handle of handles.values()) handle.close()
   }
   try {
-    for (const folder of folders) handles.set(folder.path, pinFolder(ctx, state, folder, options))
+    for (const folder of folders) {
+      // A folder two union volumes stack (through a snapshot) is checked for each, held once.
+      const handle = pinFolder(ctx, state, folder, options)
+      if (handles.has(folder.path)) handle.close()
+      else handles.set(folder.path, handle)
+    }
   } catch (error) {
     close()
     throw error
