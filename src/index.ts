@@ -7,6 +7,8 @@ import {fileURLToPath} from 'node:url'
 import pjson from '../package.json' with {type: 'json'}
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
 import Doctor from './commands/doctor.js'
+import PluginInstall from './commands/plugin/install.js'
+import PluginServe from './commands/plugin/serve.js'
 import SystemInstallUnit from './commands/system/install-unit.js'
 import VolumeAttach from './commands/volume/attach.js'
 import VolumeCreate from './commands/volume/create.js'
@@ -27,6 +29,8 @@ export const COMMANDS = {
   'autocomplete:create': AutocompleteCreate,
   'autocomplete:script': AutocompleteScript,
   doctor: Doctor,
+  'plugin:install': PluginInstall,
+  'plugin:serve': PluginServe,
   'system:install-unit': SystemInstallUnit,
   'volume:attach': VolumeAttach,
   'volume:create': VolumeCreate,

@@ -1,33 +1,31 @@
 import {Flags} from '@oclif/core'
-import {realpathSync} from 'node:fs'
-import {join} from 'node:path'
 import {CbsCommand} from '../../base-command.js'
-import {rootFromEnvironment} from '../../lib/store/layout.js'
-import {DEFAULT_UNIT_DIR, type InstalledUnit, installUnit, UNIT_NAME, unitText} from '../../lib/system/systemd-unit.js'
+import {DEFAULT_PLUGIN_SOCKET, DEFAULT_UNIT_DIR, type InstalledUnits, installUnits, pluginUnits, UNIT_NAME, unitOptions, volumesUnit} from '../../lib/system/systemd-unit.js'
 
 export default class SystemInstallUnit extends CbsCommand {
-  static override summary = `Install a systemd unit (${UNIT_NAME}) that mounts every volume at boot, before docker.`
-  static override description = `The unit runs \`cbs volume mount --all\` at boot, before docker.service, containerd and podman start, and \`cbs volume unmount --all\` at shutdown; it also finishes what a crash left half done. It is written to $CBS_SYSTEMD_DIR (default ${DEFAULT_UNIT_DIR}) and enabled with links in its *.wants/ folders, as \`systemctl enable\` does; a running systemd is told to reload.`
+  static override summary = `Install the systemd units: ${UNIT_NAME} mounts the volumes at boot, before docker; cbs-plugin serves docker and podman.`
+  static override description = `${UNIT_NAME} runs \`cbs volume mount --all\` at boot, before docker.service, containerd and podman start, and \`cbs volume unmount --all\` at shutdown (which keeps each volume's "meant to be mounted" record); it also finishes what a crash left half done. cbs-plugin.service runs \`cbs plugin serve\` on ${DEFAULT_PLUGIN_SOCKET}, with cbs-plugin.socket holding that socket from early boot. They are written to $CBS_SYSTEMD_DIR (default ${DEFAULT_UNIT_DIR}) and enabled with links in their *.wants/ folders, as \`systemctl enable\` does; a running systemd is told to reload.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
-    {description: 'Only show the unit', command: '<%= config.bin %> <%= command.id %> --print'},
+    {description: 'Only show the units', command: '<%= config.bin %> <%= command.id %> --print'},
   ]
   static override flags = {
-    print: Flags.boolean({summary: 'Write the unit to stdout and install nothing.'}),
-    dir: Flags.string({summary: 'Folder to install the unit into.', env: 'CBS_SYSTEMD_DIR', default: DEFAULT_UNIT_DIR, helpValue: 'DIR'}),
+    print: Flags.boolean({summary: 'Write the units to stdout and install nothing.'}),
+    dir: Flags.string({summary: 'Folder to install the units into.', env: 'CBS_SYSTEMD_DIR', default: DEFAULT_UNIT_DIR, helpValue: 'DIR'}),
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<InstalledUnit | {text: string}> {
+  async run(): Promise<InstalledUnits | {text: string}> {
     const {flags} = await this.parse(SystemInstallUnit)
-    const options = {node: process.execPath, script: realpathSync(join(this.config.root, 'bin', 'run.js')), root: rootFromEnvironment()}
+    const files = [volumesUnit(unitOptions(this.config.root)), ...pluginUnits(unitOptions(this.config.root), DEFAULT_PLUGIN_SOCKET)]
     if (flags.print) {
-      const text = unitText(options)
+      const text = files.map((file) => file.text).join('\n')
       if (!this.jsonEnabled()) process.stdout.write(text)
       return {text}
     }
-    const installed = await installUnit(this.context(flags), flags.dir, options)
-    if (!flags['dry-run'] && !this.jsonEnabled()) this.log(installed.unit)
+    const installed = await installUnits(this.context(flags), flags.dir, files)
+    if (!flags['dry-run'] && !this.jsonEnabled()) for (const {unit} of installed.units) this.log(unit)
     return installed
   }
 }
+

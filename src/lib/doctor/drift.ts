@@ -88,6 +88,13 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     report('error', `volume "${record.name}" has lost its backing file ${layout.image(record.name)}`, fix)
   }
 
+  // After a reboot without the boot unit, every volume is down and nothing else looks wrong.
+  for (const record of records.filter((each) => !each.pending && each.meantToBeMounted !== false)) {
+    const image = layout.image(record.name)
+    if (view.mountAt(layout.mountpoint(record.name)) || view.deviceOf(image) || !observed.images.includes(basename(image))) continue
+    report('warning', `volume "${record.name}" is meant to be mounted but is not`, `cbs volume mount ${record.name} (every such volume: cbs volume mount --all; to keep it down: cbs volume unmount ${record.name})`)
+  }
+
   for (const mount of view.mounts) {
     if (!under(mount.mountpoint) || isKnownMount(layout, view, records, mount)) continue
     report('warning', `${mount.source} is mounted on ${mount.mountpoint}, which no volume knows`, `umount ${mount.mountpoint}`, {kind: 'unmount', path: mount.mountpoint})

@@ -31,6 +31,11 @@ export interface VolumeRecord {
   attachments?: AttachmentRecord[]
   /** The volume's snapshots by snapshot name (absent: none). */
   snapshots?: Record<string, SnapshotRecord>
+  /**
+   * false once its user unmounted it (`cbs volume unmount NAME`): `mount --all` at boot leaves it
+   * down. Absent (volumes made before this field) or true: meant to be mounted.
+   */
+  meantToBeMounted?: boolean
 }
 
 export type RuntimeName = 'docker' | 'nerdctl' | 'podman'

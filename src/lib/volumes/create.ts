@@ -44,6 +44,7 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
     sizeBytes: request.sizeBytes ?? DEFAULT_SIZE,
     labels: request.labels ?? {},
     createdAt: new Date().toISOString(),
+    meantToBeMounted: true,
   }
   if (!from) checkSize(ctx, record)
   requireRoot(ctx.host)

@@ -16,16 +16,38 @@ import {bringDown, bringUp} from './lifecycle.js'
 export type Selection = {all: true} | {names: string[]}
 
 /**
- * Volumes whose snapshots union volumes stack are mounted before those union volumes.
- * `acceptLowers`: host folder lowers replaced on purpose are taken as they are now.
+/**
+ * Volumes whose snapshots union volumes stack are mounted before those union volumes. `--all`
+ * (the boot unit) brings back the volumes meant to be mounted; a volume named is mounted and
+ * meant to be from then on. `acceptLowers`: host folder lowers replaced on purpose are taken as
+ * they are now.
  */
 export async function mountVolumes(ctx: Context, selection: Selection, options: {acceptLowers?: boolean} = {}): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, 'lowers first', (record, view) => bringUp(ctx, record, view, options))
+  return forEachSelected(ctx, selection, 'lowers first', async (record, view) => {
+    if ('all' in selection && record.meantToBeMounted === false) return
+    await bringUp(ctx, record, view, options)
+    if ('names' in selection) await recordMeantToBeMounted(ctx, record.name, true)
+  })
 }
 
-/** Union volumes are unmounted before the volumes whose snapshots they stack. */
+/**
+ * Union volumes are unmounted before the volumes whose snapshots they stack. A volume named
+ * stays down, even across a reboot; `--all` (the boot unit at shutdown) keeps every record as it
+ * was, so that `mount --all` brings back the same volumes.
+ */
 export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, 'unions first', (record, view) => bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error)))
+  return forEachSelected(ctx, selection, 'unions first', async (record, view) => {
+    await bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error))
+    if ('names' in selection) await recordMeantToBeMounted(ctx, record.name, false)
+  })
+}
+
+/** What `mount --all` will do with the volume after a reboot. */
+export async function recordMeantToBeMounted(ctx: Context, name: string, meant: boolean): Promise<void> {
+  await ctx.store.update((state) => {
+    const record = state.volumes[name]
+    if (record) record.meantToBeMounted = meant
+  })
 }
 
 async function forEachSelected(
