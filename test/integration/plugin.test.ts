@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict'
+import {statSync} from 'node:fs'
+import type {Volume} from '../../src/lib/volumes/volume.js'
+import {cbs, json, leftovers, makeRoot, removeRoot, requireHost} from '../support/integration.js'
+import {PluginServer} from '../support/plugin.js'
+
+describe('integration: cbs plugin serve, at the protocol level', function () {
+  this.timeout(120_000)
+  let root: string
+  let plugin: PluginServer
+
+  before(function () {
+    requireHost.call(this)
+  })
+  beforeEach(async () => {
+    root = makeRoot()
+    plugin = await new PluginServer(root).start()
+  })
+  afterEach(async () => {
+    await plugin.stop('SIGKILL')
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  it('answers Activate and Capabilities on a socket only root may use (mode 0600)', async () => {
+    const stat = statSync(plugin.socket)
+    assert.ok(stat.isSocket())
+    assert.equal(stat.mode & 0o777, 0o600)
+    assert.equal(stat.uid, 0)
+    assert.deepEqual((await plugin.call('/Plugin.Activate')).body, {Implements: ['VolumeDriver']})
+    assert.deepEqual((await plugin.call('/VolumeDriver.Capabilities', null)).body, {Capabilities: {Scope: 'local'}})
+  })
+
+  it('refuses bad JSON, an unknown endpoint, an oversize body, a bad name and a bad option with Err, and keeps running', async () => {
+    const refused = [
+      [await plugin.call('/VolumeDriver.Get', undefined, '{"Name": '), 400, /not valid JSON/],
+      [await plugin.call('/VolumeDriver.Get', [1]), 400, /must be a JSON object/],
+      [await plugin.call('/VolumeDriver.Nope', {}), 404, /unknown endpoint \/VolumeDriver\.Nope/],
+      [await plugin.call('/VolumeDriver.Create', {Name: 'x', Opts: {pad: 'x'.repeat(70_000)}}), 413, /larger than 65536 bytes/],
+      [await plugin.call('/VolumeDriver.Create', {Name: '../etc'}), 500, /^invalid volume name "\.\.\/etc"/],
+      [await plugin.call('/VolumeDriver.Create', {}), 500, /no volume Name/],
+      [await plugin.call('/VolumeDriver.Mount', {Name: 'x'}), 500, /no valid caller ID/],
+      [await plugin.call('/VolumeDriver.Create', {Name: 'x', Opts: {colour: 'red'}}), 500, /^unknown option "colour": cbs takes -o size=/],
+      [await plugin.call('/VolumeDriver.Get', {Name: 'nothere'}), 500, /^no such volume: nothere/],
+    ] as const
+    for (const [reply, status, message] of refused) {
+      assert.equal(reply.status, status, JSON.stringify(reply.body))
+      assert.match(reply.body.Err, message)
+    }
+    // A bad value gets exactly the CLI's message.
+    const cli = cbs(root, ['volume', 'create', 'x', '--size', '12Q'])
+    assert.equal(cli.code, 2)
+    const viaPlugin = await plugin.call('/VolumeDriver.Create', {Name: 'x', Opts: {size: '12Q'}})
+    assert.equal(`cbs: ${viaPlugin.body.Err}\n`, cli.stderr)
+    assert.deepEqual((await plugin.call('/Plugin.Activate')).body, {Implements: ['VolumeDriver']})
+    assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])), [])
+    assert.match(plugin.stderr, /^POST \/VolumeDriver\.Get 400 \d+ms: request body is not valid JSON$/m)
+  })
+
+  it('Create, Get, List, Mount, Path, Unmount and Remove act on the same volumes as the CLI', async () => {
+    assert.deepEqual((await plugin.call('/VolumeDriver.Create', {Name: 'web', Opts: {size: '300M', fs: 'xfs', label: 'env=ci,team=web'}})).body, {})
+    const [made] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'web', '--json']))
+    assert.equal(made.sizeBytes, 300 * 1024 ** 2)
+    assert.equal(made.fs, 'xfs')
+    assert.deepEqual(made.labels, {env: 'ci', team: 'web'})
+    assert.equal(cbs(root, ['volume', 'create', 'cli', '--size', '32M']).code, 0)
+
+    const got = (await plugin.call('/VolumeDriver.Get', {Name: 'cli'})).body
+    assert.equal(got.Volume.Name, 'cli')
+    assert.equal(got.Volume.Mountpoint, `${root}/mounts/cli`)
+    assert.equal(got.Volume.Status.status, 'mounted')
+    const listed = (await plugin.call('/VolumeDriver.List')).body
+    assert.deepEqual(listed.Volumes.map((volume: {Name: string}) => volume.Name), ['cli', 'web'])
+
+    // A volume its user unmounted comes back on Mount; two callers, and it stays mounted after both left.
+    assert.equal(cbs(root, ['volume', 'unmount', 'cli']).code, 0)
+    for (const id of ['c1', 'c2']) assert.deepEqual((await plugin.call('/VolumeDriver.Mount', {Name: 'cli', ID: id})).body, {Mountpoint: `${root}/mounts/cli`})
+    assert.equal((await plugin.call('/VolumeDriver.Get', {Name: 'cli'})).body.Volume.Status.containers, 2)
+    assert.match((await plugin.call('/VolumeDriver.Remove', {Name: 'cli'})).body.Err, /^volume "cli" is mounted by 2 container\(s\)/)
+    for (const id of ['c1', 'c2']) assert.deepEqual((await plugin.call('/VolumeDriver.Unmount', {Name: 'cli', ID: id})).body, {})
+    assert.deepEqual((await plugin.call('/VolumeDriver.Path', {Name: 'cli'})).body, {Mountpoint: `${root}/mounts/cli`})
+    assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'cli', '--json']))[0].status, 'mounted')
+
+    // Remove refuses a volume with snapshots, with cbs volume rm's message.
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'web', 's1']).code, 0)
+    const refused = await plugin.call('/VolumeDriver.Remove', {Name: 'web'})
+    assert.equal(`cbs: ${refused.body.Err}\n`, cbs(root, ['volume', 'rm', 'web']).stderr)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'rm', 'web@s1']).code, 0)
+    for (const name of ['web', 'cli']) assert.deepEqual((await plugin.call('/VolumeDriver.Remove', {Name: name})).body, {})
+    assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])), [])
+  })
+
+  it('-o type=overlay with lower=, and -o from=VOLUME@SNAPSHOT, as the CLI\'s --type, --lower and --from', async () => {
+    assert.equal(cbs(root, ['volume', 'create', 'base', '--size', '32M']).code, 0)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'base', 's1']).code, 0)
+    assert.deepEqual((await plugin.call('/VolumeDriver.Create', {Name: 'u', Opts: {type: 'overlay', lower: 'base@s1', size: '32M'}})).body, {})
+    assert.deepEqual((await plugin.call('/VolumeDriver.Create', {Name: 'copy', Opts: {from: 'base@s1'}})).body, {})
+    const [union, copy] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'u', 'copy', '--json']))
+    assert.equal(union.type, 'overlay')
+    assert.equal(copy.sizeBytes, 32 * 1024 ** 2)
+    const stacked = await plugin.call('/VolumeDriver.Remove', {Name: 'base'})
+    assert.match(stacked.body.Err, /has snapshots|union volumes stack/)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', 'u', 'copy', 'base']).code, 0)
+  })
+
+  it('SIGTERM: the Create in flight finishes, nothing is unmounted, the socket goes', async () => {
+    assert.equal(cbs(root, ['volume', 'create', 'kept', '--size', '32M']).code, 0)
+    const creating = plugin.call('/VolumeDriver.Create', {Name: 'late', Opts: {size: '32M'}})
+    await plugin.waitFor('"late"') .catch(() => {}) // the log line comes after the answer: do not wait on it
+    const [reply, code] = await Promise.all([creating, (async () => (await new Promise((resolve) => setTimeout(resolve, 30)), plugin.stop('SIGTERM')))()])
+    assert.deepEqual(reply.body, {})
+    assert.equal(code, 0, plugin.stderr)
+    const volumes = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
+    assert.deepEqual(volumes.map((volume) => [volume.name, volume.status]), [['kept', 'mounted'], ['late', 'mounted']])
+    assert.throws(() => statSync(plugin.socket))
+  })
+
+  it('SIGKILL in the middle of a Create, then a restart: nothing is left half made', async () => {
+    await plugin.stop('SIGKILL')
+    await plugin.start({CBS_TEST_PAUSE_AT: 'create:format'})
+    const creating = plugin.call('/VolumeDriver.Create', {Name: 'half', Opts: {size: '32M'}}).catch((error) => error)
+    await plugin.waitFor('paused at create:format')
+    await plugin.stop('SIGKILL')
+    assert.ok((await creating) instanceof Error, 'the caller sees the connection drop')
+    await plugin.start()
+    // dockerd retries the Create on the restarted plugin: it rolls the dead one back first.
+    assert.deepEqual((await plugin.call('/VolumeDriver.Create', {Name: 'half', Opts: {size: '32M'}})).body, {})
+    const [volume] = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
+    assert.equal(volume.status, 'mounted')
+    const doctor = cbs(root, ['doctor'])
+    assert.equal(doctor.code, 0, doctor.stdout)
+  })
+})
