@@ -33,8 +33,18 @@ describe('doctor: drift between the store and the system (pure)', () => {
       {source: 'tmpfs', mountpoint: '/r/mounts/db/inside'},
       {source: '/dev/loop9', mountpoint: '/elsewhere'},
     ]
-    const state = {...emptyState(), volumes: {db: volume('db'), off: volume('off')}}
+    const state = {...emptyState(), volumes: {db: volume('db'), off: volume('off', {meantToBeMounted: false})}}
     assert.deepEqual(messages(observe(host, state, {images: ['db.img', 'off.img'], mountDirs: ['db', 'off']})), [])
+  })
+
+  it('warns about a volume meant to be mounted that is down (a reboot without the boot unit), naming the fix', () => {
+    const host = new FakeHost()
+    const state = {...emptyState(), volumes: {old: volume('old'), db: volume('db', {meantToBeMounted: true}), off: volume('off', {meantToBeMounted: false})}}
+    const problems = findDrift(layoutOf('/r'), observe(host, state, {images: ['old.img', 'db.img', 'off.img'], mountDirs: ['old', 'db', 'off']}), () => false)
+    assert.deepEqual(
+      problems.map(({finding}) => `${finding.message} / ${finding.fix}`),
+      ['old', 'db'].map((name) => `volume "${name}" is meant to be mounted but is not / cbs volume mount ${name} (every such volume: cbs volume mount --all; to keep it down: cbs volume unmount ${name})`),
+    )
   })
 
   it('reports what no volume knows, with a repair for each', () => {

@@ -195,8 +195,29 @@ describe('volume rm, mount, unmount (planned commands)', () => {
       {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('db')}`, stdout: '/dev/loop3'},
       {command: `mount -o discard /dev/loop3 ${ctx.layout.mountpoint('db')}`},
     ])
+    await mountVolumes(up, {names: ['db']})
+    up.exec.assertDone()
+  })
+
+  it('a volume unmounted by name stays down at `mount --all`; `unmount --all` (a shutdown) keeps every record', async () => {
+    const down = withScript(ctx, [{command: `umount ${ctx.layout.mountpoint('db')}`}, {command: 'losetup --detach /dev/loop7'}])
+    await unmountVolumes(down, {all: true})
+    assert.equal(ctx.store.read().volumes.db.meantToBeMounted, true)
+    ctx.host.loops = []
+    ctx.host.mounts = []
+    const up = withScript(ctx, [
+      {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('db')}`, stdout: '/dev/loop3'},
+      {command: `mount -o discard /dev/loop3 ${ctx.layout.mountpoint('db')}`},
+    ])
     await mountVolumes(up, {all: true})
     up.exec.assertDone()
+    const byName = withScript(ctx, [{command: `umount ${ctx.layout.mountpoint('db')}`}, {command: 'losetup --detach /dev/loop3'}])
+    await unmountVolumes(byName, {names: ['db']})
+    assert.equal(ctx.store.read().volumes.db.meantToBeMounted, false)
+    ctx.host.loops = []
+    ctx.host.mounts = []
+    await mountVolumes(withScript(ctx, []), {all: true})
+    assert.equal(listVolumes(ctx)[0].status, 'unmounted')
   })
 
   it('status comes from the system: a vanished mount is unmounted, a missing image is error', () => {
