@@ -38,8 +38,9 @@ export class PluginServer {
   constructor(
     readonly root: string,
     readonly env: NodeJS.ProcessEnv = {},
+    socket = join(root, 'plugin.sock'),
   ) {
-    this.socket = join(root, 'plugin.sock')
+    this.socket = socket
   }
 
   async start(env: NodeJS.ProcessEnv = {}): Promise<this> {
@@ -79,11 +80,21 @@ export class PluginServer {
   }
 }
 
+/**
+ * dockerd keeps every volume plugin it has talked to until it restarts, and once that plugin is
+ * gone, `docker volume ls` and `docker run -v NEW:/x` wait 15 s on it. CBS_TEST_DOCKER_PLUGIN
+ * (NAME:SOCKET) reuses a plugin name and socket a dockerd already knows, adding none.
+ */
+export function dockerPluginAddress(root: string): {driver: string; socket: string} {
+  const [driver, socket] = process.env.CBS_TEST_DOCKER_PLUGIN?.split(/:(.*)/) ?? []
+  if (driver && socket) return {driver, socket}
+  return {driver: `cbs-test-${randomBytes(4).toString('hex')}`, socket: join(root, 'plugin.sock')}
+}
+
 /** Registers the socket with dockerd under a name of its own (never `cbs`); remove() unregisters it. */
-export function registerWithDocker(socket: string): {driver: string; remove: () => void} {
-  const driver = `cbs-test-${randomBytes(4).toString('hex')}`
+export function registerWithDocker(driver: string, socket: string): {remove: () => void} {
   const spec = join(SPEC_DIR, `${driver}.spec`)
   mkdirSync(SPEC_DIR, {recursive: true})
   writeFileSync(spec, `unix://${socket}\n`)
-  return {driver, remove: () => existsSync(spec) && rmSync(spec)}
+  return {remove: () => existsSync(spec) && rmSync(spec)}
 }
