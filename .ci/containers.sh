@@ -50,7 +50,7 @@ _cbs_ci_alive() {
 _cbs_ci_docker_answers() { timeout 15 docker info >/dev/null 2>&1; }
 
 cbs_ci_install_container_packages() {
-    local pkgs=(docker.io podman busybox-static) missing=() p
+    local pkgs=(docker.io podman busybox-static docker-compose) missing=() p
     for p in "${pkgs[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
             missing+=("$p")

@@ -5,6 +5,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
+import {benchPlugin} from './plugin.js'
 import {benchSnapshots} from './snapshot.js'
 import {median, printTable, round, row, takeDown, timed} from './support.js'
 import {benchUnion} from './union.js'
@@ -146,7 +147,7 @@ async function main() {
     if (!quick) {
       rows.push(...fioBench(root))
       const fewer = {cbsBin: CBS, repeats: Math.max(3, Math.floor(REPEATS / 3))}
-      rows.push(...(await benchSnapshots(fewer)), ...(await benchUnion(fewer)))
+      rows.push(...(await benchSnapshots(fewer)), ...(await benchUnion(fewer)), ...(await benchPlugin(fewer)))
     }
   } finally {
     takeDown(CBS, root)
