@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
 import {statSync} from 'node:fs'
+import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost} from '../support/integration.js'
-import {PluginServer} from '../support/plugin.js'
+import {cbs, json, leftovers, makeRoot, REPO, removeRoot, requireHost} from '../support/integration.js'
+import {call, PluginServer} from '../support/plugin.js'
 
 describe('integration: cbs plugin serve, at the protocol level', function () {
   this.timeout(120_000)
@@ -129,5 +131,61 @@ describe('integration: cbs plugin serve, at the protocol level', function () {
     assert.equal(volume.status, 'mounted')
     const doctor = cbs(root, ['doctor'])
     assert.equal(doctor.code, 0, doctor.stdout)
+  })
+})
+
+describe('integration: volumes come back as they were, and the plugin under socket activation', function () {
+  this.timeout(120_000)
+  let root: string
+
+  before(function () {
+    requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr', 'systemd-socket-activate'])
+  })
+  beforeEach(() => {
+    root = makeRoot()
+  })
+  afterEach(() => {
+    removeRoot(root)
+    assert.deepEqual(leftovers(root), [])
+  })
+
+  it('a volume unmounted by name stays down across unmount --all (a shutdown) and mount --all (a boot); doctor names the fix', () => {
+    for (const name of ['up', 'down']) assert.equal(cbs(root, ['volume', 'create', name, '--size', '32M']).code, 0)
+    assert.equal(cbs(root, ['volume', 'unmount', 'down']).code, 0)
+    assert.equal(cbs(root, ['volume', 'unmount', '--all']).code, 0)
+    const doctor = cbs(root, ['doctor'])
+    assert.equal(doctor.code, 1)
+    assert.match(doctor.stdout, /^warning\s+volumes\s+volume "up" is meant to be mounted but is not\n\s+fix: cbs volume mount up /m)
+    assert.doesNotMatch(doctor.stdout, /volume "down" is meant/)
+    const mounted = cbs(root, ['volume', 'mount', '--all', '--json'])
+    assert.deepEqual(json<Volume[]>(mounted).map((volume) => [volume.name, volume.status]), [['down', 'unmounted'], ['up', 'mounted']])
+    assert.equal(cbs(root, ['doctor']).code, 0)
+    assert.equal(cbs(root, ['volume', 'mount', 'down']).code, 0)
+    assert.equal(cbs(root, ['volume', 'unmount', '--all']).code, 0)
+    assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'mount', '--all', '--json'])).map((volume) => volume.status), ['mounted', 'mounted'])
+  })
+
+  it('plugin serve takes the socket systemd passes (LISTEN_FDS) and leaves it in place at SIGTERM', async () => {
+    const socket = join(root, 'activated.sock')
+    const child = spawn('systemd-socket-activate', ['--listen', socket, process.execPath, join(REPO, 'bin', 'run.js'), 'plugin', 'serve', '--socket', join(root, 'unused.sock')], {
+      env: {...process.env, CBS_ROOT: root},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    try {
+      for (let waited = 0; !statSync(socket, {throwIfNoEntry: false}); waited += 20) {
+        if (waited > 10_000) throw new Error(`no socket: ${stderr}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      assert.deepEqual((await call(socket, '/Plugin.Activate')).body, {Implements: ['VolumeDriver']})
+      assert.match(stderr, /listening on the socket systemd passed/)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    assert.equal(await exited, 0, stderr)
+    assert.ok(statSync(socket).isSocket(), 'the socket is systemd\'s: it stays')
+    assert.ok(!statSync(join(root, 'unused.sock'), {throwIfNoEntry: false}))
   })
 })
