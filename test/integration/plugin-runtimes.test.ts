@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
-import {dockerPluginAddress, PluginServer, registerWithDocker} from '../support/plugin.js'
-import {IMAGE, must, requireRuntime, runtime} from '../support/runtimes.js'
+import {PluginServer, registerWithDocker} from '../support/plugin.js'
+import {PrivateDockerd} from '../support/private-dockerd.js'
+import {IMAGE, requireRuntime} from '../support/runtimes.js'
+
+// Docker tests run against a dockerd of their own: see test/support/private-dockerd.ts.
 
 describe('integration: docker through cbs plugin serve', function () {
   this.timeout(300_000)
@@ -14,6 +18,7 @@ describe('integration: docker through cbs plugin serve', function () {
   let plugin: PluginServer
   let registration: ReturnType<typeof registerWithDocker>
   let driver: string
+  let dockerd: PrivateDockerd
   let prefix: string
   const made: string[] = []
   /** A docker volume name of this test's own. */
@@ -22,23 +27,24 @@ describe('integration: docker through cbs plugin serve', function () {
     made.push(name)
     return name
   }
-  const run = (args: string[]) => runtime('docker', ['run', '--network', 'none', '--label', `cbs.test=${root}`, ...args])
-  const create = (name: string, opts: string[] = ['-o', 'size=32M']) => runtime('docker', ['volume', 'create', '-d', driver, ...opts, name])
+  const run = (args: string[]) => dockerd.run(['run', '--network', 'none', ...args])
+  const create = (name: string, opts: string[] = ['-o', 'size=32M']) => dockerd.run(['volume', 'create', '-d', driver, ...opts, name])
 
   before(async function () {
     requireRuntime.call(this, 'docker')
     root = makeRoot()
     prefix = `cbsp-${randomBytes(3).toString('hex')}`
-    const address = dockerPluginAddress(root)
-    driver = address.driver
-    plugin = await new PluginServer(root, {}, address.socket).start()
+    driver = `cbs-test-${randomBytes(4).toString('hex')}`
+    dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
+    plugin = await new PluginServer(root).start()
     registration = registerWithDocker(driver, plugin.socket)
   })
   after(async () => {
     if (!root) return
-    const containers = runtime('docker', ['ps', '--all', '--quiet', '--filter', `label=cbs.test=${root}`]).stdout.split('\n').filter(Boolean)
-    if (containers.length > 0) must('docker', ['rm', '--force', ...containers])
-    for (const name of made) runtime('docker', ['volume', 'rm', '--force', name])
+    const containers = dockerd.run(['ps', '--all', '--quiet']).stdout.split('\n').filter(Boolean)
+    if (containers.length > 0) dockerd.must(['rm', '--force', ...containers])
+    for (const name of made) dockerd.run(['volume', 'rm', '--force', name])
+    await dockerd.remove()
     await plugin.stop()
     registration?.remove()
     removeRoot(root)
@@ -67,9 +73,9 @@ describe('integration: docker through cbs plugin serve', function () {
     const implicit = named('implicit')
     const ran = run(['--rm', '--volume-driver', driver, '-v', `${viaCli}:/a`, '-v', `${implicit}:/b`, IMAGE, 'sh', '-c', 'echo a >/a/x && echo b >/b/x'])
     assert.equal(ran.code, 0, ran.stderr)
-    const listed = must('docker', ['volume', 'ls', '--filter', `driver=${driver}`, '--format', '{{.Name}}']).split('\n').filter(Boolean)
+    const listed = dockerd.must(['volume', 'ls', '--filter', `driver=${driver}`, '--format', '{{.Name}}']).split('\n').filter(Boolean)
     for (const name of [viaCli, implicit]) assert.ok(listed.includes(name), `${name} in ${listed.join(' ')}`)
-    const [inspected] = JSON.parse(must('docker', ['volume', 'inspect', implicit]))
+    const [inspected] = JSON.parse(dockerd.must(['volume', 'inspect', implicit]))
     assert.equal(inspected.Driver, driver)
     assert.equal(inspected.Mountpoint, `${root}/mounts/${implicit}`)
     assert.equal(inspected.Status.status, 'mounted')
@@ -81,11 +87,11 @@ describe('integration: docker through cbs plugin serve', function () {
     const name = named('snap')
     assert.equal(create(name).code, 0)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', name, 's1']).code, 0)
-    const refused = runtime('docker', ['volume', 'rm', name])
+    const refused = dockerd.run(['volume', 'rm', name])
     assert.notEqual(refused.code, 0)
     assert.ok(refused.stderr.includes(`volume "${name}" has snapshots: ${name}@s1: remove them first, or pass --force to remove them too`), refused.stderr)
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', `${name}@s1`]).code, 0)
-    assert.equal(runtime('docker', ['volume', 'rm', name]).code, 0)
+    assert.equal(dockerd.run(['volume', 'rm', name]).code, 0)
     assert.equal(cbs(root, ['volume', 'inspect', name]).code, 3)
   })
 
@@ -105,8 +111,8 @@ describe('integration: docker through cbs plugin serve', function () {
     const id = first.stdout.trim()
     const second = run(['--rm', '-v', `${name}:/d`, IMAGE, 'sh', '-c', 'while [ ! -f /d/one ]; do sleep 0.1; done; cat /d/one; echo two >/d/two'])
     assert.equal(second.stdout, 'one\n', second.stderr)
-    assert.equal(must('docker', ['exec', id, 'cat', '/d/two']), 'two\n')
-    must('docker', ['rm', '--force', id])
+    assert.equal(dockerd.must(['exec', id, 'cat', '/d/two']), 'two\n')
+    dockerd.must(['rm', '--force', id])
     assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].status, 'mounted')
   })
 
@@ -126,7 +132,7 @@ describe('integration: docker through cbs plugin serve', function () {
     const names = Array.from({length: 20}, (_, index) => named(`p${index}`))
     const docker = (args: string[]) =>
       new Promise<{code: number; stderr: string}>((resolve) => {
-        const child = spawn('docker', args)
+        const child = spawn('docker', args, {env: dockerd.env})
         let stderr = ''
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
         child.on('close', (code: number) => resolve({code, stderr}))
@@ -135,7 +141,7 @@ describe('integration: docker through cbs plugin serve', function () {
       names.map(async (name) => {
         const created = await docker(['volume', 'create', '-d', driver, '-o', 'size=16M', name])
         if (created.code !== 0) return created
-        return docker(['run', '--rm', '--network', 'none', '--label', `cbs.test=${root}`, '-v', `${name}:/d`, IMAGE, 'sh', '-c', `echo ${name} >/d/name`])
+        return docker(['run', '--rm', '--network', 'none', '-v', `${name}:/d`, IMAGE, 'sh', '-c', `echo ${name} >/d/name`])
       }),
     )
     for (const result of results) assert.equal(result.code, 0, result.stderr)
@@ -148,7 +154,30 @@ describe('integration: docker through cbs plugin serve', function () {
     const doctor = cbs(root, ['doctor'])
     assert.equal(doctor.code, 0, doctor.stdout)
   })
+  it('dockerd restarted while a container runs: the container comes back on its volume, every byte there', async () => {
+    const name = named('restart')
+    assert.equal(create(name).code, 0)
+    const started = run(['--detach', '--restart', 'always', '-v', `${name}:/d`, IMAGE, 'sh', '-c', 'echo boot >>/d/boots; sleep 600'])
+    assert.equal(started.code, 0, started.stderr)
+    const [volume] = json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))
+    const boots = async (count: number) => {
+      for (let waited = 0; (readFileSync(join(volume.mountpoint, 'boots'), {encoding: 'utf8', flag: 'a+'}).match(/boot/g) ?? []).length < count; waited += 100) {
+        if (waited > 60_000) throw new Error(`the container did not start ${count} time(s)`)
+        await sleep(100)
+      }
+    }
+    await boots(1)
+    writeFileSync(join(volume.mountpoint, 'kept'), 'kept\n')
+    await dockerd.stop()
+    assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].status, 'mounted')
+    await dockerd.start()
+    await boots(2)
+    assert.equal(dockerd.must(['inspect', '--format', '{{.State.Running}}', started.stdout.trim()]), 'true\n')
+    assert.equal(dockerd.must(['exec', started.stdout.trim(), 'cat', '/d/kept']), 'kept\n')
+    dockerd.must(['rm', '--force', started.stdout.trim()])
+  })
 })
+
 
 describe('integration: docker-compose with driver: <the plugin>', function () {
   this.timeout(300_000)
@@ -157,6 +186,7 @@ describe('integration: docker-compose with driver: <the plugin>', function () {
   let registration: {remove: () => void}
   let driver: string
   let project: string
+  let dockerd: PrivateDockerd
 
   before(async function () {
     requireRuntime.call(this, 'docker')
@@ -166,14 +196,15 @@ describe('integration: docker-compose with driver: <the plugin>', function () {
     }
     root = makeRoot()
     project = `cbsp-${randomBytes(3).toString('hex')}`
-    const address = dockerPluginAddress(root)
-    driver = address.driver
-    plugin = await new PluginServer(root, {}, address.socket).start()
+    driver = `cbs-test-${randomBytes(4).toString('hex')}`
+    dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
+    plugin = await new PluginServer(root).start()
     registration = registerWithDocker(driver, plugin.socket)
   })
   after(async () => {
     if (!root) return
-    runtime('docker', ['volume', 'rm', '--force', `${project}_data`])
+    dockerd.run(['volume', 'rm', '--force', `${project}_data`])
+    await dockerd.remove()
     await plugin.stop()
     registration?.remove()
     removeRoot(root)
@@ -198,7 +229,7 @@ volumes:
       size: 48M
 `,
     )
-    const compose = (args: string[]) => spawnSync('docker-compose', ['--project-name', project, '--file', file, ...args], {encoding: 'utf8', timeout: 120_000})
+    const compose = (args: string[]) => spawnSync('docker-compose', ['--project-name', project, '--file', file, ...args], {encoding: 'utf8', timeout: 120_000, env: dockerd.env})
     const up = compose(['up', '--abort-on-container-exit'])
     assert.equal(up.status, 0, up.stderr)
     const [volume] = json<Volume[]>(cbs(root, ['volume', 'inspect', `${project}_data`, '--json']))

@@ -1,5 +1,4 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {request} from 'node:http'
 import {join} from 'node:path'
@@ -78,17 +77,6 @@ export class PluginServer {
   call(path: string, body?: unknown, raw?: string): Promise<Reply> {
     return call(this.socket, path, body, raw)
   }
-}
-
-/**
- * dockerd keeps every volume plugin it has talked to until it restarts, and once that plugin is
- * gone, `docker volume ls` and `docker run -v NEW:/x` wait 15 s on it. CBS_TEST_DOCKER_PLUGIN
- * (NAME:SOCKET) reuses a plugin name and socket a dockerd already knows, adding none.
- */
-export function dockerPluginAddress(root: string): {driver: string; socket: string} {
-  const [driver, socket] = process.env.CBS_TEST_DOCKER_PLUGIN?.split(/:(.*)/) ?? []
-  if (driver && socket) return {driver, socket}
-  return {driver: `cbs-test-${randomBytes(4).toString('hex')}`, socket: join(root, 'plugin.sock')}
 }
 
 /** Registers the socket with dockerd under a name of its own (never `cbs`); remove() unregisters it. */
