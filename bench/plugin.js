@@ -2,16 +2,16 @@
 // The volume plugin: `docker run` on a cbs volume against the same run on a `local` volume, and
 // `docker volume create -d` against `cbs volume create`, in the same rounds. The plugin runs as
 // one long-lived `cbs plugin serve` (no Node start-up per request) on a socket under a
-// temporary CBS_ROOT, registered with dockerd through a spec file of its own name.
+// temporary CBS_ROOT, registered through a spec file of its own name with a dockerd of the
+// benchmark's own: dockerd keeps every plugin it has talked to until it restarts, and waits
+// 15 s on one that is gone at each `docker volume ls`, so the shared one must never meet it.
 // Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/plugin.js`.
-// dockerd keeps every plugin it has talked to until it restarts, and waits on one that is gone:
-// CBS_TEST_DOCKER_PLUGIN=NAME:SOCKET reuses a plugin name and socket it already knows.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {median, row, takeDown, timed} from './support.js'
+import {median, releaseRoot, row, takeDown, timed} from './support.js'
 
 const IMAGE = process.env.CBS_CI_IMAGE ?? 'cbs-test-busybox:latest'
 
@@ -22,14 +22,14 @@ export async function benchPlugin({cbsBin, repeats = 10}) {
     return []
   }
   const root = mkdtempSync('/tmp/cbs-bench-plugin-')
-  const [reused, reusedSocket] = process.env.CBS_TEST_DOCKER_PLUGIN?.split(/:(.*)/) ?? []
-  const driver = reused || `cbs-bench-${randomBytes(4).toString('hex')}`
-  const socket = reusedSocket || join(root, 'plugin.sock')
+  const driver = `cbs-bench-${randomBytes(4).toString('hex')}`
+  const socket = join(root, 'plugin.sock')
   const spec = `/etc/docker/plugins/${driver}.spec`
+  const dockerd = await startDockerd(mkdtempSync('/tmp/cbs-bench-dockerd-'))
   const server = spawn(process.execPath, [cbsBin, 'plugin', 'serve', '--socket', socket], {env: {...process.env, CBS_ROOT: root}, stdio: ['ignore', 'ignore', 'pipe']})
   let log = ''
   server.stderr.on('data', (chunk) => (log += chunk))
-  const docker = (...args) => timed('docker', args)
+  const docker = (...args) => timed('docker', args, dockerd.env)
   const cbs = (...args) => timed(process.execPath, [cbsBin, ...args], {CBS_ROOT: root})
   try {
     for (let waited = 0; !log.includes('listening on'); waited += 20) {
@@ -53,7 +53,7 @@ export async function benchPlugin({cbsBin, repeats = 10}) {
         cbs('volume', 'rm', `c${round}`)
       }
     } finally {
-      spawnSync('docker', ['volume', 'rm', '--force', local, mine])
+      spawnSync('docker', ['volume', 'rm', '--force', local, mine], {env: {...process.env, ...dockerd.env}})
     }
     return [
       row('docker run --rm -v NAME:/d --volume-driver cbs busybox true', median(times.plugin), 'same with a local volume', median(times.local)),
@@ -61,9 +61,34 @@ export async function benchPlugin({cbsBin, repeats = 10}) {
     ]
   } finally {
     rmSync(spec, {force: true})
+    await dockerd.remove()
     server.kill('SIGTERM')
     await new Promise((resolve) => server.once('exit', resolve))
     takeDown(cbsBin, root)
+  }
+}
+
+/** A dockerd with its own data, exec root and socket under `dir`, the test image copied in. */
+async function startDockerd(dir) {
+  const env = {DOCKER_HOST: `unix://${dir}/docker.sock`}
+  const args = ['--data-root', `${dir}/data`, '--exec-root', `${dir}/x`, '-H', env.DOCKER_HOST, '--pidfile', `${dir}/docker.pid`]
+  const child = spawn('dockerd', [...args, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false'], {stdio: 'ignore'})
+  const answers = () => spawnSync('docker', ['info'], {env: {...process.env, ...env}, stdio: 'ignore'}).status === 0
+  for (let waited = 0; !answers(); waited += 100) {
+    if (child.exitCode !== null || waited > 60_000) throw new Error('bench: the benchmark\'s dockerd did not start')
+    await sleep(100)
+  }
+  const saved = spawnSync('docker', ['save', IMAGE], {maxBuffer: 1 << 30})
+  spawnSync('docker', ['load'], {input: saved.stdout, env: {...process.env, ...env}})
+  return {
+    env,
+    async remove() {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+      releaseRoot(dir)
+      rmSync(dir, {recursive: true, force: true})
+    },
   }
 }
 
