@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
-import {PluginServer, registerWithDocker} from '../support/plugin.js'
-import {PrivateDockerd} from '../support/private-dockerd.js'
+import {type DockerWithPlugin, PluginServer, startDockerWithPlugin} from '../support/plugin.js'
+import type {PrivateDockerd} from '../support/private-dockerd.js'
 import {IMAGE, requireRuntime} from '../support/runtimes.js'
 
 // Docker tests run against a dockerd of their own: see test/support/private-dockerd.ts.
@@ -15,8 +15,7 @@ import {IMAGE, requireRuntime} from '../support/runtimes.js'
 describe('integration: docker through cbs plugin serve', function () {
   this.timeout(300_000)
   let root: string
-  let plugin: PluginServer
-  let registration: ReturnType<typeof registerWithDocker>
+  let setup: DockerWithPlugin
   let driver: string
   let dockerd: PrivateDockerd
   let prefix: string
@@ -34,19 +33,15 @@ describe('integration: docker through cbs plugin serve', function () {
     requireRuntime.call(this, 'docker')
     root = makeRoot()
     prefix = `cbsp-${randomBytes(3).toString('hex')}`
-    driver = `cbs-test-${randomBytes(4).toString('hex')}`
-    dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
-    plugin = await new PluginServer(root).start()
-    registration = registerWithDocker(driver, plugin.socket)
+    setup = await startDockerWithPlugin(root)
+    ;({driver, dockerd} = setup)
   })
   after(async () => {
     if (!root) return
     const containers = dockerd.run(['ps', '--all', '--quiet']).stdout.split('\n').filter(Boolean)
     if (containers.length > 0) dockerd.must(['rm', '--force', ...containers])
     for (const name of made) dockerd.run(['volume', 'rm', '--force', name])
-    await dockerd.remove()
-    await plugin.stop()
-    registration?.remove()
+    await setup.remove()
     removeRoot(root)
     assert.deepEqual(leftovers(root), [])
   })
@@ -182,31 +177,24 @@ describe('integration: docker through cbs plugin serve', function () {
 describe('integration: docker-compose with driver: <the plugin>', function () {
   this.timeout(300_000)
   let root: string
-  let plugin: PluginServer
-  let registration: {remove: () => void}
-  let driver: string
+  let setup: DockerWithPlugin
   let project: string
-  let dockerd: PrivateDockerd
 
   before(async function () {
     requireRuntime.call(this, 'docker')
     if (spawnSync('sh', ['-c', 'command -v docker-compose']).status !== 0) {
-      if (process.env.CI === 'true') throw new Error('docker-compose is not installed (.ci/run installs it)')
+      if (process.env.CI === 'true') throw new Error('docker-compose is not installed (.ci/containers.sh installs it)')
+      console.log('      SKIPPED (docker-compose is not installed)')
       this.skip()
     }
     root = makeRoot()
     project = `cbsp-${randomBytes(3).toString('hex')}`
-    driver = `cbs-test-${randomBytes(4).toString('hex')}`
-    dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
-    plugin = await new PluginServer(root).start()
-    registration = registerWithDocker(driver, plugin.socket)
+    setup = await startDockerWithPlugin(root)
   })
   after(async () => {
     if (!root) return
-    dockerd.run(['volume', 'rm', '--force', `${project}_data`])
-    await dockerd.remove()
-    await plugin.stop()
-    registration?.remove()
+    setup.dockerd.run(['volume', 'rm', '--force', `${project}_data`])
+    await setup.remove()
     removeRoot(root)
     assert.deepEqual(leftovers(root), [])
   })
@@ -224,12 +212,12 @@ services:
     volumes: ["data:/data"]
 volumes:
   data:
-    driver: ${driver}
+    driver: ${setup.driver}
     driver_opts:
       size: 48M
 `,
     )
-    const compose = (args: string[]) => spawnSync('docker-compose', ['--project-name', project, '--file', file, ...args], {encoding: 'utf8', timeout: 120_000, env: dockerd.env})
+    const compose = (args: string[]) => spawnSync('docker-compose', ['--project-name', project, '--file', file, ...args], {encoding: 'utf8', timeout: 120_000, env: setup.dockerd.env})
     const up = compose(['up', '--abort-on-container-exit'])
     assert.equal(up.status, 0, up.stderr)
     const [volume] = json<Volume[]>(cbs(root, ['volume', 'inspect', `${project}_data`, '--json']))

@@ -1,9 +1,11 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {request} from 'node:http'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {REPO} from './integration.js'
+import {PrivateDockerd} from './private-dockerd.js'
 
 const BIN = join(REPO, 'bin', 'run.js')
 /** dockerd looks for plugins' spec files here (as well as for sockets in /run/docker/plugins). */
@@ -85,4 +87,31 @@ export function registerWithDocker(driver: string, socket: string): {remove: () 
   mkdirSync(SPEC_DIR, {recursive: true})
   writeFileSync(spec, `unix://${socket}\n`)
   return {remove: () => existsSync(spec) && rmSync(spec)}
+}
+
+export interface DockerWithPlugin {
+  /** The driver name dockerd knows the plugin by: cbs-test-<random>, never `cbs`. */
+  driver: string
+  dockerd: PrivateDockerd
+  plugin: PluginServer
+  /** Stops dockerd (its containers with it), then the plugin, and unregisters it. */
+  remove(): Promise<void>
+}
+
+/** A dockerd of the test's own and a plugin on a socket under `root`, registered under a new name. */
+export async function startDockerWithPlugin(root: string): Promise<DockerWithPlugin> {
+  const driver = `cbs-test-${randomBytes(4).toString('hex')}`
+  const dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
+  const plugin = await new PluginServer(root).start()
+  const registration = registerWithDocker(driver, plugin.socket)
+  return {
+    driver,
+    dockerd,
+    plugin,
+    async remove() {
+      await dockerd.remove()
+      await plugin.stop()
+      registration.remove()
+    },
+  }
 }
