@@ -7,6 +7,8 @@ export class FakeHost implements Host {
   mounts: Array<{source: string; mountpoint: string; fstype?: string}> = []
   loops: LoopDevice[] = []
   busyDevices = new Set<string>()
+  /** Loop devices the kernel made read-only (losetup's silent fallback). */
+  readOnlyDevices = new Set<string>()
   totalBytes = 100 * 1024 ** 3
   procFilesystems = () => '\text4\n\txfs\n\tbtrfs\nnodev\toverlay\n'
   availableBytes = this.totalBytes
@@ -22,6 +24,7 @@ export class FakeHost implements Host {
   isRoot = () => this.root
   loopDevices = () => this.loops
   isDeviceBusy = (device: string) => this.busyDevices.has(device)
+  isReadOnlyDevice = (device: string) => this.readOnlyDevices.has(device)
   deviceNumber = (device: string) => `7:${device.replace(/\D+/g, '')}`
   fileInfo = (path: string) => systemHost.fileInfo(path)
   realPath = (path: string) => systemHost.realPath(path)

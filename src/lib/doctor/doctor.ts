@@ -1,4 +1,4 @@
-import {renameSync} from 'node:fs'
+import {renameSync, unlinkSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 import type {Context} from '../system/context.js'
 import {PACKAGE_OF, describeFailure} from '../system/failure.js'
@@ -13,6 +13,8 @@ import {rebuildState} from './state-rebuild.js'
 import type {State} from '../store/state.js'
 import {CorruptState} from '../store/store.js'
 import {probeTools, type ToolStatus} from '../system/tools.js'
+import {describeUnsafeRoot, ownershipChain, rootIsReadOnly, UnsafeRoot, unsafeFolder} from '../store/root.js'
+import {strayLockFiles} from '../store/lock.js'
 
 export interface DoctorReport {
   /** No finding at warning or error: `cbs doctor` exits 0. */
@@ -33,13 +35,17 @@ export interface DoctorReport {
  * mountpoints, and rebuilds an unreadable state file from the images.
  */
 export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Promise<DoctorReport> {
-  const repaired = options.fix && ctx.host.isRoot() ? await repair(ctx) : []
+  const folder = rootFolderFindings(ctx)
+  // Nothing is repaired in a root others can change: they could turn the repairs against the host.
+  const safe = !folder.some((finding) => finding.severity === 'error')
+  const repaired = options.fix && ctx.host.isRoot() && safe ? await repair(ctx) : []
   const kernel = kernelFeatures(ctx.host.procFilesystems(), ctx.host.kernel())
   const tools = await probeTools(ctx)
   const store = ctx.host.isRoot() ? inspectStore(ctx) : {problems: []}
   const inUse = new Set(Object.values(store.state?.volumes ?? {}).map((record) => record.fs as string))
   const findings = [
     rootFinding(ctx),
+    ...folder,
     ...kernelFindings(kernel, inUse),
     ...toolFindings(tools, inUse),
     ...store.problems.map((problem) => problem.finding),
@@ -51,6 +57,21 @@ function rootFinding(ctx: Context): Finding {
   return ctx.host.isRoot()
     ? {check: 'root', severity: 'ok', message: 'running as root'}
     : {check: 'root', severity: 'error', message: 'not running as root: cbs manages loop devices and mounts, and reads a state file only root may read', fix: 'sudo cbs doctor'}
+}
+
+/** Who can change the root folder, and whether it can be written at all (see store/root.ts). */
+function rootFolderFindings(ctx: Context): Finding[] {
+  const {root} = ctx.layout
+  const unsafe = unsafeFolder(ownershipChain(root), process.geteuid?.() ?? 0)
+  if (unsafe) {
+    const {message, fix} = describeUnsafeRoot(root, unsafe)
+    return [{check: 'root', severity: 'error', message, fix}]
+  }
+  if (rootIsReadOnly(root)) {
+    const message = `${root} is on a read-only filesystem: no command can change anything, and volumes cannot be mounted for writing`
+    return [{check: 'root', severity: 'error', message, fix: 'remount it read-write (mount -o remount,rw)'}]
+  }
+  return []
 }
 
 const REQUIRED_FEATURES: KernelFeature[] = ['loop', 'ext4']
@@ -100,6 +121,7 @@ function inspectStore(ctx: Context): {problems: Problem[]; state?: State} {
   try {
     state = ctx.store.read()
   } catch (error) {
+    if (error instanceof UnsafeRoot) return {problems: []} // said once, by rootFolderFindings
     if (!(error instanceof CorruptState)) return {problems: [{finding: {check: 'state', severity: 'error', message: describeFailure(error).message}}]}
     const message = `${layout.stateFile} is not valid JSON: every command refuses to run`
     return {problems: [{finding: {check: 'state', severity: 'error', message, fix: `${DOCTOR_FIX} (keeps it aside and records the volumes again from images/)`}, repair: {kind: 'rebuild-state'}}]}
@@ -107,7 +129,20 @@ function inspectStore(ctx: Context): {problems: Problem[]; state?: State} {
   const count = Object.keys(state.volumes).length
   const stateFinding: Finding = {check: 'state', severity: 'ok', message: `${layout.stateFile}: ${count} volume${count === 1 ? '' : 's'}, schema ${state.schemaVersion}`}
   const drift = findDrift(layout, {...observed, state}, (pending) => isAbandoned(host, pending))
-  return {problems: [{finding: stateFinding}, ...spaceFindings(ctx, state).map((finding) => ({finding})), ...drift], state}
+  return {problems: [{finding: stateFinding}, ...spaceFindings(ctx, state).map((finding) => ({finding})), ...drift, ...strayLocks(ctx)], state}
+}
+
+/** Lock files an older cbs left behind (a failed try, a dead owner's lock moved aside). */
+function strayLocks(ctx: Context): Problem[] {
+  const {layout, host} = ctx
+  const names = host.listDirectory(layout.root)
+  const stray = [...strayLockFiles(names, layout.lockFile), ...strayLockFiles(names, layout.lowersLockFile)]
+  // A moved-aside lock of a live cbs is about to be removed by that cbs itself.
+  const dead = stray.filter((name) => host.processStartTime(Number(name.slice(name.lastIndexOf('.') + 1))) === undefined)
+  return dead.map((name) => ({
+    finding: {check: 'state', severity: 'warning', message: `stray lock file ${join(layout.root, name)}, left by an older cbs`, fix: DOCTOR_FIX},
+    repair: {kind: 'remove-lock', file: join(layout.root, name)},
+  }))
 }
 
 function spaceFindings(ctx: Context, state: State): Finding[] {
@@ -152,7 +187,7 @@ function stateIsCorrupt(ctx: Context): boolean {
 }
 
 /** The order repairs go in: each phase reads the system again after the one before. */
-const PHASES: Array<Array<Repair['kind']>> = [['unmount'], ['rescue', 'detach'], ['lost+found', 'rmdir']]
+const PHASES: Array<Array<Repair['kind']>> = [['unmount'], ['rescue', 'detach'], ['lost+found', 'rmdir', 'remove-lock']]
 
 async function repair(ctx: Context): Promise<string[]> {
   const done: string[] = []
@@ -197,6 +232,9 @@ async function applyRepair(ctx: Context, repair: Repair): Promise<string> {
       case 'rmdir':
         await removeMountpoint(ctx, repair.dir)
         return `removed the empty mountpoint ${repair.dir}`
+      case 'remove-lock':
+        await ctx.exec.change(['rm', '-f', repair.file], () => unlinkSync(repair.file))
+        return `removed the stray lock file ${repair.file}`
       default:
         return ''
     }

@@ -25,6 +25,8 @@ export type Repair =
   | {kind: 'detach'; device: string}
   | {kind: 'lost+found'; file: string}
   | {kind: 'rmdir'; dir: string}
+  /** Lock debris an older cbs left under the root (see strayLockFiles). */
+  | {kind: 'remove-lock'; file: string}
 
 export interface Problem {
   finding: Finding

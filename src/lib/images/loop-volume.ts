@@ -41,6 +41,12 @@ export async function createImage(ctx: Context, file: string, sizeBytes: number,
 export async function attach(ctx: Context, file: string, undo?: Undo, options?: {readOnly?: boolean}): Promise<string> {
   const {stdout} = await ctx.exec.run('losetup', attachArgs(file, options), {mutates: true, dryRunStdout: '/dev/loopN'})
   const device = stdout.trim()
+  // losetup falls back to a read-only device, silently, when it cannot open the image for
+  // writing (a read-only host filesystem): a volume that takes no write is refused instead.
+  if (!options?.readOnly && !ctx.exec.dryRun && ctx.host.isReadOnlyDevice(device)) {
+    await detach(ctx, device)
+    throw environment(`${file} could only be attached read-only (${device}): the filesystem under ${ctx.layout.root} is read-only`, 'remount it read-write and try again')
+  }
   undo?.push(`detach ${device}`, () => detach(ctx, device))
   return device
 }

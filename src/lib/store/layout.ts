@@ -8,6 +8,8 @@ export interface Layout {
   root: string
   stateFile: string
   lockFile: string
+  /** Space held back for writing the state on a full host disk: see reserve.ts. */
+  reserveFile: string
   imagesDir: string
   mountsDir: string
   snapshotsDir: string
@@ -32,6 +34,7 @@ export function layoutOf(root: string): Layout {
     root,
     stateFile: join(root, 'state.json'),
     lockFile: join(root, 'state.lock'),
+    reserveFile: join(root, 'state.reserve'),
     imagesDir: join(root, 'images'),
     mountsDir: join(root, 'mounts'),
     snapshotsDir: join(root, 'snapshots'),

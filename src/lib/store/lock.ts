@@ -1,17 +1,27 @@
-import {linkSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, linkSync, openSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {conflict} from '../common/errors.js'
 import {isAlive, startTimeOf} from '../system/process-identity.js'
 
 /**
- * An exclusive lock between cbs processes: a file created with O_EXCL that holds the owner's
- * pid and start time. A lock whose owner is gone (kill -9) is taken over, so a crash never
- * wedges the store; pid and start time together survive pid reuse.
+ * An exclusive lock between cbs processes: a symbolic link whose target is the owner's pid and
+ * start time, made by symlink(2), which is atomic and fails when the link exists. A lock whose
+ * owner is gone (kill -9) is taken over, so a crash never wedges the store; pid and start time
+ * together survive pid reuse.
+ *
+ * Why a link and not a file holding the owner: a short link lives in its inode, so taking the
+ * lock needs no data block and works on a full host disk (`cbs volume rm` is how space is
+ * freed); the owner appears with the link in one step, so there is no draft file to leave behind
+ * when that fails; and nothing is opened or written through a name someone else could have put
+ * a link on. Node has no flock(2), and a helper process to hold one would cost a spawn a lock.
+ * Where the filesystem has no inode left either, `onNoSpace` gives some back (the store's
+ * reserve) and the link is tried once more.
  */
 export class FileLock {
   constructor(
     readonly path: string,
     private readonly timeoutMs = 30_000,
+    private readonly onNoSpace: () => boolean = () => false,
   ) {}
 
   async acquire(): Promise<() => void> {
@@ -27,30 +37,23 @@ export class FileLock {
     }
   }
 
-  /** link(2) makes the lock appear with its owner already written: never an empty lock file. */
   private tryCreate(owner: string): boolean {
-    const draft = `${this.path}.${process.pid}`
-    writeFileSync(draft, owner, {mode: 0o600})
     try {
-      linkSync(draft, this.path)
+      symlinkSync(owner, this.path)
       return true
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return false
+      if (code === 'ENOSPC' && this.onNoSpace()) return this.tryCreate(owner)
       throw error
-    } finally {
-      unlinkSync(draft)
     }
   }
 
   private readOwner(): string | undefined {
-    try {
-      return readFileSync(this.path, 'utf8')
-    } catch {
-      return undefined
-    }
+    return ownerAt(this.path)
   }
 
-  /** Moves the dead owner's file aside, then removes it only if it is still that owner's. */
+  /** Moves the dead owner's link aside, then removes it only if it is still that owner's. */
   private breakStale(owner: string): void {
     const aside = `${this.path}.stale.${process.pid}`
     try {
@@ -59,12 +62,30 @@ export class FileLock {
       return // someone else broke it first
     }
     // A live owner took the lock in between: put it back (link fails only if yet another did).
-    if (readFileSync(aside, 'utf8') !== owner) linkSync(aside, this.path)
+    if (ownerAt(aside) !== owner) linkSync(aside, this.path)
     unlinkSync(aside)
   }
 
   private release(owner: string): void {
     if (this.readOwner() === owner) unlinkSync(this.path)
+  }
+}
+
+/** The owner a lock names: a link's target, or (a lock left by an older cbs) a file's text, never followed. */
+function ownerAt(path: string): string | undefined {
+  try {
+    return readlinkSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EINVAL') return undefined
+  }
+  let fd: number | undefined
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    return readFileSync(fd, 'utf8')
+  } catch {
+    return undefined
+  } finally {
+    if (fd !== undefined) closeSync(fd)
   }
 }
 
@@ -76,4 +97,10 @@ function ownerOf(pid: number): string {
 function ownerAlive(owner: string): boolean {
   const [pid, startTime] = owner.trim().split(' ')
   return isAlive({pid: Number(pid), startTime})
+}
+
+/** Lock debris older cbs versions could leave next to `lockFile`: drafts (.PID) and moved-aside locks (.stale.PID). */
+export function strayLockFiles(names: string[], lockFile: string): string[] {
+  const base = lockFile.slice(lockFile.lastIndexOf('/') + 1)
+  return names.filter((name) => name.startsWith(`${base}.`) && /^(stale\.)?\d+$/.test(name.slice(base.length + 1)))
 }

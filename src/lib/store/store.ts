@@ -1,8 +1,10 @@
-import {mkdirSync, readFileSync} from 'node:fs'
+import {closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync} from 'node:fs'
 import type Conf from 'conf'
 import {CbsError, environment} from '../common/errors.js'
 import type {Layout} from './layout.js'
 import {FileLock} from './lock.js'
+import {SpaceReserve} from './reserve.js'
+import {checkRootSafety, readOnlyRoot} from './root.js'
 import {emptyState, migrateState, type State} from './state.js'
 
 /**
@@ -13,6 +15,7 @@ export class Store {
   /** Under --dry-run: the state as the planned changes would leave it, never saved. */
   private draft?: State
   private conf?: Conf<State>
+  private rootChecked = false
 
   constructor(
     readonly layout: Layout,
@@ -21,12 +24,19 @@ export class Store {
 
   read(): State {
     if (this.draft) return structuredClone(this.draft)
+    this.checkRoot()
     let text: string
+    let fd: number | undefined
     try {
-      text = readFileSync(this.layout.stateFile, 'utf8')
+      fd = openSync(this.layout.stateFile, constants.O_RDONLY | constants.O_NOFOLLOW)
+      text = readFileSync(fd, 'utf8')
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState()
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return emptyState()
+      if (code === 'ELOOP') throw notRegularFile(this.layout.stateFile)
       throw error
+    } finally {
+      if (fd !== undefined) closeSync(fd)
     }
     return this.toState(this.guardJson(() => JSON.parse(text)))
   }
@@ -40,21 +50,54 @@ export class Store {
       this.draft ??= this.read()
       return change(this.draft)
     }
-    mkdirSync(this.layout.root, {recursive: true, mode: 0o700})
+    this.checkRoot()
     const {default: Conf} = await import('conf') // before the lock: loading takes a while
-    const release = await new FileLock(this.layout.lockFile).acquire()
+    const reserve = new SpaceReserve(this.layout.reserveFile)
+    let release: () => void
     try {
+      mkdirSync(this.layout.root, {recursive: true, mode: 0o700})
+      release = await new FileLock(this.layout.lockFile, undefined, () => reserve.release()).acquire()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EROFS') throw readOnlyRoot(this.layout.root)
+      throw error
+    }
+    try {
+      // conf follows a symbolic link at state.json (it writes next to the link's target): refuse one.
+      this.requireRegularStateFile()
       // One instance a process: its store is read from the file at every access anyway.
       const conf = (this.conf ??= this.guardJson(
         () => new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}),
       ))
       const state = this.toState(this.guardJson(() => conf.store))
       const result = change(state)
-      conf.store = state
+      try {
+        conf.store = state
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC' || !reserve.release()) throw error
+        conf.store = state
+      }
+      reserve.ensure()
       return result
     } finally {
       release()
     }
+  }
+
+  /** Refuses (exit 5), once a process, a root that others could change: see root.ts. */
+  private checkRoot(): void {
+    if (this.rootChecked) return
+    checkRootSafety(this.layout.root)
+    this.rootChecked = true
+  }
+
+  private requireRegularStateFile(): void {
+    try {
+      if (lstatSync(this.layout.stateFile).isFile()) return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw error
+    }
+    throw notRegularFile(this.layout.stateFile)
   }
 
   private toState(data: unknown): State {
@@ -75,6 +118,9 @@ export class Store {
     }
   }
 }
+
+const notRegularFile = (file: string) =>
+  environment(`state file ${file} is not a regular file (a symbolic link?)`, 'move it away, and put the real state file back from a backup')
 
 /** A state file that is not valid JSON (exit 5); `cbs doctor --fix` can rebuild it. */
 export class CorruptState extends CbsError {

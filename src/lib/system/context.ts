@@ -4,6 +4,7 @@ import {type Host, systemHost} from './host.js'
 import {type Layout, layoutOf, rootFromEnvironment} from '../store/layout.js'
 import type {Progress} from '../common/progress.js'
 import {Store} from '../store/store.js'
+import {resolveRoot} from '../store/root.js'
 
 /** Everything a core operation needs from the outside world, passed in so tests can fake it. */
 export interface Context {
@@ -16,7 +17,7 @@ export interface Context {
 }
 
 export function systemContext(options: SystemExecutorOptions & {progress?: Progress} = {}): Context {
-  const layout = layoutOf(rootFromEnvironment())
+  const layout = layoutOf(resolveRoot(rootFromEnvironment()))
   return {layout, store: new Store(layout, {dryRun: options.dryRun}), exec: new SystemExecutor(options), host: systemHost, progress: options.progress}
 }
 

@@ -39,6 +39,8 @@ export interface Host {
   isDeviceBusy(device: string): boolean
   /** The text of /proc/filesystems: the filesystem types the running kernel has. */
   procFilesystems(): string
+  /** Whether a block device is read-only (its ro flag in sysfs), e.g. a loop device losetup fell back to. */
+  isReadOnlyDevice(device: string): boolean
   /** "MAJOR:MINOR" of a block device such as /dev/loop3. */
   deviceNumber(device: string): string
   /** Whether files in `dir` can be cloned copy-on-write (FICLONE: xfs with reflink, btrfs). */
@@ -141,13 +143,14 @@ export const systemHost: Host = {
   },
 
   procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
+  isReadOnlyDevice: (device) => readOr(`/sys/class/block/${basename(device)}/ro`).trim() === '1',
   deviceNumber: (device) => readFileSync(`/sys/class/block/${basename(device)}/dev`, 'utf8').trim(),
 
   canReflink(dir) {
     // A tiny file cloned in-process: nothing to spawn, and nothing left behind.
     const probe = join(dir, `.reflink-probe.${process.pid}`)
     try {
-      writeFileSync(probe, 'cbs')
+      writeFileSync(probe, 'cbs', {flag: 'wx'}) // never through a link someone put there
       copyFileSync(probe, `${probe}.clone`, constants.COPYFILE_FICLONE_FORCE)
       return true
     } catch {
