@@ -43,7 +43,10 @@ export function unsafeFolder(chain: FolderOwnership[], uid: number): {path: stri
     if (folder.uid !== 0 && folder.uid !== uid) return {path: folder.path, reason: `owned by uid ${folder.uid}, not root`}
     const othersWrite = (folder.mode & 0o022) !== 0
     const stickyParent = index > 0 && (folder.mode & STICKY) !== 0 && folder.uid === 0
-    if (othersWrite && !stickyParent) return {path: folder.path, reason: `writable by ${folder.mode & 0o020 ? 'group' : 'others'} (mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')})`}
+    if (othersWrite && !stickyParent) {
+      const who = [folder.mode & 0o020 ? 'group' : '', folder.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ')
+      return {path: folder.path, reason: `writable by ${who} (mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')})`}
+    }
   }
   return undefined
 }
