@@ -4,7 +4,7 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
+import {fillFilesystem, fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
@@ -224,7 +224,7 @@ describe('integration: reboot, full host disk, corrupted state', function () {
       writeData(keep.mountpoint, 2, 64 * 1024)
       const sums = fingerprint(keep.mountpoint)
       // Fill the host filesystem to the last block.
-      spawnFill(`${host.mountpoint}/filler`)
+      fillFilesystem(`${host.mountpoint}/filler`)
       const full = run(['volume', 'create', 'new', '--size', '32M'])
       assert.equal(full.code, 5, `${full.stdout}${full.stderr}`)
       assert.match(full.stderr, /^cbs: .*(no space left|ENOSPC)/i)
@@ -268,17 +268,3 @@ describe('integration: reboot, full host disk, corrupted state', function () {
     volumes.forEach((volume, index) => assert.deepEqual(fingerprint(volume.mountpoint), sums[index]))
   })
 })
-
-/** Writes zeros to `file` until the filesystem is full (big writes, then the last few blocks). */
-function spawnFill(file: string): void {
-  for (const [suffix, bs] of [
-    ['', '1M'],
-    ['.tail', '4k'],
-  ]) {
-    try {
-      sh('dd', ['if=/dev/zero', `of=${file}${suffix}`, `bs=${bs}`, 'status=none'])
-    } catch {
-      // No space left: that was the point.
-    }
-  }
-}

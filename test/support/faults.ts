@@ -78,3 +78,14 @@ export function smallHostFilesystem(dir: string, sizeMiB: number): {mountpoint: 
     },
   }
 }
+
+/** Writes zeros to `file` until the filesystem is full (big writes, then the last few blocks). */
+export function fillFilesystem(file: string): void {
+  for (const [suffix, bs] of [
+    ['', '1M'],
+    ['.tail', '4k'],
+  ]) {
+    // dd ends with "No space left": that is the point.
+    spawnSync('dd', ['if=/dev/zero', `of=${file}${suffix}`, `bs=${bs}`, 'status=none'])
+  }
+}
