@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {chmodSync, chownSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync} from 'node:fs'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fillFilesystem, fingerprint, smallHostFilesystem, writeData} from '../support/faults.js'
@@ -36,15 +37,19 @@ describe('integration: the root folder', function () {
     assert.deepEqual(readdirSync(root), [], 'nothing was written')
   })
 
-  it('never writes through a link planted where the lock goes (a dead owner\'s lock is taken over)', () => {
+  it('never writes through links planted where the lock and its drafts go (a dead owner\'s lock is taken over)', () => {
     const victim = `${root}-victim`
     writeFileSync(victim, 'precious')
     try {
+      // As reported: links for the pids to come (pids are handed out in turn), and a dead owner's lock.
+      const next = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'))
+      for (let pid = next + 1; pid <= next + 2000; pid++) symlinkSync(victim, `${root}/state.lock.${pid}`)
       symlinkSync(victim, `${root}/state.lock`)
       const created = cbs(root, ['volume', 'create', 'a', '--size', '16M'])
       assert.equal(created.code, 0, created.stderr)
       assert.equal(readFileSync(victim, 'utf8'), 'precious')
       assert.equal(cbs(root, ['volume', 'rm', 'a']).code, 0)
+      assert.equal(readFileSync(victim, 'utf8'), 'precious')
     } finally {
       rmSync(victim, {force: true})
     }
@@ -119,6 +124,7 @@ describe('integration: the root folder', function () {
       assert.equal(run(['volume', 'mount', 'v']).code, 0)
       assert.equal(run(['volume', 'rm', 'v']).code, 0)
     } finally {
+      spawnSync('mount', ['-o', 'remount,rw', host.mountpoint])
       removeRoot(cbsRoot)
       host.remove()
     }
