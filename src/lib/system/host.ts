@@ -151,7 +151,7 @@ export const systemHost: Host = {
     const probe = join(dir, `.reflink-probe.${process.pid}`)
     try {
       writeFileSync(probe, 'cbs', {flag: 'wx'}) // never through a link someone put there
-      copyFileSync(probe, `${probe}.clone`, constants.COPYFILE_FICLONE_FORCE)
+      copyFileSync(probe, `${probe}.clone`, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL)
       return true
     } catch {
       return false
