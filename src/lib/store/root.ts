@@ -79,10 +79,12 @@ export class UnsafeRoot extends CbsError {
   }
 }
 
-/** Refuses (exit 5) a root that others could change; see unsafeFolder. */
-export function checkRootSafety(root: string, uid = process.geteuid?.() ?? 0): void {
-  const folder = unsafeFolder(ownershipChain(root), uid)
+/** Refuses (exit 5) a root that others could change (see unsafeFolder); true when the root itself exists and was judged. */
+export function checkRootSafety(root: string, uid = process.geteuid?.() ?? 0): boolean {
+  const chain = ownershipChain(root)
+  const folder = unsafeFolder(chain, uid)
   if (folder) throw new UnsafeRoot(root, folder)
+  return chain[0]?.path === root
 }
 
 /** Whether the filesystem that holds (or will hold) the root is mounted read-only. */

@@ -56,6 +56,7 @@ export class Store {
     let release: () => void
     try {
       mkdirSync(this.layout.root, {recursive: true, mode: 0o700})
+      this.checkRoot() // again, once it exists: someone else may have made it first
       release = await new FileLock(this.layout.lockFile, undefined, () => reserve.release()).acquire()
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EROFS') throw readOnlyRoot(this.layout.root)
@@ -83,11 +84,9 @@ export class Store {
     }
   }
 
-  /** Refuses (exit 5), once a process, a root that others could change: see root.ts. */
+  /** Refuses (exit 5) a root that others could change (see root.ts); once it exists, checked once a process. */
   private checkRoot(): void {
-    if (this.rootChecked) return
-    checkRootSafety(this.layout.root)
-    this.rootChecked = true
+    if (!this.rootChecked) this.rootChecked = checkRootSafety(this.layout.root)
   }
 
   private requireRegularStateFile(): void {

@@ -52,6 +52,16 @@ describe('store under a hostile root', () => {
     assert.equal(await exitCodeOf(new Store(layoutOf(root)).update(() => {})), 5)
   })
 
+  it('judges the root again once it exists: one someone else made first is refused', async () => {
+    const later = join(base, 'later')
+    const store = new Store(layoutOf(later))
+    assert.deepEqual(store.read().volumes, {}, 'no root yet: an empty state')
+    mkdirSync(later, {mode: 0o777})
+    chmodSync(later, 0o777)
+    assert.equal(await exitCodeOf(store.update(() => {})), 5)
+    assert.deepEqual(readdirSync(later), [])
+  })
+
   it('never writes through links planted where the lock or its drafts go', async () => {
     const victim = join(base, 'victim')
     writeFileSync(victim, 'precious')
