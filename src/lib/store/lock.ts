@@ -1,4 +1,5 @@
 import {closeSync, constants, linkSync, openSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync} from 'node:fs'
+import {basename} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {conflict} from '../common/errors.js'
 import {isAlive, startTimeOf} from '../system/process-identity.js'
@@ -101,6 +102,6 @@ function ownerAlive(owner: string): boolean {
 
 /** Lock debris older cbs versions could leave next to `lockFile`: drafts (.PID) and moved-aside locks (.stale.PID). */
 export function strayLockFiles(names: string[], lockFile: string): string[] {
-  const base = lockFile.slice(lockFile.lastIndexOf('/') + 1)
+  const base = basename(lockFile)
   return names.filter((name) => name.startsWith(`${base}.`) && /^(stale\.)?\d+$/.test(name.slice(base.length + 1)))
 }
