@@ -28,6 +28,7 @@ describe('integration: cbs doctor', function () {
     const result = cbs(root, ['doctor'])
     assert.equal(result.code, 0, result.stdout)
     assert.match(result.stdout, /^ok\s+root\s+running as root$/m)
+    assert.match(result.stdout, new RegExp(`^ok\\s+root\\s+${root}: writable, and only root can change it or its parents$`, 'm'))
     assert.match(result.stdout, /^ok\s+kernel\s+loop, ext4, .*fsfreeze$/m)
     assert.match(result.stdout, /^ok\s+tools\s+losetup \d+\.\d+\S*, .*mkfs\.ext4 \d/m)
     assert.match(result.stdout, /^ok\s+state\s+\S+state\.json: 1 volume, schema 1$/m)

@@ -71,7 +71,7 @@ function rootFolderFindings(ctx: Context): Finding[] {
     const message = `${root} is on a read-only filesystem: no command can change anything, and volumes cannot be mounted for writing`
     return [{check: 'root', severity: 'error', message, fix: 'remount it read-write (mount -o remount,rw)'}]
   }
-  return []
+  return [{check: 'root', severity: 'ok', message: `${root}: writable, and only root can change it or its parents`}]
 }
 
 const REQUIRED_FEATURES: KernelFeature[] = ['loop', 'ext4']
