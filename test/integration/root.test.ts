@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {chmodSync, chownSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fillFilesystem, fingerprint, smallHostFilesystem, writeData} from '../support/faults.js'
 import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
@@ -93,6 +93,7 @@ describe('integration: the root folder', function () {
       assert.deepEqual(json<Volume[]>(run(['volume', 'ls', '--json'])).map((volume) => volume.name), ['keep'])
       assert.deepEqual(readdirSync(cbsRoot).filter((name) => name.startsWith('state.lock')), [])
       assert.ok(statfsSync(host.mountpoint).bavail > 0, 'rm freed the space of the image')
+      assert.equal(statSync(`${cbsRoot}/state.reserve`).size, 1024 ** 2, 'the reserve is whole again')
       assert.deepEqual(fingerprint(keep.mountpoint), sums)
       assert.doesNotMatch(run(['doctor']).stdout, /stray lock/)
       assert.equal(run(['volume', 'rm', 'keep']).code, 0)

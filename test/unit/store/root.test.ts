@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {layoutOf} from '../../../src/lib/store/layout.js'
@@ -104,6 +104,9 @@ describe('the lock needs no space', () => {
     await new Store(layoutOf(root)).update(() => {})
     assert.deepEqual(readdirSync(root).sort(), ['state.json', 'state.reserve'])
     assert.equal(lstatSync(join(root, 'state.reserve')).size, 1024 ** 2)
+    truncateSync(join(root, 'state.reserve'), 4096) // what a full disk left of it
+    await new Store(layoutOf(root)).update(() => {})
+    assert.equal(lstatSync(join(root, 'state.reserve')).size, 1024 ** 2, 'filled up again')
   })
 
   it('tells the lock debris of older versions from everything else', () => {
