@@ -1,34 +1,45 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {systemContext} from '../../lib/system/context.js'
-import {parseFilter} from '../../lib/volumes/filters.js'
+import {parseFilter} from '../../lib/input/filters.js'
 import {listVolumes} from '../../lib/volumes/list.js'
-import type {Volume} from '../../lib/volumes/volume.js'
+import {type Volume, VOLUME_FIELDS, VOLUME_FILTERS} from '../../lib/volumes/volume.js'
+import {parseTemplate, renderTemplate} from '../../ui/go-template.js'
 
 export default class VolumeLs extends CbsCommand {
   static override summary = 'List volumes, with their status as the system reports it now.'
+  static override description =
+    'ATTACHED names the container runtimes that confirm an attachment now (the named volume, or a container cbs started, still exists there); a runtime that does not answer confirms nothing. --format takes the Go-template subset docker users type: {{.Name}}, {{.Mountpoint}}, {{json .}}, "table {{.Name}}\\t{{.Status}}"; the fields are the keys of the --json objects, in any case.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     {description: 'Names of mounted volumes only', command: '<%= config.bin %> <%= command.id %> -q --filter status=mounted'},
     {description: 'Volumes labelled env=prod', command: '<%= config.bin %> <%= command.id %> --filter label=env=prod'},
+    {description: 'Name and mountpoint, tab-separated', command: `<%= config.bin %> <%= command.id %> --format '{{.Name}}\\t{{.Mountpoint}}'`},
   ]
   static override flags = {
     quiet: Flags.boolean({char: 'q', summary: 'Print volume names only, one a line.'}),
     filter: Flags.string({
       char: 'f',
-      summary: 'Show only volumes that match: label=KEY[=VALUE], status=mounted|unmounted|error, fs=FS, type=TYPE, name=NAME (repeatable).',
+      summary: 'Show only volumes that match: label=KEY[=VALUE], status=mounted|unmounted|error, fs=FS, type=TYPE, name=PART (repeatable).',
       multiple: true,
       multipleNonGreedy: true,
       helpValue: 'KEY=VALUE',
     }),
+    format: Flags.string({summary: 'Print each volume with a Go template, e.g. \'{{.Name}} {{.Status}}\' or \'table {{.Name}}\\t{{.Mountpoint}}\'.', helpValue: 'TEMPLATE'}),
   }
 
   async run(): Promise<Volume[]> {
     const {flags} = await this.parse(VolumeLs)
-    const volumes = listVolumes(systemContext(), (flags.filter ?? []).map(parseFilter))
+    const filters = (flags.filter ?? []).map((text) => parseFilter(text, VOLUME_FILTERS))
+    const template = flags.format === undefined ? undefined : parseTemplate(flags.format, VOLUME_FIELDS)
+    const volumes = await listVolumes(systemContext(), filters)
     if (flags.quiet) {
       for (const volume of volumes) this.log(volume.name)
-    } else if (!this.jsonEnabled()) {
+    } else if (this.jsonEnabled()) {
+      return volumes
+    } else if (template) {
+      if (volumes.length > 0 || template.table) this.log(renderTemplate(template, volumes))
+    } else {
       const [{volumeTable}, {styleFor}] = await Promise.all([import('../../ui/volume-output.js'), import('../../ui/style.js')])
       this.log(volumeTable(volumes, styleFor()))
     }

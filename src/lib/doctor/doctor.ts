@@ -10,6 +10,7 @@ import {detach, ensureDirectory, removeMountpoint} from '../images/loop-volume.j
 import {type Recovery, recoverInterrupted} from '../recovery/recovery.js'
 import {formatSize} from '../input/sizes.js'
 import {rebuildState} from './state-rebuild.js'
+import {attachmentFindings, dropStaleAttachments} from './attachments.js'
 import type {State} from '../store/state.js'
 import {CorruptState} from '../store/store.js'
 import {probeTools, type ToolStatus} from '../system/tools.js'
@@ -49,6 +50,7 @@ export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Pr
     ...kernelFindings(kernel, inUse),
     ...toolFindings(tools, inUse),
     ...store.problems.map((problem) => problem.finding),
+    ...(store.state ? await attachmentFindings(ctx, store.state) : []),
   ]
   return {healthy: findings.every((finding) => finding.severity === 'ok' || finding.severity === 'info'), root: ctx.layout.root, findings, repaired, kernel, tools}
 }
@@ -198,6 +200,7 @@ async function repair(ctx: Context): Promise<string[]> {
       if (repair && kinds.includes(repair.kind)) done.push(await applyRepair(ctx, repair))
     }
   }
+  if (!stateIsCorrupt(ctx)) done.push(...(await dropStaleAttachments(ctx)))
   return done
 }
 

@@ -57,9 +57,15 @@ export async function attachVolume(ctx: Context, request: AttachRequest): Promis
     throw invalid(`${runtime.name} needs volume names of at least two characters, not "${name}"`, 'use --target, or a volume with a longer name')
   }
   if (name) await runtime.registerVolume(name, mountpoint, labelsFor(ctx, record))
-  await recordAttachment(ctx, record.name, runtime.name, (attachment) => {
-    attachment.name = name
-  })
+  await recordAttachment(
+    ctx,
+    record.name,
+    runtime.name,
+    (attachment) => {
+      attachment.name = name
+    },
+    {keepEmpty: name === null},
+  )
   return {volume: record.name, runtime: runtime.name, name, mount, container: null}
 }
 
@@ -202,7 +208,18 @@ function takeCidfile(file: string): string | null {
   }
 }
 
-export async function recordAttachment(ctx: Context, volume: string, runtime: RuntimeName, change: (attachment: AttachmentRecord) => void): Promise<void> {
+/**
+ * Changes the volume's record of one runtime. A record left with nothing (no named volume, no
+ * container, no live mount) goes: it would say "attached" of what no runtime has. Only a plain
+ * nerdctl attach, which hands out the bind mount and leaves nothing in nerdctl, keeps one (`keepEmpty`).
+ */
+export async function recordAttachment(
+  ctx: Context,
+  volume: string,
+  runtime: RuntimeName,
+  change: (attachment: AttachmentRecord) => void,
+  options: {keepEmpty?: boolean} = {},
+): Promise<void> {
   await ctx.store.update((state) => {
     const record = state.volumes[volume]
     if (!record) return
@@ -213,5 +230,8 @@ export async function recordAttachment(ctx: Context, volume: string, runtime: Ru
       record.attachments.push(attachment)
     }
     change(attachment)
+    if (attachment.live?.length === 0) delete attachment.live
+    const empty = attachment.name === null && attachment.containers.length === 0 && !attachment.live
+    if (empty && !options.keepEmpty) record.attachments = record.attachments.filter((each) => each !== attachment)
   })
 }

@@ -64,7 +64,8 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     fs: volume.fs,
     sizeBytes: file.sizeBytes,
     method,
-    labels: request.labels ?? {},
+    // The volume's labels as they are now, then the snapshot's own (see SNAPSHOT_FILTERS).
+    labels: {...volume.labels, ...request.labels},
     createdAt: new Date().toISOString(),
   }
   await ctx.store.update((state) => {

@@ -1,6 +1,7 @@
 import type {Context} from '../system/context.js'
 import {conflict, invalid, notFound} from '../common/errors.js'
-import type {Filesystem} from '../images/filesystems.js'
+import {FILESYSTEMS, type Filesystem} from '../images/filesystems.js'
+import type {FilterKeys} from '../input/filters.js'
 import {isAbandoned} from '../store/intent.js'
 import {validateName} from '../input/names.js'
 import {compareOrdinal} from '../common/ordinal.js'
@@ -35,7 +36,16 @@ export function defaultSnapshotName(now = new Date()): string {
  * process creating or removing it died; it is no good, and the next command that recovers
  * (recovery.ts) or `snapshot rm` clears it. error: its image is missing.
  */
-export type SnapshotStatus = 'ready' | 'creating' | 'removing' | 'incomplete' | 'error'
+export const SNAPSHOT_STATUSES = ['ready', 'creating', 'removing', 'incomplete', 'error'] as const
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number]
+
+/**
+ * `snapshot ls --filter`: name= matches part of VOLUME@SNAPSHOT (as in docker), volume= one
+ * volume's snapshots. A snapshot holds the volume's labels as they were when it was taken, and
+ * its own --label on top (as a ZFS snapshot holds its dataset's user properties): label= finds
+ * either.
+ */
+export const SNAPSHOT_FILTERS: FilterKeys = {name: 'substring', volume: 'exact', label: 'label', status: SNAPSHOT_STATUSES, fs: FILESYSTEMS}
 
 /** A snapshot as cbs reports it (`--json`). */
 export interface Snapshot {
@@ -53,6 +63,12 @@ export interface Snapshot {
   labels: Record<string, string>
   createdAt: string
 }
+
+/** Every key a Snapshot has, for `--format` to check fields against (the compiler keeps it complete). */
+const SNAPSHOT_KEYS: Record<keyof Snapshot, true> = {
+  name: true, volume: true, snapshot: true, fs: true, sizeBytes: true, allocatedBytes: true, method: true, status: true, image: true, labels: true, createdAt: true,
+}
+export const SNAPSHOT_FIELDS = Object.keys(SNAPSHOT_KEYS)
 
 export function describeSnapshot(ctx: Context, record: SnapshotRecord): Snapshot {
   const image = ctx.layout.snapshotImage(record.volume, record.name)

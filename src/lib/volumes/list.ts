@@ -1,28 +1,38 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {notFound} from '../common/errors.js'
-import {type Filter, matchesAll} from './filters.js'
+import {type Filter, matchesAll} from '../input/filters.js'
 import {HostView} from '../system/host-view.js'
 import {validateName} from '../input/names.js'
 import {compareOrdinal} from '../common/ordinal.js'
 import {describeSnapshot, snapshotsOf} from '../snapshots/snapshot.js'
-import {describeVolume, type Volume} from './volume.js'
+import type {VolumeRecord} from '../store/state.js'
+import {withConfirmedAttachments} from '../runtimes/attachment-view.js'
+import {describeVolume, type Volume, VOLUME_FILTERS} from './volume.js'
 
-export function listVolumes(ctx: Context, filters: Filter[] = []): Volume[] {
+export async function listVolumes(ctx: Context, filters: Filter[] = []): Promise<Volume[]> {
   requireRoot(ctx.host)
   const view = HostView.read(ctx.host)
-  return Object.values(ctx.store.read().volumes)
+  const records = await confirmed(ctx, Object.values(ctx.store.read().volumes))
+  return records
     .sort((a, b) => compareOrdinal(a.name, b.name))
     .map((record) => describeVolume(ctx, record, view))
-    .filter((volume) => matchesAll(volume, filters))
+    .filter((volume) => matchesAll(volume, filters, VOLUME_FILTERS))
 }
 
-export function inspectVolumes(ctx: Context, names: string[]): Volume[] {
+export async function inspectVolumes(ctx: Context, names: string[]): Promise<Volume[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
   const {volumes} = ctx.store.read()
   const missing = names.filter((name) => !volumes[name])
   if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
   const view = HostView.read(ctx.host)
-  return names.map((name) => ({...describeVolume(ctx, volumes[name], view), snapshots: snapshotsOf(volumes[name]).map((record) => describeSnapshot(ctx, record))}))
+  const records = await confirmed(ctx, names.map((name) => volumes[name]))
+  return records.map((record) => ({...describeVolume(ctx, record, view), snapshots: snapshotsOf(record).map((snapshot) => describeSnapshot(ctx, snapshot))}))
+}
+
+/** Attachments as the runtimes confirm them; no runtime is asked when no volume has one. */
+export async function confirmed(ctx: Context, records: VolumeRecord[]): Promise<VolumeRecord[]> {
+  if (!records.some((record) => record.attachments?.length)) return records
+  return withConfirmedAttachments(ctx, records)
 }

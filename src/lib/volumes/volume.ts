@@ -1,12 +1,17 @@
 import type {Context} from '../system/context.js'
-import type {Filesystem} from '../images/filesystems.js'
+import {FILESYSTEMS, type Filesystem} from '../images/filesystems.js'
+import type {FilterKeys} from '../input/filters.js'
 import type {HostView} from '../system/host-view.js'
-import type {AttachmentRecord, VolumeRecord, VolumeType} from '../store/state.js'
+import {type AttachmentRecord, VOLUME_TYPES, type VolumeRecord, type VolumeType} from '../store/state.js'
 import {describeLowers, isUnion, type Lower} from '../union/union-volume.js'
 import type {Snapshot} from '../snapshots/snapshot.js'
 import {isUp} from './lifecycle.js'
 
-export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing'
+export const VOLUME_STATUSES = ['mounted', 'unmounted', 'error', 'creating', 'removing', 'restoring', 'resizing'] as const
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number]
+
+/** `volume ls --filter`: name= matches part of the name, as in docker. */
+export const VOLUME_FILTERS: FilterKeys = {name: 'substring', label: 'label', status: VOLUME_STATUSES, fs: FILESYSTEMS, type: VOLUME_TYPES}
 
 /** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
 export interface Volume {
@@ -34,6 +39,13 @@ export interface Volume {
   /** The volume's snapshots, oldest first (`inspect` only). */
   snapshots?: Snapshot[]
 }
+
+/** Every key a Volume may have, for `--format` to check fields against (the compiler keeps it complete). */
+const VOLUME_KEYS: Record<keyof Volume, true> = {
+  name: true, type: true, fs: true, sizeBytes: true, usedBytes: true, allocatedBytes: true, status: true, mountpoint: true,
+  device: true, backingFile: true, labels: true, createdAt: true, attachments: true, lowers: true, upper: true, snapshots: true,
+}
+export const VOLUME_FIELDS = Object.keys(VOLUME_KEYS)
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
   const backingFile = ctx.layout.image(record.name)

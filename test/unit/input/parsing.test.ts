@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import {formatCommand} from '../../../src/lib/system/exec.js'
 import {mkfsCommand, mountArgs, parseFilesystem} from '../../../src/lib/images/filesystems.js'
-import {matchesAll, parseFilter} from '../../../src/lib/volumes/filters.js'
+import {matchesAll, parseFilter} from '../../../src/lib/input/filters.js'
+import {SNAPSHOT_FILTERS, type Snapshot} from '../../../src/lib/snapshots/snapshot.js'
 import {parseLabels} from '../../../src/lib/input/labels.js'
 import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../../src/lib/system/loops.js'
 import {parseMountinfo} from '../../../src/lib/system/mountinfo.js'
@@ -9,7 +10,7 @@ import {validateName} from '../../../src/lib/input/names.js'
 import {validateContainerTarget} from '../../../src/lib/input/container-paths.js'
 import {parseMountedInto} from '../../../src/lib/runtimes/mount-into.js'
 import {formatSize, parseSize} from '../../../src/lib/input/sizes.js'
-import type {Volume} from '../../../src/lib/volumes/volume.js'
+import {type Volume, VOLUME_FILTERS} from '../../../src/lib/volumes/volume.js'
 import {exitCodeOfSync} from '../../support/exit-codes.js'
 
 describe('sizes', () => {
@@ -110,16 +111,38 @@ describe('filesystems', () => {
 describe('labels and filters', () => {
   it('parses labels, keeping "=" in values', () => assert.deepEqual(parseLabels(['env=prod', 'x=a=b']), {env: 'prod', x: 'a=b'}))
   it('refuses a label without "="', () => assert.equal(exitCodeOfSync(() => parseLabels(['env'])), 2))
-  it('refuses unknown filter keys', () => assert.equal(exitCodeOfSync(() => parseFilter('size=1G')), 2))
-  const volume = {name: 'db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
+  const parse = (text: string) => parseFilter(text, VOLUME_FILTERS)
+  it('refuses unknown filter keys', () => assert.equal(exitCodeOfSync(() => parse('size=1G')), 2))
+  it('refuses values that can never match: an unknown status, fs or type, an empty value (exit 2, naming the valid ones)', () => {
+    for (const text of ['status=up', 'fs=zfs', 'type=lvm', 'name=']) assert.equal(exitCodeOfSync(() => parse(text)), 2, text)
+    assert.throws(() => parse('status=up'), /use status=VALUE with VALUE one of mounted, unmounted, error/)
+    assert.equal(exitCodeOfSync(() => parseFilter('status=mounted', SNAPSHOT_FILTERS)), 2)
+    assert.equal(exitCodeOfSync(() => parseFilter('type=loop', SNAPSHOT_FILTERS)), 2)
+  })
+  const volume = {name: 'web-db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
+  const matches = (...texts: string[]) => matchesAll(volume, texts.map(parse), VOLUME_FILTERS)
   it('matches label=K and label=K=V', () => {
-    assert.ok(matchesAll(volume, [parseFilter('label=env')]))
-    assert.ok(matchesAll(volume, [parseFilter('label=env=prod')]))
-    assert.ok(!matchesAll(volume, [parseFilter('label=env=dev')]))
+    assert.ok(matches('label=env'))
+    assert.ok(matches('label=env=prod'))
+    assert.ok(!matches('label=env=dev'))
+    assert.ok(!matches('label=team'))
+  })
+  it('name= matches part of the name, as in docker', () => {
+    assert.ok(matches('name=db'))
+    assert.ok(matches('name=web-db'))
+    assert.ok(!matches('name=cache'))
   })
   it('ANDs keys and ORs values of one key', () => {
-    assert.ok(matchesAll(volume, [parseFilter('status=unmounted'), parseFilter('status=mounted'), parseFilter('fs=xfs')]))
-    assert.ok(!matchesAll(volume, [parseFilter('status=mounted'), parseFilter('fs=ext4')]))
+    assert.ok(matches('status=unmounted', 'status=mounted', 'fs=xfs'))
+    assert.ok(!matches('status=mounted', 'fs=ext4'))
+  })
+  it('snapshots: name= part of VOLUME@SNAPSHOT, volume= exactly, label=, status=', () => {
+    const snapshot = {name: 'web-db@nightly', volume: 'web-db', status: 'ready', fs: 'ext4', labels: {env: 'prod', ticket: 'DB-42'}} as unknown as Snapshot
+    const snap = (...texts: string[]) => matchesAll(snapshot, texts.map((text) => parseFilter(text, SNAPSHOT_FILTERS)), SNAPSHOT_FILTERS)
+    assert.ok(snap('name=night'))
+    assert.ok(snap('volume=web-db', 'label=ticket=DB-42', 'status=ready'))
+    assert.ok(!snap('volume=web'))
+    assert.ok(!snap('status=incomplete'))
   })
 })
 

@@ -81,7 +81,7 @@ describe('union volumes (planned commands)', () => {
       {type: 'directory', path: a, identity: identity(a)},
       {type: 'directory', path: b, identity: identity(b)},
     ])
-    const [inspected] = inspectVolumes(ctx, ['u'])
+    const [inspected] = await inspectVolumes(ctx, ['u'])
     assert.equal(inspected.status, 'mounted')
     assert.deepEqual(
       inspected.lowers?.map((lower) => [lower.source, lower.type]),
@@ -164,7 +164,7 @@ describe('union volumes (planned commands)', () => {
     down.exec.assertDone()
     ctx.host.loops = []
     ctx.host.mounts = []
-    assert.equal(inspectVolumes(ctx, ['u'])[0].status, 'unmounted')
+    assert.equal((await inspectVolumes(ctx, ['u']))[0].status, 'unmounted')
     const up = withScript(ctx, [
       {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('u')}`, stdout: '/dev/loop5'},
       {command: `mount -o discard /dev/loop5 ${upper}`},

@@ -136,7 +136,7 @@ describe('volume create (planned commands)', () => {
 
   it('refuses a state file from a newer cbs (exit 5)', async () => {
     writeFileSync(ctx.layout.stateFile, JSON.stringify({schemaVersion: 99, volumes: {}}))
-    assert.throws(() => listVolumes(ctx), /schema version 99/)
+    await assert.rejects(listVolumes(ctx), /schema version 99/)
   })
 })
 
@@ -190,7 +190,7 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     down.exec.assertDone()
     ctx.host.loops = []
     ctx.host.mounts = []
-    assert.equal(listVolumes(ctx)[0].status, 'unmounted')
+    assert.equal((await listVolumes(ctx))[0].status, 'unmounted')
     const up = withScript(ctx, [
       {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('db')}`, stdout: '/dev/loop3'},
       {command: `mount -o discard /dev/loop3 ${ctx.layout.mountpoint('db')}`},
@@ -220,14 +220,14 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     assert.equal(listVolumes(ctx)[0].status, 'unmounted')
   })
 
-  it('status comes from the system: a vanished mount is unmounted, a missing image is error', () => {
+  it('status comes from the system: a vanished mount is unmounted, a missing image is error', async () => {
     ctx.host.mounts = []
-    assert.equal(inspectVolumes(ctx, ['db'])[0].status, 'unmounted')
-    assert.equal(inspectVolumes(ctx, ['db'])[0].usedBytes, null)
+    assert.equal((await inspectVolumes(ctx, ['db']))[0].status, 'unmounted')
+    assert.equal((await inspectVolumes(ctx, ['db']))[0].usedBytes, null)
     ctx.host.loops = []
     unlinkSync(ctx.layout.image('db'))
-    assert.equal(listVolumes(ctx)[0].status, 'error')
-    assert.equal(listVolumes(ctx)[0].allocatedBytes, null)
+    assert.equal((await listVolumes(ctx))[0].status, 'error')
+    assert.equal((await listVolumes(ctx))[0].allocatedBytes, null)
   })
 
   it('ls still answers when another command unmounts and removes a volume between its reads', () => {
