@@ -36,7 +36,7 @@ describe('integration: 200 concurrent mixed calls', function () {
       const pick = next()
       if (pick < 0.4) return ['volume', 'create', name, '--size', '8M']
       if (pick < 0.55) return ['volume', 'rm', name]
-      if (pick < 0.7) return ['volume', 'rm', '--force', name]
+      if (pick < 0.7) return ['volume', 'rm', '--force', '--recursive', name]
       if (pick < 0.85) return ['volume', 'snapshot', 'create', name, `s${Math.floor(next() * 3)}`]
       return ['volume', 'ls', '--json']
     })

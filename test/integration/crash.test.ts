@@ -70,7 +70,7 @@ describe('integration: crash safety (kill -9 at every step, then doctor --fix)',
     counts.kills++
   }
 
-  const remove = (name: string) => assert.equal(cbs(root, ['volume', 'rm', '--force', name]).code, 0)
+  const remove = (name: string) => assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', name]).code, 0)
 
   for (const step of ['create:image', 'create:attach', 'create:format', 'create:mountpoint', 'create:mount', 'create:done']) {
     it(`volume create killed at ${step}`, async () => {

@@ -190,7 +190,7 @@ describe('integration: snapshots', function () {
     assert.equal(json<Volume>(cbs(root, ['volume', 'create', 'same', '--from', 'db@seed', '--json'])).sizeBytes, 64 * MiB, 'the snapshot size by default')
 
     // A clone survives its source and the snapshot.
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db']).code, 0)
     assert.equal(readFileSync(`${clone.mountpoint}/seed`, 'utf8'), 'changed in the clone')
     assert.equal(cbs(root, ['volume', 'unmount', 'ci']).code, 0)
     assert.equal(cbs(root, ['volume', 'mount', 'ci']).code, 0)
@@ -235,7 +235,7 @@ describe('integration: snapshots', function () {
 
     assert.equal(cbs(root, ['volume', 'snapshot', 'restore', 'u@s']).code, 0)
     assert.equal(readFileSync(`${union.mountpoint}/mine`, 'utf8'), 'v1')
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'u', 'u2', 'db']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'u', 'u2', 'db']).code, 0)
   })
 
   it('create --from refuses bad requests before creating anything', () => {
@@ -256,7 +256,7 @@ describe('integration: snapshots', function () {
     assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((volume) => volume.name), ['db'])
   })
 
-  it('names snapshots after the UTC time by default; rm removes them; volume rm needs --force while they exist', () => {
+  it('names snapshots after the UTC time by default; rm removes them; volume rm needs -r (--recursive) while they exist', () => {
     cbs(root, ['volume', 'create', 'db', '--size', '16M'])
     const created = cbs(root, ['volume', 'snapshot', 'create', 'db'])
     assert.match(created.stdout, /^db@\d{8}T\d{6}Z\n$/)
@@ -265,12 +265,15 @@ describe('integration: snapshots', function () {
 
     const refused = cbs(root, ['volume', 'rm', 'db'])
     assert.equal(refused.code, 4)
-    assert.match(refused.stderr, /has snapshots: db@\d{8}T\d{6}Z, db@b: .*--force/)
+    assert.match(refused.stderr, /has snapshots: db@\d{8}T\d{6}Z, db@b: .*--recursive/)
+    // --force is docker's: names that do not exist are fine, snapshots still are not.
+    assert.equal(cbs(root, ['volume', 'rm', '-f', 'db', 'nope']).code, 4)
+    assert.equal(cbs(root, ['volume', 'rm', '-f', 'nope']).code, 0)
     assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'db', '--json']))[0].status, 'mounted')
 
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', 'db@b']).stdout, 'db@b\n')
     assert.equal(snapshots(root).length, 1)
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db']).code, 0)
     assert.deepEqual(readdirSync(join(root, 'snapshots')), [])
     assert.deepEqual(snapshots(root), [])
   })
@@ -386,7 +389,7 @@ describe('integration: snapshots', function () {
     }
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'last']).code, 0)
     assert.ok(snapshots(root).every((snapshot) => snapshot.status === 'ready'))
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db']).code, 0)
   })
 
   it('fails (exit 5) rather than keep a volume frozen past --freeze-timeout, and undoes the copy', () => {

@@ -16,11 +16,19 @@ import {bringDown, bringUp, isUp} from './lifecycle.js'
 /**
  * Removes volumes: unmount, detach, delete the image, the mountpoint and the record. Every name
  * is checked before anything is touched; a busy volume is refused and left as it was. So is a
- * volume with snapshots, unless `force`, which removes them too. The intent is recorded first:
+ * volume with snapshots, unless `recursive` (as `zfs destroy -r`), which removes them too. `force`
+ * (as `docker volume rm -f`) only means that names that do not exist are no error. The intent is recorded first:
  * once the volume is down, a killed or interrupted remove is finished (by the next cbs command
  * if need be), never left half done.
  */
-export async function removeVolumes(ctx: Context, names: string[], options: {force?: boolean} = {}): Promise<string[]> {
+export interface RemoveOptions {
+  /** Names that do not exist (or go meanwhile) are no error. */
+  force?: boolean
+  /** The volumes' snapshots go too. */
+  recursive?: boolean
+}
+
+export async function removeVolumes(ctx: Context, names: string[], options: RemoveOptions = {}): Promise<string[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
@@ -30,12 +38,12 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
 
   const existing = names.filter((each) => state.volumes[each])
   for (const name of existing) refuseIfStacked(state, name, existing)
-  for (const name of existing) refuseIfSnapshots(ctx, state, name, options.force)
+  for (const name of existing) refuseIfSnapshots(ctx, state, name, options.recursive)
 
   const removed: string[] = []
   // Union volumes go before the volumes whose snapshots they stack.
   for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
-    const record = await recordIntent(ctx, name, existing, options.force)
+    const record = await recordIntent(ctx, name, existing, options)
     if (!record) continue // removed meanwhile by another process: --force asked not to mind
     await checkpoint('remove:unmount')
     const view = HostView.read(ctx.host)
@@ -56,16 +64,16 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
 }
 
 /** Under the lock, so that no snapshot or union volume can appear between the checks and the intent. */
-async function recordIntent(ctx: Context, name: string, removing: string[], force?: boolean): Promise<VolumeRecord | undefined> {
+async function recordIntent(ctx: Context, name: string, removing: string[], options: RemoveOptions): Promise<VolumeRecord | undefined> {
   return ctx.store.update((state) => {
     const record = state.volumes[name]
-    if (!record && force) return undefined
+    if (!record && options.force) return undefined
     if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
     // An operation whose process died (or that recovery could not finish) gives way to the remove.
     const {pending} = record
     if (pending && pending.pid !== process.pid && !isAbandoned(ctx.host, pending)) throw pendingConflict(name, pending)
     refuseIfStacked(state, name, removing)
-    refuseIfSnapshots(ctx, state, name, force)
+    refuseIfSnapshots(ctx, state, name, options.recursive)
     record.pending = intent('remove')
     return structuredClone(record)
   })
@@ -85,11 +93,11 @@ function refuseIfStacked(state: State, name: string, removing: string[]): void {
   }
 }
 
-/** Snapshots go with their volume only when asked to (`--force`), and never while being taken. */
-function refuseIfSnapshots(ctx: Context, state: State, name: string, force = false): void {
+/** Snapshots go with their volume only when asked to (`--recursive`), and never while being taken. */
+function refuseIfSnapshots(ctx: Context, state: State, name: string, recursive = false): void {
   const refs = Object.keys(state.volumes[name].snapshots ?? {}).map((snapshot) => ({volume: name, snapshot}))
-  if (refs.length > 0 && !force) {
-    throw conflict(`volume "${name}" has snapshots: ${refs.map(formatSnapshotRef).join(', ')}`, 'remove them first, or pass --force to remove them too')
+  if (refs.length > 0 && !recursive) {
+    throw conflict(`volume "${name}" has snapshots: ${refs.map(formatSnapshotRef).join(', ')}`, 'remove them first, or pass -r (--recursive) to remove them too')
   }
   for (const ref of refs) refuseWhileWorkedOn(ctx, state, ref)
 }

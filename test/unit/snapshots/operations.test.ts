@@ -232,8 +232,9 @@ describe('volume snapshot ls, rm, and volume rm of a volume with snapshots', () 
     assert.equal(Object.keys(ctx.store.read().volumes.db.snapshots ?? {}).length, 2)
   })
 
-  it('volume rm refuses a volume with snapshots (exit 4), and --force removes them too', async () => {
+  it('volume rm refuses a volume with snapshots (exit 4), even with --force; --recursive removes them too', async () => {
     assert.equal(await exitCodeOf(removeVolumes(withScript(ctx, []), ['db'])), 4)
+    await assert.rejects(removeVolumes(withScript(ctx, []), ['db', 'nope'], {force: true}), /has snapshots: db@a, db@b: remove them first, or pass -r \(--recursive\)/)
     const run = withScript(ctx, [
       {command: `umount ${ctx.layout.mountpoint('db')}`},
       {command: 'losetup --detach /dev/loop7'},
@@ -244,7 +245,7 @@ describe('volume snapshot ls, rm, and volume rm of a volume with snapshots', () 
       {command: `rmdir ${ctx.layout.mountpoint('db')}`},
       {command: `rm -f ${ctx.layout.image('db')}`},
     ])
-    assert.deepEqual(await removeVolumes(run, ['db'], {force: true}), ['db'])
+    assert.deepEqual(await removeVolumes(run, ['db'], {recursive: true}), ['db'])
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
     assert.ok(!existsSync(ctx.layout.snapshotDir('db')))
