@@ -199,6 +199,45 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.doesNotMatch(must(engine, ['exec', web, 'cat', '/proc/self/mountinfo']), new RegExp(` /${name} `))
     })
 
+    it('attachments shown are what the runtime has: after rm of a --target container, volume rm, detach --container; doctor --fix forgets the rest', () => {
+      create()
+      const run = ['--network', 'none', '--label', `cbs.test=${root}`]
+      const attached = () => cbs(root, ['volume', 'ls', '--format', '{{.Name}} {{json .Attachments}}']).stdout
+      const detailed = () => cbs(root, ['volume', 'inspect', name]).stdout
+      // As `docker run`: cbs exits with the container's own status, and --json still names the container.
+      const failed = cbs(root, ['volume', 'attach', name, '-r', engine, '-t', '/data', '--json', '--', ...run, IMAGE, 'sh', '-c', 'exit 3'])
+      assert.equal(failed.code, 3, failed.stderr)
+      const {container} = json<{container: string}>(failed)
+      assert.match(container, /^[0-9a-f]{64}$/)
+      assert.equal(cbs(root, ['volume', 'attach', name, '-r', engine, '-t', '/data', '--', ...run, '--rm', IMAGE, 'true']).code, 0)
+      attach()
+      assert.match(cbs(root, ['volume', 'ls']).stdout, new RegExp(`^${name}\\s.*\\s${engine}$`, 'm'))
+      assert.equal(attached(), `${name} ${JSON.stringify([{runtime: engine, name, containers: [container]}])}\n`)
+
+      must(engine, ['rm', container])
+      assert.equal(attached(), `${name} ${JSON.stringify([{runtime: engine, name, containers: []}])}\n`, `after ${engine} rm`)
+      assert.match(detailed(), new RegExp(`^Attached:\\s+${engine}: volume ${name}$`, 'm'))
+      must(engine, ['volume', 'rm', name])
+      assert.equal(attached(), `${name} []\n`, `after ${engine} volume rm`)
+      assert.match(cbs(root, ['volume', 'ls']).stdout, new RegExp(`^${name}\\s.*\\s-$`, 'm'))
+      assert.doesNotMatch(detailed(), /^Attached:/m)
+
+      const doctor = cbs(root, ['doctor'])
+      assert.match(doctor.stdout, new RegExp(`volume "${name}" records an attachment to ${engine} that ${engine} no longer has \\(volume ${name}, container ${container.slice(0, 12)}, container [0-9a-f]{12}\\)`), 'the --rm one too')
+      const fixed = cbs(root, ['doctor', '--fix'])
+      assert.match(fixed.stdout, new RegExp(`forgot what ${engine} no longer has of volume "${name}"`))
+      assert.doesNotMatch(cbs(root, ['doctor']).stdout, /no longer has/)
+
+      // A live mount undone with detach --container leaves nothing behind, not "bind mount only".
+      const web = `${name}-web`
+      must(engine, ['run', '-d', '--name', web, ...run, IMAGE, 'sleep', '600'])
+      assert.equal(cbs(root, ['volume', 'attach', name, '-r', engine, '--container', web, '--target', '/live']).code, 0)
+      assert.match(detailed(), new RegExp(`^Attached:\\s+${engine}: mounted in ${web} at /live$`, 'm'))
+      assert.equal(cbs(root, ['volume', 'detach', name, '--container', web]).code, 0)
+      assert.equal(attached(), `${name} []\n`)
+      assert.doesNotMatch(detailed(), /^Attached:/m)
+    })
+
     it('--target runs a container with the volume bound, records it, and mounts the volume first', () => {
       const volume = create()
       const run = ['--network', 'none', '--label', `cbs.test=${root}`]

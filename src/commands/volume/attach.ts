@@ -10,7 +10,7 @@ export default class VolumeAttach extends CbsCommand {
   static override description = [
     'docker and podman get a named volume of the same name (local driver, bound to the mountpoint, labelled cbs.managed=true): `docker run -v NAME:/path` then writes into the size-limited volume. Removing that named volume never removes the data.',
     'nerdctl cannot create such a volume (nerdctl#694): cbs prints the --mount flag to pass instead; append ",target=PATH".',
-    'With --target and the run arguments after "--", cbs runs `RUNTIME run --mount type=bind,source=MOUNTPOINT,target=PATH ARGS...` itself and records the container.',
+    'With --target and the run arguments after "--", cbs runs `RUNTIME run --mount type=bind,source=MOUNTPOINT,target=PATH ARGS...` itself and records the container; like `docker run`, cbs then exits with the container\'s own exit status (and --json still carries the container id).',
     'With --container and --target, cbs mounts the volume into a container that already runs, without restarting it: it clones its own mount of the volume into the container\'s mount namespace (no device node), then checks the container\'s mountinfo. --target is an absolute path other than "/"; symlinks on it resolve inside the container, never into its /proc or /sys. `cbs volume detach --container` undoes it.',
     'The runtime is --runtime, else $CBS_RUNTIME, else the first of docker, nerdctl, podman whose daemon answers.',
   ].join('\n\n')
@@ -41,6 +41,11 @@ export default class VolumeAttach extends CbsCommand {
         ? await attachVolume(ctx, {name: args.name, runtime: flags.runtime, target: flags.target, runArgs, interactive: !this.jsonEnabled()})
         : await attachToContainer(ctx, {name: args.name, runtime: flags.runtime, container: flags.container, target: flags.target!})
     if (!flags['dry-run'] && result.container === null) this.log(result.name ?? `--mount=${result.mount}`)
+    // As `docker run`: the container's own exit status (the runtime has said why, or it is in runtimeError).
+    if (result.exitStatus) {
+      if (result.runtimeError && !this.jsonEnabled()) this.logToStderr(result.runtimeError)
+      process.exitCode = result.exitStatus
+    }
     return result
   }
 }

@@ -5,6 +5,7 @@ import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {conflict, invalid, notFound, isKind} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
+import {CommandFailed} from '../system/exec.js'
 import {pendingConflict} from '../store/intent.js'
 import {ensureDirectory} from '../images/loop-volume.js'
 import {validateName} from '../input/names.js'
@@ -35,8 +36,15 @@ export interface AttachResult {
   name: string | null
   /** The `--mount` value that binds the volume (append `,target=PATH`). */
   mount: string
-  /** The container `--target` started. */
+  /** The container `--target` started (or created, when it failed to run). */
   container: string | null
+  /**
+   * --target only: the exit status of `RUNTIME run`, which is the container's own when it ran in
+   * the foreground and failed (cbs exits with it, as `docker run` does); 0 when it succeeded.
+   */
+  exitStatus?: number
+  /** What the runtime said on stderr when it failed (not under a terminal, where it said it itself). */
+  runtimeError?: string
 }
 
 export async function attachVolume(ctx: Context, request: AttachRequest): Promise<AttachResult> {
@@ -49,8 +57,8 @@ export async function attachVolume(ctx: Context, request: AttachRequest): Promis
   await bringUp(ctx, record, HostView.read(ctx.host))
 
   if (request.target !== undefined) {
-    const container = await runContainer(ctx, runtime, record, request)
-    return {volume: record.name, runtime: runtime.name, name: null, mount, container}
+    const {container, exitStatus, runtimeError} = await runContainer(ctx, runtime, record, request)
+    return {volume: record.name, runtime: runtime.name, name: null, mount, container, exitStatus, ...(runtimeError ? {runtimeError} : {})}
   }
   const name = hasBindVolumes(runtime.name) ? record.name : null
   if (name !== null && name.length < 2) {
@@ -174,8 +182,16 @@ function checkRunRequest(request: AttachRequest): void {
 
 const labelsFor = (ctx: Context, record: VolumeRecord) => ({[MANAGED_LABEL]: 'true', [VOLUME_LABEL]: record.name, [ROOT_LABEL]: ctx.layout.root})
 
-/** `R run --mount type=bind,...` with the user's arguments; records the container even when it failed to start. */
-async function runContainer(ctx: Context, runtime: RuntimeClient, record: VolumeRecord, request: AttachRequest): Promise<string | null> {
+/**
+ * `R run --mount type=bind,...` with the user's arguments; records the container even when it
+ * failed. A container that exists and failed is a result, not an error: its id and exit status.
+ */
+async function runContainer(
+  ctx: Context,
+  runtime: RuntimeClient,
+  record: VolumeRecord,
+  request: AttachRequest,
+): Promise<{container: string | null; exitStatus: number; runtimeError?: string}> {
   const runDir = join(ctx.layout.root, 'run')
   const cidfile = join(runDir, `${record.name}.${process.pid}.cid`)
   await ensureDirectory(ctx, runDir)
@@ -193,8 +209,11 @@ async function runContainer(ctx: Context, runtime: RuntimeClient, record: Volume
       if (!attachment.containers.includes(container)) attachment.containers.push(container)
     })
   }
+  if (failure instanceof CommandFailed && container && failure.exitCode !== undefined) {
+    return {container, exitStatus: failure.exitCode, runtimeError: failure.stderr.trim() || undefined}
+  }
   if (failure) throw failure
-  return container
+  return {container, exitStatus: 0}
 }
 
 /** The id the runtime wrote, and the file gone (cbs's own scratch file, like the lock: not a change to the host). */

@@ -241,15 +241,26 @@ describe('volume attach / detach (planned commands)', () => {
     })
   }
 
-  it('--target records the container even when it failed to start, and keeps the error', async () => {
+  it('--target: a container that failed is recorded, and its exit status is the result (as docker run); no container is an error', async () => {
     const cidfile = `${ctx.layout.root}/run/db.${process.pid}.cid`
     const attach = withScript(ctx, [
       probe('docker'),
       {command: /^mkdir /},
-      {command: /^docker run /, then: () => writeFileSync(cidfile, ID), fails: 'exec: "nope": executable file not found'},
+      {command: /^docker run /, then: () => writeFileSync(cidfile, ID), fails: 'exec: "nope": executable file not found', exitCode: 127},
     ])
-    await assert.rejects(attachVolume(attach, {name: 'db', runtime: 'docker', target: '/data', runArgs: ['img', 'nope']}), /executable file not found/)
+    const result = await attachVolume(attach, {name: 'db', runtime: 'docker', target: '/data', runArgs: ['img', 'nope']})
+    assert.equal(result.container, ID)
+    assert.equal(result.exitStatus, 127)
+    assert.equal(result.runtimeError, 'exec: "nope": executable file not found')
     assert.deepEqual(recorded(ctx)[0].containers, [ID])
+
+    const exited = withScript(ctx, [probe('docker'), {command: /^mkdir /}, {command: /^docker run /, then: () => writeFileSync(cidfile, OTHER), fails: '', exitCode: 3}])
+    assert.deepEqual(await attachVolume(exited, {name: 'db', runtime: 'docker', target: '/data', runArgs: ['img', 'sh', '-c', 'exit 3']}), {
+      volume: 'db', runtime: 'docker', name: null, mount: `type=bind,source=${ctx.layout.mountpoint('db')}`, container: OTHER, exitStatus: 3,
+    })
+
+    const noImage = withScript(ctx, [probe('docker'), {command: /^mkdir /}, {command: /^docker run /, fails: 'Unable to find image', exitCode: 125}])
+    await assert.rejects(attachVolume(noImage, {name: 'db', runtime: 'docker', target: '/data', runArgs: ['nope']}), /Unable to find image/)
   })
 
   it('refuses bad requests before touching anything (exit 2, 3)', async () => {
