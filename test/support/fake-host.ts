@@ -20,6 +20,8 @@ export class FakeHost implements Host {
   alive = new Set<number>([process.pid])
   /** Processes using each mountpoint. */
   users = new Map<string, number[]>()
+  /** Command names of live processes (default "sh"). */
+  commands = new Map<number, string>()
 
   isRoot = () => this.root
   loopDevices = () => this.loops
@@ -34,6 +36,7 @@ export class FakeHost implements Host {
   mountUsage = (mountpoint: string) => (this.vanished.has(mountpoint) ? undefined : this.fsUsage())
   canReflink = () => this.reflink
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
+  processCommand = (pid: number) => (this.alive.has(pid) ? (this.commands.get(pid) ?? 'sh') : undefined)
   listDirectory = (path: string) => systemHost.listDirectory(path)
   /** Start times a test sets (a container's process); other live pids answer the real one. */
   readonly startTimes = new Map<number, string>()

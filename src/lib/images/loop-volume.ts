@@ -2,6 +2,7 @@ import {closeSync, ftruncateSync, mkdirSync, openSync, rmdirSync, unlinkSync} fr
 import {basename} from 'node:path'
 import type {Context} from '../system/context.js'
 import {conflict, environment} from '../common/errors.js'
+import {describeHolders} from '../system/processes.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, mkfsCommand, mountArgs} from './filesystems.js'
 import {attachArgs, detachArgs} from '../system/loops.js'
@@ -112,7 +113,8 @@ export async function unmount(ctx: Context, dir: string, volume: string): Promis
     await ctx.exec.run('umount', [dir], {mutates: true})
   } catch (error) {
     if (error instanceof CommandFailed && /busy/i.test(error.stderr)) {
-      throw conflict(`volume "${volume}" is busy: files on ${dir} are in use`, 'stop the processes or containers using it and try again')
+      const holders = describeHolders(ctx, dir)
+      throw conflict(`volume "${volume}" is busy: files on ${dir} are in use${holders ? ` by ${holders}` : ''}`, `stop ${holders ? 'them' : 'the processes or containers using it'} and try again`)
     }
     throw error
   }

@@ -128,7 +128,10 @@ export async function refuseWhileUsed(ctx: Context, record: VolumeRecord, attach
     users.push(...blocking.map((container) => `${container.name} (${attachment.runtime} ${shortId(container.id)}, ${container.status})`))
     if (mounted.length > 0) {
       onlyLive = false
-      remedies.push(`${attachment.runtime} ${running ? 'stop' : 'rm'} ${mounted.map((container) => container.name).join(' ')}`)
+      const names = mounted.map((container) => container.name).join(' ')
+      // `rm` refuses a running container (docker and podman alike): -f, or stop it first.
+      const anyRunning = mounted.some((container) => isRunning.has(container.id))
+      remedies.push(running ? `${attachment.runtime} stop ${names}` : `${attachment.runtime} rm ${anyRunning ? '-f ' : ''}${names}`)
     }
     for (const container of live) remedies.push(`cbs volume detach ${record.name} --container ${container.name}`)
   }

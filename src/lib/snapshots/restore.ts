@@ -5,7 +5,8 @@ import {copyImage, moveIntoPlace, planCopy, setMode} from '../images/image-copy.
 import {finishIntent, intent, pendingConflict} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
 import {removeImage} from '../images/loop-volume.js'
-import {stopProcessesUsing} from '../system/processes.js'
+import {describeHolders, stopProcessesUsing} from '../system/processes.js'
+import {conflict, isKind} from '../common/errors.js'
 import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import {Undo} from '../common/undo.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
@@ -53,7 +54,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
   undo.push(`finish restoring ${record.name}`, () => finishIntent(ctx, record.name, mine))
   try {
     if (request.force && wasMounted) await stopProcessesUsing(ctx, ctx.layout.mountpoint(record.name))
-    await bringDown(ctx, record, view) // stopping processes changes no mount
+    await bringDown(ctx, record, view).catch((error: unknown) => Promise.reject(request.force ? error : offerForce(ctx, record.name, error))) // stopping processes changes no mount
     if (wasMounted) undo.push(`mount ${record.name} again`, () => bringUp(ctx, record, HostView.read(ctx.host)))
     const partial = partialPath(image)
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
@@ -68,4 +69,11 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
     throw error
   }
   return describeVolume(ctx, ctx.store.read().volumes[record.name], HostView.read(ctx.host))
+}
+
+/** A volume busy with processes: --force would stop them, so say so (and who they are). */
+function offerForce(ctx: Context, volume: string, error: unknown): unknown {
+  const holders = isKind(error, 'conflict') ? describeHolders(ctx, ctx.layout.mountpoint(volume)) : undefined
+  if (!holders) return error
+  return conflict(`volume "${volume}" is busy: ${holders} ${holders.startsWith('processes') ? 'use' : 'uses'} it`, 'stop them and try again, or pass --force to stop them (SIGTERM, then SIGKILL after 10 s)')
 }

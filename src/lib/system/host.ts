@@ -55,6 +55,8 @@ export interface Host {
    * there, 'not a folder' for a file or a symbolic link. The handle pins that very folder.
    */
   openFolder(path: string): FolderHandle | 'missing' | 'not a folder'
+  /** A process's command name (/proc/PID/comm); undefined when there is no such process. */
+  processCommand(pid: number): string | undefined
   /** Names in a folder; none when it does not exist. */
   listDirectory(path: string): string[]
   /** A running process's start time (see process-identity.ts); undefined when there is no such process. */
@@ -210,6 +212,14 @@ export const systemHost: Host = {
     }
     const stat = fstatSync(fd, {bigint: true})
     return {identity: `${stat.dev}:${stat.ino}`, path: `/proc/${process.pid}/fd/${fd}`, close: () => closeSync(fd)}
+  },
+
+  processCommand(pid) {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+    } catch {
+      return undefined
+    }
   },
 
   listDirectory(path) {

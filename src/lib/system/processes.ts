@@ -2,6 +2,24 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from './context.js'
 
 /**
+ * Who keeps a mounted filesystem busy, as `fuser -v` would say: "process 1234 (postgres)",
+ * "processes 1234 (postgres), 1240 (sh)"; undefined when no process can be found (a mount on
+ * top, or a bind mount in another namespace with no process in it).
+ */
+export function describeHolders(ctx: Context, mountpoint: string): string | undefined {
+  let pids: number[]
+  try {
+    pids = ctx.host.processesUsing(mountpoint)
+  } catch {
+    return undefined
+  }
+  const holders = pids.map((pid) => `${pid} (${ctx.host.processCommand(pid) ?? '?'})`)
+  if (holders.length === 0) return undefined
+  const shown = holders.length > 8 ? [...holders.slice(0, 8), `and ${holders.length - 8} more`] : holders
+  return `${holders.length === 1 ? 'process' : 'processes'} ${shown.join(', ')}`
+}
+
+/**
  * Stops the processes using a mounted volume: SIGTERM, then SIGKILL for those still there after
  * `graceMs`. Returns the pids it signalled.
  */

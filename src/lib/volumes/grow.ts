@@ -1,5 +1,6 @@
 import {truncateSync} from 'node:fs'
 import {checkpoint} from '../common/checkpoint.js'
+import {describeHolders} from '../system/processes.js'
 import type {Context} from '../system/context.js'
 import {conflict, notFound, isKind} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
@@ -95,7 +96,10 @@ async function takeOffline(ctx: Context, record: VolumeRecord, device: string, v
     if (isUnion(record)) return await bringDown(ctx, record, view)
     await unmount(ctx, dir, record.name)
   } catch (error) {
-    if (isKind(error, 'conflict')) throw refuse('')
+    if (isKind(error, 'conflict')) {
+      const holders = describeHolders(ctx, dir)
+      throw refuse(holders ? ` by ${holders}` : '')
+    }
     throw error
   }
   if (!ctx.exec.dryRun && ctx.host.isDeviceBusy(device)) {

@@ -310,6 +310,16 @@ describe('volume snapshot restore (planned commands)', () => {
     assert.equal(ctx.store.read().volumes.db.pending, undefined)
   })
 
+  it('a busy volume: the message names the processes (like fuser -v) and offers --force', async () => {
+    ctx.host.alive.add(4242)
+    ctx.host.commands.set(4242, 'postgres')
+    ctx.host.users.set(ctx.layout.mountpoint('db'), [4242])
+    const run = withScript(ctx, [{command: `umount ${ctx.layout.mountpoint('db')}`, fails: `umount: ${ctx.layout.mountpoint('db')}: target is busy.`}])
+    await assert.rejects(restoreSnapshot(run, {snapshot: 'db@s1'}), {
+      message: 'volume "db" is busy: process 4242 (postgres) uses it: stop them and try again, or pass --force to stop them (SIGTERM, then SIGKILL after 10 s)',
+    })
+  })
+
   it('--force stops the processes using the volume first', async () => {
     ctx.host.alive.add(4242)
     ctx.host.users.set(ctx.layout.mountpoint('db'), [4242])

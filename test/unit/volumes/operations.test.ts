@@ -162,9 +162,16 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     assert.deepEqual(ctx.store.read().volumes, {})
   })
 
-  it('rm of a busy volume is refused with exit 4 and nothing changes', async () => {
+  it('rm of a busy volume is refused with exit 4, naming the processes (like fuser -v), and nothing changes', async () => {
+    for (const [pid, command] of [[4242, 'postgres'], [4250, 'sh']] as const) {
+      ctx.host.alive.add(pid)
+      ctx.host.commands.set(pid, command)
+    }
+    ctx.host.users.set(ctx.layout.mountpoint('db'), [4242, 4250])
     const rm = withScript(ctx, [{command: `umount ${ctx.layout.mountpoint('db')}`, fails: `umount: ${ctx.layout.mountpoint('db')}: target is busy.`}])
-    assert.equal(await exitCodeOf(removeVolumes(rm, ['db'])), 4)
+    await assert.rejects(removeVolumes(rm, ['db']), {
+      message: `volume "db" is busy: files on ${ctx.layout.mountpoint('db')} are in use by processes 4242 (postgres), 4250 (sh): stop them and try again`,
+    })
     rm.exec.assertDone()
     assert.ok(existsSync(ctx.layout.image('db')))
     assert.ok(ctx.store.read().volumes.db)
