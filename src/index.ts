@@ -16,6 +16,7 @@ import VolumeDetach from './commands/volume/detach.js'
 import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
 import VolumeMount from './commands/volume/mount.js'
+import VolumePrune from './commands/volume/prune.js'
 import VolumeResize from './commands/volume/resize.js'
 import VolumeRm from './commands/volume/rm.js'
 import VolumeSnapshotCreate from './commands/volume/snapshot/create.js'
@@ -38,6 +39,7 @@ export const COMMANDS = {
   'volume:inspect': VolumeInspect,
   'volume:ls': VolumeLs,
   'volume:mount': VolumeMount,
+  'volume:prune': VolumePrune,
   'volume:resize': VolumeResize,
   'volume:rm': VolumeRm,
   'volume:snapshot:create': VolumeSnapshotCreate,
