@@ -4,7 +4,7 @@ import {systemContext} from '../../lib/system/context.js'
 import {parseFilter} from '../../lib/input/filters.js'
 import {listVolumes} from '../../lib/volumes/list.js'
 import {type Volume, VOLUME_FIELDS, VOLUME_FILTERS} from '../../lib/volumes/volume.js'
-import {parseTemplate, renderTemplate} from '../../ui/go-template.js'
+import {checkFormat, listingText} from '../../ui/listing.js'
 
 export default class VolumeLs extends CbsCommand {
   static override summary = 'List volumes, with their status as the system reports it now.'
@@ -31,18 +31,16 @@ export default class VolumeLs extends CbsCommand {
   async run(): Promise<Volume[]> {
     const {flags} = await this.parse(VolumeLs)
     const filters = (flags.filter ?? []).map((text) => parseFilter(text, VOLUME_FILTERS))
-    const template = flags.format === undefined ? undefined : parseTemplate(flags.format, VOLUME_FIELDS)
+    const listing = {quiet: flags.quiet, format: flags.format, fields: VOLUME_FIELDS}
+    checkFormat(listing)
     const volumes = await listVolumes(systemContext(), filters)
-    if (flags.quiet) {
-      for (const volume of volumes) this.log(volume.name)
-    } else if (this.jsonEnabled()) {
-      return volumes
-    } else if (template) {
-      if (volumes.length > 0 || template.table) this.log(renderTemplate(template, volumes))
-    } else {
+    if (this.jsonEnabled() && !flags.quiet) return volumes
+    const table = async () => {
       const [{volumeTable}, {styleFor}] = await Promise.all([import('../../ui/volume-output.js'), import('../../ui/style.js')])
-      this.log(volumeTable(volumes, styleFor()))
+      return volumeTable(volumes, styleFor())
     }
+    const text = await listingText(volumes, {...listing, table})
+    if (text !== undefined) this.log(text)
     return volumes
   }
 }

@@ -4,7 +4,7 @@ import {systemContext} from '../../../lib/system/context.js'
 import {parseFilter} from '../../../lib/input/filters.js'
 import {type Snapshot, SNAPSHOT_FIELDS, SNAPSHOT_FILTERS} from '../../../lib/snapshots/snapshot.js'
 import {listSnapshots} from '../../../lib/snapshots/list.js'
-import {parseTemplate, renderTemplate} from '../../../ui/go-template.js'
+import {checkFormat, listingText} from '../../../ui/listing.js'
 
 export default class VolumeSnapshotLs extends CbsCommand {
   static override summary = "List snapshots: every volume's, or one volume's."
@@ -33,18 +33,13 @@ export default class VolumeSnapshotLs extends CbsCommand {
   async run(): Promise<Snapshot[]> {
     const {args, flags} = await this.parse(VolumeSnapshotLs)
     const filters = (flags.filter ?? []).map((text) => parseFilter(text, SNAPSHOT_FILTERS))
-    const template = flags.format === undefined ? undefined : parseTemplate(flags.format, SNAPSHOT_FIELDS)
+    const listing = {quiet: flags.quiet, format: flags.format, fields: SNAPSHOT_FIELDS}
+    checkFormat(listing)
     const snapshots = listSnapshots(systemContext(), args.volume, filters)
-    if (flags.quiet) {
-      for (const snapshot of snapshots) this.log(snapshot.name)
-    } else if (this.jsonEnabled()) {
-      return snapshots
-    } else if (template) {
-      if (snapshots.length > 0 || template.table) this.log(renderTemplate(template, snapshots))
-    } else {
-      const {snapshotTable} = await import('../../../ui/snapshot-output.js')
-      this.log(snapshotTable(snapshots))
-    }
+    if (this.jsonEnabled() && !flags.quiet) return snapshots
+    const table = async () => (await import('../../../ui/snapshot-output.js')).snapshotTable(snapshots)
+    const text = await listingText(snapshots, {...listing, table})
+    if (text !== undefined) this.log(text)
     return snapshots
   }
 }
