@@ -9,7 +9,8 @@ import {describeHolders, stopProcessesUsing} from '../system/processes.js'
 import {conflict, isKind} from '../common/errors.js'
 import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import {Undo} from '../common/undo.js'
-import {describeVolume, type Volume} from '../volumes/volume.js'
+import type {Volume} from '../volumes/volume.js'
+import {describeConfirmed} from '../volumes/list.js'
 import {bringDown, bringUp, isUp} from '../volumes/lifecycle.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
 
@@ -68,7 +69,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
   }
-  return describeVolume(ctx, ctx.store.read().volumes[record.name], HostView.read(ctx.host))
+  return describeConfirmed(ctx, ctx.store.read().volumes[record.name])
 }
 
 /** A volume busy with processes: --force would stop them, so say so (and who they are). */

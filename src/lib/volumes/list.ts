@@ -36,3 +36,13 @@ export async function confirmed(ctx: Context, records: VolumeRecord[]): Promise<
   if (!records.some((record) => record.attachments?.length)) return records
   return withConfirmedAttachments(ctx, records)
 }
+
+/**
+ * One volume as a changing command reports it, attachments confirmed. Not for mount and unmount:
+ * they run at boot and shutdown around the runtimes, and asking docker then would wake it
+ * through its socket (and wait for it, ordered after cbs), so theirs are as recorded.
+ */
+export async function describeConfirmed(ctx: Context, record: VolumeRecord): Promise<Volume> {
+  const [current] = await confirmed(ctx, [record])
+  return describeVolume(ctx, current, HostView.read(ctx.host))
+}

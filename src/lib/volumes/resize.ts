@@ -9,7 +9,8 @@ import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
 import {formatSize} from '../input/sizes.js'
 import type {VolumeRecord} from '../store/state.js'
-import {describeVolume, type Volume} from './volume.js'
+import type {Volume} from './volume.js'
+import {describeConfirmed} from './list.js'
 import {type GrowPlan, growVolume, restoreMountState, rollBackGrow} from './grow.js'
 import {isUp} from './lifecycle.js'
 
@@ -25,7 +26,7 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   const record = ctx.store.read().volumes[name]
   if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
   const plan = planGrowth(ctx, record, sizeBytes)
-  if (!plan) return describeVolume(ctx, record, HostView.read(ctx.host))
+  if (!plan) return describeConfirmed(ctx, record)
 
   const mine = intent('resize', {...plan})
   await ctx.store.update((state) => {
@@ -59,7 +60,7 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   }
   await checkpoint('resize:done')
   await finishIntent(ctx, name, mine, sizeBytes)
-  return describeVolume(ctx, {...record, sizeBytes}, HostView.read(ctx.host))
+  return describeConfirmed(ctx, {...record, sizeBytes})
 }
 
 /** What the resize is to do; undefined when the volume already has that size. */
