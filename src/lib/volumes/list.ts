@@ -10,30 +10,38 @@ import type {VolumeRecord} from '../store/state.js'
 import {withConfirmedAttachments} from '../runtimes/attachment-view.js'
 import {describeVolume, type Volume, VOLUME_FILTERS} from './volume.js'
 
-export async function listVolumes(ctx: Context, filters: Filter[] = []): Promise<Volume[]> {
+/**
+ * How listings get attachments: from the runtimes (the default), or as recorded for a caller that
+ * does not show them and must not call a runtime back (the docker plugin, which dockerd calls).
+ */
+export interface ListOptions {
+  askRuntimes?: boolean
+}
+
+export async function listVolumes(ctx: Context, filters: Filter[] = [], options: ListOptions = {}): Promise<Volume[]> {
   requireRoot(ctx.host)
   const view = HostView.read(ctx.host)
-  const records = await confirmed(ctx, Object.values(ctx.store.read().volumes))
+  const records = await confirmed(ctx, Object.values(ctx.store.read().volumes), options)
   return records
     .sort((a, b) => compareOrdinal(a.name, b.name))
     .map((record) => describeVolume(ctx, record, view))
     .filter((volume) => matchesAll(volume, filters, VOLUME_FILTERS))
 }
 
-export async function inspectVolumes(ctx: Context, names: string[]): Promise<Volume[]> {
+export async function inspectVolumes(ctx: Context, names: string[], options: ListOptions = {}): Promise<Volume[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
   const {volumes} = ctx.store.read()
   const missing = names.filter((name) => !volumes[name])
   if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
   const view = HostView.read(ctx.host)
-  const records = await confirmed(ctx, names.map((name) => volumes[name]))
+  const records = await confirmed(ctx, names.map((name) => volumes[name]), options)
   return records.map((record) => ({...describeVolume(ctx, record, view), snapshots: snapshotsOf(record).map((snapshot) => describeSnapshot(ctx, snapshot))}))
 }
 
 /** Attachments as the runtimes confirm them; no runtime is asked when no volume has one. */
-export async function confirmed(ctx: Context, records: VolumeRecord[]): Promise<VolumeRecord[]> {
-  if (!records.some((record) => record.attachments?.length)) return records
+async function confirmed(ctx: Context, records: VolumeRecord[], options: ListOptions = {}): Promise<VolumeRecord[]> {
+  if (options.askRuntimes === false || !records.some((record) => record.attachments?.length)) return records
   return withConfirmedAttachments(ctx, records)
 }
 

@@ -12,6 +12,9 @@ import type {Volume} from '../../lib/volumes/volume.js'
 import {parseDriverOptions} from './driver-options.js'
 import type {RequestBody, Routes} from './http-server.js'
 
+/** dockerd calls the plugin: the plugin must not call docker back (and shows no attachments). */
+const RECORDED = {askRuntimes: false}
+
 /**
  * Docker's VolumeDriver protocol mapped onto cbs's own volume functions, the ones the CLI calls:
  * same store, lock, intents and recovery. Each request gets a fresh context; requests about one
@@ -35,9 +38,9 @@ export class VolumeDriver {
       '/VolumeDriver.Remove': async (body) => this.serially(nameOf(body), (name) => this.remove(name)),
       '/VolumeDriver.Mount': async (body) => this.serially(nameOf(body), (name) => this.mount(name, callerOf(body))),
       '/VolumeDriver.Unmount': async (body) => this.serially(nameOf(body), async (name) => this.unmount(name, callerOf(body))),
-      '/VolumeDriver.Path': async (body) => ({Mountpoint: this.inspect(nameOf(body)).mountpoint}),
-      '/VolumeDriver.Get': async (body) => ({Volume: this.describe(this.inspect(nameOf(body)))}),
-      '/VolumeDriver.List': async () => ({Volumes: listVolumes(this.newContext()).map((volume) => this.describe(volume))}),
+      '/VolumeDriver.Path': async (body) => ({Mountpoint: (await this.inspect(nameOf(body))).mountpoint}),
+      '/VolumeDriver.Get': async (body) => ({Volume: this.describe(await this.inspect(nameOf(body)))}),
+      '/VolumeDriver.List': async () => ({Volumes: (await listVolumes(this.newContext(), [], RECORDED)).map((volume) => this.describe(volume))}),
     }
   }
 
@@ -74,8 +77,8 @@ export class VolumeDriver {
     return {}
   }
 
-  private inspect(name: string): Volume {
-    return inspectVolumes(this.newContext(), [name])[0]
+  private async inspect(name: string): Promise<Volume> {
+    return (await inspectVolumes(this.newContext(), [name], RECORDED))[0]
   }
 
   private describe(volume: Volume): object {

@@ -224,7 +224,7 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     ctx.host.loops = []
     ctx.host.mounts = []
     await mountVolumes(withScript(ctx, []), {all: true})
-    assert.equal(listVolumes(ctx)[0].status, 'unmounted')
+    assert.equal((await listVolumes(ctx))[0].status, 'unmounted')
   })
 
   it('status comes from the system: a vanished mount is unmounted, a missing image is error', async () => {
@@ -237,12 +237,12 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     assert.equal((await listVolumes(ctx))[0].allocatedBytes, null)
   })
 
-  it('ls still answers when another command unmounts and removes a volume between its reads', () => {
+  it('ls still answers when another command unmounts and removes a volume between its reads', async () => {
     // The mounts say "mounted"; by the time ls asks for the usage the mountpoint is gone.
     ctx.host.vanished.add(ctx.layout.mountpoint('db'))
-    const [volume] = listVolumes(ctx)
+    const [volume] = await listVolumes(ctx)
     assert.equal(volume.status, 'mounted')
     assert.equal(volume.usedBytes, null)
-    assert.equal(inspectVolumes(ctx, ['db'])[0].usedBytes, null)
+    assert.equal((await inspectVolumes(ctx, ['db']))[0].usedBytes, null)
   })
 })
