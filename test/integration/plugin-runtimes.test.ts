@@ -84,7 +84,7 @@ describe('integration: docker through cbs plugin serve', function () {
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', name, 's1']).code, 0)
     const refused = dockerd.run(['volume', 'rm', name])
     assert.notEqual(refused.code, 0)
-    assert.ok(refused.stderr.includes(`volume "${name}" has snapshots: ${name}@s1: remove them first, or pass --force to remove them too`), refused.stderr)
+    assert.ok(refused.stderr.includes(`volume "${name}" has snapshots: ${name}@s1: remove them first, or pass -r (--recursive) to remove them too`), refused.stderr)
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', `${name}@s1`]).code, 0)
     assert.equal(dockerd.run(['volume', 'rm', name]).code, 0)
     assert.equal(cbs(root, ['volume', 'inspect', name]).code, 3)

@@ -102,7 +102,7 @@ describe('integration: cbs plugin serve, at the protocol level', function () {
     assert.equal(copy.sizeBytes, 32 * 1024 ** 2)
     const stacked = await plugin.call('/VolumeDriver.Remove', {Name: 'base'})
     assert.match(stacked.body.Err, /has snapshots|union volumes stack/)
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'u', 'copy', 'base']).code, 0)
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'u', 'copy', 'base']).code, 0)
   })
 
   it('SIGTERM: the Create in flight finishes, nothing is unmounted, the socket goes', async () => {

@@ -397,6 +397,6 @@ describe('integration: union volumes over snapshots', function () {
     assert.ok(!existsSync(join(w.mountpoint, 'after')))
     assert.equal(cbs(root, ['volume', 'rm', 'u', '--force']).code, 4, 'w stacks u@s1')
     assert.equal(cbs(root, ['volume', 'rm', 'db', '--force']).code, 4, 'w stacks db@seed through u@s1')
-    assert.equal(cbs(root, ['volume', 'rm', '--force', 'db', 'u', 'w']).code, 0, 'all together, union volumes first')
+    assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db', 'u', 'w']).code, 0, 'all together, union volumes first')
   })
 })
