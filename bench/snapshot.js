@@ -129,7 +129,7 @@ const time = (file, args) => timed(file, args).ms
 
 /** Removes every volume and snapshot, and takes down whatever is still mounted or attached under root. */
 function cleanUp(cbsBin, root) {
-  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', 'bench'], {env: {...process.env, CBS_ROOT: root}})
+  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', '--recursive', 'bench'], {env: {...process.env, CBS_ROOT: root}})
   releaseRoot(root)
 }
 
