@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
@@ -77,6 +77,46 @@ describe('integration: cbs doctor', function () {
     assert.equal(sh('debugfs', ['-R', 'cat /precious', join(root, 'lost+found', 'stray.img')]).trim(), 'not cbs data, but data')
     assert.deepEqual(fingerprint(kept.mountpoint), sums)
     assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'half', '--json']))[0].status, 'unmounted')
+  })
+
+  it('knows every kind of volume and snapshot: doctor and doctor --fix find a healthy root and change nothing', () => {
+    const folder = mkdtempSync('/tmp/cbs-it-lower-')
+    try {
+      writeFileSync(join(folder, 'theme'), 'lower folder data')
+      const db = create('db')
+      writeData(db.mountpoint)
+      const ok = (...args: string[]) => assert.equal(cbs(root, args).code, 0, args.join(' '))
+      ok('volume', 'snapshot', 'create', 'db', 'seed')
+      ok('volume', 'create', 'ci', '--type', 'overlay', '--lower', 'db@seed', '--size', '16M')
+      ok('volume', 'create', 'site', '--type', 'overlay', '--lower', folder, '--size', '16M')
+      ok('volume', 'create', 'copy', '--from', 'db@seed')
+      ok('volume', 'snapshot', 'create', 'ci', 's1')
+      ok('volume', 'create', 'ci2', '--from', 'ci@s1')
+      ok('volume', 'create', 'off', '--type', 'overlay', '--lower', 'db@seed', '--size', '16M')
+      ok('volume', 'unmount', 'off')
+      const sums = fingerprint(json<Volume[]>(cbs(root, ['volume', 'inspect', 'ci', '--json']))[0].mountpoint)
+      const system = () => ({
+        files: sh('find', [root, '-path', `${root}/mounts/*/*`, '-prune', '-o', '-print']).split('\n').sort(),
+        state: readFileSync(join(root, 'state.json'), 'utf8'),
+        mounts: leftovers(root).sort(),
+        volumes: json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((volume) => `${volume.name} ${volume.type} ${volume.status}`),
+      })
+      const before = system()
+      assert.deepEqual(before.volumes, ['ci overlay mounted', 'ci2 overlay mounted', 'copy loop mounted', 'db loop mounted', 'off overlay unmounted', 'site overlay mounted'])
+
+      const checked = cbs(root, ['doctor'])
+      assert.equal(checked.code, 0, checked.stdout)
+      assert.doesNotMatch(checked.stdout, /^(warning|error)/m)
+      const fixed = cbs(root, ['doctor', '--fix'])
+      assert.equal(fixed.code, 0, fixed.stdout)
+      assert.doesNotMatch(fixed.stdout, /Repaired:/)
+      assert.match(fixed.stdout, /\nhealthy\n$/)
+      assert.deepEqual(system(), before)
+      assert.deepEqual(fingerprint(json<Volume[]>(cbs(root, ['volume', 'inspect', 'ci', '--json']))[0].mountpoint), sums)
+    } finally {
+      removeRoot(root)
+      rmSync(folder, {recursive: true, force: true})
+    }
   })
 
   it('a volume whose image is gone is an error doctor cannot fix: it says how to restore or forget it', () => {
