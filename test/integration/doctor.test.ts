@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
@@ -129,6 +129,42 @@ describe('integration: cbs doctor', function () {
     assert.match(fixed.stdout, /^error\s+volumes\s+volume "gone" has lost its backing file \S+gone\.img\n\s+fix: restore \S+ from a backup, or forget the volume: cbs volume rm gone$/m)
     assert.equal(cbs(root, ['volume', 'rm', 'gone']).code, 0)
     assert.equal(cbs(root, ['doctor']).code, 0)
+  })
+
+  it('a state file of the wrong shape stops every command (exit 5), is never acted on, and doctor --fix rebuilds it', () => {
+    const db = create('db')
+    writeData(db.mountpoint)
+    const sums = fingerprint(db.mountpoint)
+    const stateFile = join(root, 'state.json')
+    const good = JSON.parse(readFileSync(stateFile, 'utf8'))
+    // A record that leads out of the root: rm must not delete elsewhere/x.img.
+    const elsewhere = mkdtempSync('/tmp/cbs-it-elsewhere-')
+    try {
+      writeFileSync(join(elsewhere, 'x.img'), 'not cbs data')
+      const hostile = {...good, volumes: {...good.volumes, x: {...good.volumes.db, name: `../../${elsewhere.slice(5)}/x`}}}
+      for (const text of [JSON.stringify(hostile), '{"volumes":null}']) {
+        writeFileSync(stateFile, text)
+        for (const args of [['volume', 'rm', 'x', '--force'], ['volume', 'ls'], ['volume', 'mount', '--all'], ['volume', 'create', 'new', '--size', '16M']]) {
+          const result = cbs(root, args)
+          assert.equal(result.code, 5, `${args.join(' ')}: ${result.stderr}`)
+          assert.match(result.stderr, new RegExp(`^cbs: state file ${stateFile} is damaged \\(volumes[.:]`))
+        }
+        assert.equal(readFileSync(stateFile, 'utf8'), text, 'never overwritten')
+        assert.ok(existsSync(join(elsewhere, 'x.img')))
+        const checked = cbs(root, ['doctor'])
+        assert.equal(checked.code, 1, checked.stdout + checked.stderr)
+        assert.match(checked.stdout, /^error\s+state\s+\S+state\.json is damaged \(volumes.*\): every command refuses to run\n\s+fix: cbs doctor --fix/m)
+      }
+      const fixed = cbs(root, ['doctor', '--fix'])
+      assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr)
+      assert.match(fixed.stdout, /moved the damaged state file to \S+state\.json\.corrupt-\S+/)
+      assert.equal(readdirSync(root).filter((file) => file.startsWith('state.json.corrupt-')).length, 1)
+      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((volume) => `${volume.name} ${volume.status}`), ['db mounted'])
+      assert.deepEqual(fingerprint(db.mountpoint), sums)
+      assert.equal(readFileSync(join(elsewhere, 'x.img'), 'utf8'), 'not cbs data')
+    } finally {
+      rmSync(elsewhere, {recursive: true, force: true})
+    }
   })
 
   it('system install-unit: --print writes the unit; installing writes it and its WantedBy links under CBS_SYSTEMD_DIR', () => {

@@ -123,7 +123,8 @@ function inspectStore(ctx: Context): {problems: Problem[]; state?: State} {
   } catch (error) {
     if (error instanceof UnsafeRoot) return {problems: []} // said once, by rootFolderFindings
     if (!(error instanceof CorruptState)) return {problems: [{finding: {check: 'state', severity: 'error', message: describeFailure(error).message}}]}
-    const message = `${layout.stateFile} is not valid JSON: every command refuses to run`
+    const what = error.problem ? `is damaged (${error.problem})` : 'is not valid JSON'
+    const message = `${layout.stateFile} ${what}: every command refuses to run`
     return {problems: [{finding: {check: 'state', severity: 'error', message, fix: `${DOCTOR_FIX} (keeps it aside and records the volumes again from images/)`}, repair: {kind: 'rebuild-state'}}]}
   }
   const count = Object.keys(state.volumes).length

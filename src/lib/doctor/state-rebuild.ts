@@ -3,12 +3,12 @@ import {join} from 'node:path'
 import type {Context} from '../system/context.js'
 import {CommandFailed} from '../system/exec.js'
 import {FILESYSTEMS, type Filesystem} from '../images/filesystems.js'
-import {validateName} from '../input/names.js'
+import {isName} from '../input/names.js'
 import type {VolumeRecord} from '../store/state.js'
 
 /**
- * Repairs a state file that is not valid JSON: moves it aside (it is kept, never deleted) and
- * records again each volume whose image is in images/, with its filesystem as blkid reads it.
+ * Repairs a state file that is not valid JSON, or not a state cbs wrote (state-check.ts): moves
+ * it aside (it is kept, never deleted) and * records again each volume whose image is in images/, with its filesystem as blkid reads it.
  * Labels and creation times are lost. Returns what it did, one line each.
  */
 export async function rebuildState(ctx: Context): Promise<string[]> {
@@ -20,7 +20,7 @@ export async function rebuildState(ctx: Context): Promise<string[]> {
     const path = join(layout.imagesDir, file)
     const fs = await filesystemOf(ctx, path)
     const sizeBytes = ctx.host.fileInfo(path)?.sizeBytes
-    if (!fs || !sizeBytes || !validName(name)) {
+    if (!fs || !sizeBytes || !isName(name)) {
       skipped.push(file)
       continue
     }
@@ -32,7 +32,7 @@ export async function rebuildState(ctx: Context): Promise<string[]> {
     for (const record of records) state.volumes[record.name] = record
   })
   const done = [
-    `moved the unreadable state file to ${aside}`,
+    `moved the damaged state file to ${aside}`,
     `recorded ${records.length} volume(s) again from their images: ${records.map((record) => record.name).join(', ') || 'none'} (labels are lost)`,
   ]
   if (skipped.length > 0) done.push(`left ${skipped.join(', ')} in images/: no ext4, xfs or btrfs filesystem found (doctor reports them)`)
@@ -47,14 +47,5 @@ async function filesystemOf(ctx: Context, image: string): Promise<Filesystem | u
   } catch (error) {
     if (error instanceof CommandFailed && !error.notInstalled) return undefined // exit 2: nothing found
     throw error
-  }
-}
-
-function validName(name: string): boolean {
-  try {
-    validateName(name)
-    return true
-  } catch {
-    return false
   }
 }

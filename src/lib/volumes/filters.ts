@@ -1,4 +1,5 @@
 import {invalid} from '../common/errors.js'
+import {CONTROL_CHARACTERS} from '../input/labels.js'
 import type {Volume} from './volume.js'
 
 /** `--filter KEY=VALUE`, as in `docker volume ls --filter`. */
@@ -12,6 +13,7 @@ const KEYS = ['name', 'label', 'status', 'fs', 'type'] as const
 export function parseFilter(text: string): Filter {
   const at = text.indexOf('=')
   const key = text.slice(0, at)
+  if (CONTROL_CHARACTERS.test(text)) throw invalid(`invalid filter ${JSON.stringify(text)}: it contains control characters`, 'filter on printable text only')
   if (at < 1 || !(KEYS as readonly string[]).includes(key)) {
     throw invalid(`invalid filter "${text}"`, `use KEY=VALUE with KEY one of ${KEYS.join(', ')} (e.g. label=env=prod, status=mounted)`)
   }
