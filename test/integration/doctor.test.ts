@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
@@ -165,6 +166,35 @@ describe('integration: cbs doctor', function () {
     } finally {
       rmSync(elsewhere, {recursive: true, force: true})
     }
+  })
+
+  it('doctor --fix whose recovery fails says unhealthy, and leaves the intent abandoned as it found it', () => {
+    const db = create('db')
+    const stateFile = join(root, 'state.json')
+    const dead = spawnSync('true').pid!
+    const left = {operation: 'remove', pid: dead, startTime: '1', startedAt: '2026-01-01T00:00:00.000Z'}
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'))
+    state.volumes.db.pending = left
+    writeFileSync(stateFile, JSON.stringify(state))
+    // A shell whose working folder is in the volume: the remove cannot unmount it.
+    const shell = spawn('sleep', ['600'], {cwd: db.mountpoint, stdio: 'ignore'})
+    try {
+      const fixed = cbs(root, ['doctor', '--fix'])
+      assert.equal(fixed.code, 1, fixed.stdout)
+      assert.match(fixed.stdout, /^  could not recover the remove of volume "db": /m)
+      assert.match(fixed.stdout, new RegExp(`^error\\s+volumes\\s+the remove of volume "db" was left half done by process ${dead}, which is gone \\(the last attempt to recover it failed: `, 'm'))
+      assert.match(fixed.stdout, /\nunhealthy: 1 error\n$/)
+      const {pending} = JSON.parse(readFileSync(stateFile, 'utf8')).volumes.db
+      assert.deepEqual({...pending, error: undefined}, {...left, error: undefined})
+      assert.equal(cbs(root, ['doctor']).code, 1)
+    } finally {
+      shell.kill('SIGKILL')
+    }
+    spawnSync('sleep', ['0.2'])
+    const retried = cbs(root, ['doctor', '--fix'])
+    assert.equal(retried.code, 0, retried.stdout)
+    assert.match(retried.stdout, /^  finished the remove of volume "db"$/m)
+    assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])), [])
   })
 
   it('system install-unit: --print writes the unit; installing writes it and its WantedBy links under CBS_SYSTEMD_DIR', () => {

@@ -105,16 +105,18 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     assert.equal(ctx.store.read().volumes.db.pending?.pid, process.pid)
   })
 
-  it('a recovery that fails keeps the intent, says why, and is retried by the next command', async () => {
+  it('a recovery that fails leaves the intent to its dead owner, says why, and is retried by the next command', async () => {
     await seedVolume(ctx, {pending: left('remove')})
     const busy = withScript(ctx, [{command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`}])
     const [recovery] = await recoverInterrupted(busy)
     assert.equal(recovery.outcome, 'failed')
     assert.match(recovery.error!, /busy/)
     const {pending} = ctx.store.read().volumes.db
-    assert.equal(pending?.pid, process.pid, 'taken over')
+    assert.deepEqual({...pending, error: undefined}, {...left('remove'), error: undefined}, 'as it was found: still abandoned')
     assert.match(pending!.error!, /busy/)
-    const error = await createVolume(withScript(ctx, []), {name: 'db'}).catch((caught: unknown) => caught)
+    const again = withScript(ctx, [{command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`}])
+    const error = await createVolume(again, {name: 'db'}).catch((caught: unknown) => caught)
+    again.exec.assertDone()
     assert.ok(error instanceof CbsError && error.exitCode === 4)
     assert.match(error.message, /left half removed by a process that died, and could not be recovered \(.*busy.*\): run `cbs doctor`/)
   })
@@ -130,7 +132,8 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     await seedVolume(ctx, {pending: {...left('resize', {sizeBytes: 2 * GiB, fromBytes: GiB, wasMounted: true, committed: true}), error: 'busy'}})
     const host = hostEffects(ctx)
     const run = withScript(ctx, [
-      // recovery (the volume is mounted: ext4 must go offline) fails: it is still busy
+      // recovery (the volume is mounted: ext4 must go offline) fails: it is still busy; rm's own try too
+      {command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`},
       {command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`},
       // then rm, once whatever held it is gone
       {command: `umount ${dir()}`, then: host.unmounted},
