@@ -2,6 +2,7 @@ import {Command, Flags} from '@oclif/core'
 import {type Context, systemContext} from './lib/system/context.js'
 import {ExitCode, interrupted} from './lib/common/errors.js'
 import {describeFailure} from './lib/system/failure.js'
+import {printable} from './ui/printable.js'
 import {ttyProgress} from './ui/tty-progress.js'
 
 /**
@@ -20,7 +21,8 @@ export abstract class CbsCommand extends Command {
   protected context(flags: {verbose?: boolean; 'dry-run'?: boolean}): Context {
     const dryRun = flags['dry-run'] ?? false
     // Dry-run lines are the output, unless stdout is reserved for the JSON document.
-    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(line) : (line: string) => this.logToStderr(line)
+    // Command lines carry paths and names: printable, like all human output.
+    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(printable(line)) : (line: string) => this.logToStderr(printable(line))
     // Progress only for a person watching, and never mixed into --verbose or --dry-run lines.
     const progress = flags.verbose || dryRun ? undefined : ttyProgress()
     const ctx = systemContext({verbose: flags.verbose, dryRun, log, progress})
@@ -35,7 +37,7 @@ export abstract class CbsCommand extends Command {
       error.parse !== undefined ? {exitCode: ExitCode.invalid, message: usageMessage(error.message)} : describeFailure(error)
     if (error.oclif?.exit === 0) return
     if (this.jsonEnabled()) this.logJson({error: {message, exitCode}})
-    else this.logToStderr(`cbs: ${message}`)
+    else this.logToStderr(`cbs: ${printable(message)}`)
     this.exit(exitCode)
   }
 }

@@ -142,12 +142,34 @@ describe('integration: loop volumes on real loop devices', function () {
       ['volume', 'create', 'x', '--fs', 'zfs'],
       ['volume', 'create', 'x', '--fs', 'xfs', '--size', '100M'],
       ['volume', 'ls', '--filter', 'colour=red'],
+      ['volume', 'create', 'x', '--label', 'note=a\nAttached:     docker: volume FAKE'],
+      ['volume', 'create', 'x', '--label', 'note=\u001B[2J'],
+      ['volume', 'ls', '--filter', 'label=note=\u001B[2J'],
+      ['volume', 'create', 'x\u001B[2J'],
     ]) {
       const result = cbs(root, args)
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
       assert.match(result.stderr, /^cbs: [^\n]+\n$/, args.join(' '))
     }
     assert.deepEqual(sh('ls', ['-A', root]), '')
+  })
+
+  it('shows control characters in what it prints as escapes: a label an older cbs took cannot forge a line', () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'note=fine', '--json']))
+    const stateFile = join(root, 'state.json')
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'))
+    state.volumes.db.labels.note = 'a\nAttached:     docker: volume FAKE\u001B[2J'
+    writeFileSync(stateFile, JSON.stringify(state))
+    const shown = cbs(root, ['volume', 'inspect', 'db'])
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.match(shown.stdout, /^Labels:\s+note=a\\nAttached: {5}docker: volume FAKE\\x1b\[2J$/m)
+    assert.doesNotMatch(shown.stdout, /^Attached:|\u001B/m)
+    assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'db', '--json']))[0].labels.note, state.volumes.db.labels.note, 'JSON keeps the value as it is')
+    // Error messages too: they quote what was given.
+    const failed = cbs(root, ['volume', 'inspect', 'x\u001B[2J\nfake'])
+    assert.equal(failed.code, 2)
+    assert.match(failed.stderr, /^cbs: invalid volume name "x\\x1b\[2J\\nfake": [^\n]+\n$/)
+    assert.equal(volume.name, 'db')
   })
 
   it('reports errors as JSON with --json, and exit 3 for unknown volumes', () => {

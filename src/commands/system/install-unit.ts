@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {DEFAULT_PLUGIN_SOCKET, DEFAULT_UNIT_DIR, type InstalledUnits, installUnits, pluginUnits, UNIT_NAME, unitOptions, volumesUnit} from '../../lib/system/systemd-unit.js'
+import {printable} from '../../ui/printable.js'
 
 export default class SystemInstallUnit extends CbsCommand {
   static override summary = `Install the systemd units: ${UNIT_NAME} mounts the volumes at boot, before docker; cbs-plugin serves docker and podman.`
@@ -24,7 +25,7 @@ export default class SystemInstallUnit extends CbsCommand {
       return {text}
     }
     const installed = await installUnits(this.context(flags), flags.dir, files)
-    if (!flags['dry-run'] && !this.jsonEnabled()) for (const {unit} of installed.units) this.log(unit)
+    if (!flags['dry-run'] && !this.jsonEnabled()) for (const {unit} of installed.units) this.log(printable(unit))
     return installed
   }
 }

@@ -4,6 +4,7 @@ import {invalid} from '../../lib/common/errors.js'
 import {attachToContainer} from '../../lib/runtimes/live-attach.js'
 import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
 import {type AttachResult, attachVolume} from '../../lib/runtimes/attach.js'
+import {printable} from '../../ui/printable.js'
 
 export default class VolumeAttach extends CbsCommand {
   static override summary = 'Hand a volume to a container runtime (docker, nerdctl, podman), mounting it first if needed.'
@@ -40,7 +41,7 @@ export default class VolumeAttach extends CbsCommand {
       flags.container === undefined
         ? await attachVolume(ctx, {name: args.name, runtime: flags.runtime, target: flags.target, runArgs, interactive: !this.jsonEnabled()})
         : await attachToContainer(ctx, {name: args.name, runtime: flags.runtime, container: flags.container, target: flags.target!})
-    if (!flags['dry-run'] && result.container === null) this.log(result.name ?? `--mount=${result.mount}`)
+    if (!flags['dry-run'] && result.container === null) this.log(printable(result.name ?? `--mount=${result.mount}`))
     return result
   }
 }

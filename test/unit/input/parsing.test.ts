@@ -111,6 +111,14 @@ describe('labels and filters', () => {
   it('parses labels, keeping "=" in values', () => assert.deepEqual(parseLabels(['env=prod', 'x=a=b']), {env: 'prod', x: 'a=b'}))
   it('refuses a label without "="', () => assert.equal(exitCodeOfSync(() => parseLabels(['env'])), 2))
   it('refuses unknown filter keys', () => assert.equal(exitCodeOfSync(() => parseFilter('size=1G')), 2))
+  it('refuses control characters in label values and filters (exit 2), saying what is valid', () => {
+    for (const text of ['x=a\nAttached: docker: volume FAKE', 'x=\u001B[2J', 'x=a\tb', 'x=\u009B31m']) {
+      assert.equal(exitCodeOfSync(() => parseLabels([text])), 2, JSON.stringify(text))
+      assert.equal(exitCodeOfSync(() => parseFilter(`label=${text}`)), 2, JSON.stringify(text))
+    }
+    assert.throws(() => parseLabels(['x=a\nb']), {message: /^invalid label "x=a\\nb": it contains control characters: a value may hold any printable text, but no newline, tab, escape or other control character$/})
+    assert.deepEqual(parseLabels(['x=ünïcode ok, spaces too']), {x: 'ünïcode ok, spaces too'})
+  })
   const volume = {name: 'db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
   it('matches label=K and label=K=V', () => {
     assert.ok(matchesAll(volume, [parseFilter('label=env')]))
