@@ -133,8 +133,10 @@ describe('integration: cbs doctor', function () {
   })
 
   it('a state file of the wrong shape stops every command (exit 5), is never acted on, and doctor --fix rebuilds it', () => {
-    const db = create('db')
+    const db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'env=prod', '--json']))
     writeData(db.mountpoint)
+    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
+    assert.equal(cbs(root, ['volume', 'create', 'ci', '--type', 'overlay', '--lower', 'db@seed', '--size', '16M']).code, 0)
     const sums = fingerprint(db.mountpoint)
     const stateFile = join(root, 'state.json')
     const good = JSON.parse(readFileSync(stateFile, 'utf8'))
@@ -143,7 +145,7 @@ describe('integration: cbs doctor', function () {
     try {
       writeFileSync(join(elsewhere, 'x.img'), 'not cbs data')
       const hostile = {...good, volumes: {...good.volumes, x: {...good.volumes.db, name: `../../${elsewhere.slice(5)}/x`}}}
-      for (const text of [JSON.stringify(hostile), '{"volumes":null}']) {
+      for (const text of ['{"volumes":null}', JSON.stringify(hostile)]) {
         writeFileSync(stateFile, text)
         for (const args of [['volume', 'rm', 'x', '--force'], ['volume', 'ls'], ['volume', 'mount', '--all'], ['volume', 'create', 'new', '--size', '16M']]) {
           const result = cbs(root, args)
@@ -159,8 +161,13 @@ describe('integration: cbs doctor', function () {
       const fixed = cbs(root, ['doctor', '--fix'])
       assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr)
       assert.match(fixed.stdout, /moved the damaged state file to \S+state\.json\.corrupt-\S+/)
+      assert.match(fixed.stdout, /kept the 2 sound volume record\(s\) in it: db, ci/)
+      assert.match(fixed.stdout, /left out a record that is not sound: volumes\.x\.name: /)
+      assert.doesNotMatch(fixed.stdout, /^  (unmounted|detached)/m, 'the union volume and its lower stay up')
       assert.equal(readdirSync(root).filter((file) => file.startsWith('state.json.corrupt-')).length, 1)
-      assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])).map((volume) => `${volume.name} ${volume.status}`), ['db mounted'])
+      const volumes = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
+      assert.deepEqual(volumes.map((volume) => `${volume.name} ${volume.type} ${volume.status}`), ['ci overlay mounted', 'db loop mounted'])
+      assert.deepEqual(volumes[1].labels, {env: 'prod'})
       assert.deepEqual(fingerprint(db.mountpoint), sums)
       assert.equal(readFileSync(join(elsewhere, 'x.img'), 'utf8'), 'not cbs data')
     } finally {

@@ -32,7 +32,7 @@ export interface DoctorReport {
  * and the drift between the store and the system. With `fix` it first repairs what is safe:
  * finishes or rolls back operations left half done, unmounts and detaches what no volume knows,
  * moves image files no volume knows to lost+found (it never deletes one), removes stray empty
- * mountpoints, and rebuilds an unreadable state file from the images.
+ * mountpoints, and rebuilds a damaged state file (state-rebuild.ts).
  */
 export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Promise<DoctorReport> {
   const folder = rootFolderFindings(ctx)

@@ -2,7 +2,7 @@ import {isAbsolute, normalize} from 'node:path'
 import {FILESYSTEMS} from '../images/filesystems.js'
 import {isLabelKey} from '../input/labels.js'
 import {isName} from '../input/names.js'
-import {type PendingOperation, type RuntimeName, SCHEMA_VERSION, type State, VOLUME_TYPES} from './state.js'
+import {migrateState, type PendingOperation, type RuntimeName, SCHEMA_VERSION, type State, VOLUME_TYPES, type VolumeRecord} from './state.js'
 
 /**
  * The check of a state file, run on every read: cbs runs as root and joins the names it finds
@@ -187,4 +187,22 @@ export function versionOf(data: unknown): number | {problem: string} {
   if (!isObject(data)) return {problem: `${show(data)} is not an object`}
   const version = data.schemaVersion ?? 1
   return pid(version) ? {problem: `schemaVersion: ${show(version)} is not a version number`} : (version as number)
+}
+
+/**
+ * The volume records of a damaged state that are sound each on its own (with their snapshots),
+ * and what is wrong with the others: what `cbs doctor --fix` can keep when it rebuilds the file.
+ */
+export function soundVolumes(data: unknown): {sound: Record<string, VolumeRecord>; dropped: string[]} {
+  const version = versionOf(data)
+  if (typeof version !== 'number' || version > SCHEMA_VERSION) return {sound: {}, dropped: []}
+  const {volumes} = migrateState(data as Record<string, unknown>, version) as {volumes: unknown}
+  const sound: Record<string, VolumeRecord> = {}
+  const dropped: string[] = []
+  for (const [key, record] of Object.entries(isObject(volumes) ? volumes : {})) {
+    const problem = stateProblem({schemaVersion: SCHEMA_VERSION, volumes: {[key]: record}})
+    if (problem) dropped.push(problem)
+    else sound[key] = record as VolumeRecord
+  }
+  return {sound, dropped}
 }

@@ -3,7 +3,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileName, layoutOf} from '../../../src/lib/store/layout.js'
-import {stateProblem} from '../../../src/lib/store/state-check.js'
+import {soundVolumes, stateProblem} from '../../../src/lib/store/state-check.js'
 import {CorruptState, Store} from '../../../src/lib/store/store.js'
 
 /** A state holding every kind of record: loop and union volumes, snapshots, intents, attachments. */
@@ -81,6 +81,16 @@ describe('state check (pure)', () => {
       ['volumes.ci.attachments: {} is not a list', (state) => (state.volumes.ci.attachments = {})],
     ]
     for (const [problem, edit] of cases) assert.equal(stateProblem(bad(edit)), problem)
+  })
+})
+
+describe('sound records of a damaged state (pure)', () => {
+  it('keeps each volume record that is sound on its own, and says what is wrong with the others', () => {
+    const damaged = bad((state) => (state.volumes.x = {...state.volumes.db, name: '../../elsewhere/x'}))
+    assert.deepEqual(soundVolumes(damaged), {sound: GOOD.volumes, dropped: ['volumes.x.name: "../../elsewhere/x" does not follow the name rule']})
+    assert.deepEqual(soundVolumes({volumes: null}), {sound: {}, dropped: []})
+    assert.deepEqual(soundVolumes('not an object'), {sound: {}, dropped: []})
+    assert.deepEqual(soundVolumes({schemaVersion: 99, volumes: GOOD.volumes}), {sound: {}, dropped: []})
   })
 })
 
