@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, statSync, truncateSync} from 'node:fs'
+import {existsSync, mkdirSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {CbsError} from '../../../src/lib/common/errors.js'
 import {recoverInterrupted} from '../../../src/lib/recovery/recovery.js'
 import type {PendingOperation} from '../../../src/lib/store/state.js'
@@ -119,6 +119,22 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     again.exec.assertDone()
     assert.ok(error instanceof CbsError && error.exitCode === 4)
     assert.match(error.message, /left half removed by a process that died, and could not be recovered \(.*busy.*\): run `cbs doctor`/)
+  })
+
+  it('a snapshot that cannot be cleared is left to its dead owner, still incomplete', async () => {
+    await seedVolume(ctx)
+    const image = ctx.layout.snapshotImage('db', 'half')
+    mkdirSync(ctx.layout.snapshotDir('db'), {recursive: true})
+    writeFileSync(image, '')
+    const left = {operation: 'snapshot' as const, pid: DEAD, startTime: '1', startedAt: ''}
+    await ctx.store.update((state) => {
+      state.volumes.db.snapshots = {half: {name: 'half', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: left}}
+    })
+    const [reaped] = await recoverInterrupted(withScript(ctx, [{command: `chattr -i ${image}`, fails: 'chattr: Operation not permitted'}]))
+    assert.equal(reaped.outcome, 'failed')
+    const {pending} = ctx.store.read().volumes.db.snapshots!.half
+    assert.deepEqual({...pending, error: undefined}, {...left, error: undefined})
+    assert.match(pending!.error!, /not permitted/)
   })
 
   it('every command that changes something recovers first (here: a resize of another volume)', async () => {
