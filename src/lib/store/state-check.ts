@@ -39,7 +39,9 @@ const rule =
 const text = rule((value) => typeof value === 'string', 'is not a string')
 const flag = rule((value) => typeof value === 'boolean', 'is not true or false')
 const count = rule((value) => Number.isSafeInteger(value) && (value as number) >= 0, 'is not a whole number of bytes')
-const pid = rule((value) => Number.isSafeInteger(value) && (value as number) > 0, 'is not a process id')
+const positive = (what: string) => rule((value) => Number.isSafeInteger(value) && (value as number) > 0, what)
+const pid = positive('is not a process id')
+const version = positive('is not a version number')
 const name = rule((value) => typeof value === 'string' && isName(value), 'does not follow the name rule')
 const labelKey = rule((value) => typeof value === 'string' && isLabelKey(value), 'is not a label key')
 const containerId = rule((value) => typeof value === 'string' && /^[\da-f]{12,64}$/.test(value), 'is not a container id')
@@ -185,8 +187,8 @@ function relations(state: State): Problem | undefined {
  */
 export function versionOf(data: unknown): number | {problem: string} {
   if (!isObject(data)) return {problem: `${show(data)} is not an object`}
-  const version = data.schemaVersion ?? 1
-  return pid(version) ? {problem: `schemaVersion: ${show(version)} is not a version number`} : (version as number)
+  const problem = within('schemaVersion', version(data.schemaVersion ?? 1))
+  return problem ? {problem: `${problem.path.join('.')}: ${problem.message}`} : ((data.schemaVersion ?? 1) as number)
 }
 
 /**
@@ -194,9 +196,9 @@ export function versionOf(data: unknown): number | {problem: string} {
  * and what is wrong with the others: what `cbs doctor --fix` can keep when it rebuilds the file.
  */
 export function soundVolumes(data: unknown): {sound: Record<string, VolumeRecord>; dropped: string[]} {
-  const version = versionOf(data)
-  if (typeof version !== 'number' || version > SCHEMA_VERSION) return {sound: {}, dropped: []}
-  const {volumes} = migrateState(data as Record<string, unknown>, version) as {volumes: unknown}
+  const schema = versionOf(data)
+  if (typeof schema !== 'number' || schema > SCHEMA_VERSION) return {sound: {}, dropped: []}
+  const {volumes} = migrateState(data as Record<string, unknown>, schema) as {volumes: unknown}
   const sound: Record<string, VolumeRecord> = {}
   const dropped: string[] = []
   for (const [key, record] of Object.entries(isObject(volumes) ? volumes : {})) {
