@@ -58,6 +58,9 @@ export class Store {
       // One instance a process: it only writes.
       const conf = (this.conf ??= new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}))
       const result = change(state)
+      // Never write what the next read would refuse: that would stop every command.
+      const problem = stateProblem(state)
+      if (problem) throw new Error(`cbs would have written a damaged state (${problem}); nothing was written`)
       try {
         conf.store = state
       } catch (error) {

@@ -147,3 +147,21 @@ describe('layout', () => {
     }
   })
 })
+
+describe('store: never writes what it would refuse to read', () => {
+  it('refuses a change that would damage the state, and keeps the file as it was', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cbs-state-'))
+    try {
+      const store = new Store(layoutOf(root))
+      await store.update((state) => (state.volumes = structuredClone(GOOD.volumes) as never))
+      const before = readFileSync(layoutOf(root).stateFile, 'utf8')
+      await assert.rejects(
+        store.update((state) => state.volumes.db.attachments![0].containers.push('not an id')),
+        /^Error: cbs would have written a damaged state \(volumes\.db\.attachments\.0\.containers\.1: "not an id" is not a container id\); nothing was written$/,
+      )
+      assert.equal(readFileSync(layoutOf(root).stateFile, 'utf8'), before)
+    } finally {
+      rmSync(root, {recursive: true, force: true})
+    }
+  })
+})
