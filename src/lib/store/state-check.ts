@@ -118,7 +118,7 @@ const intent = (operations: readonly string[]): Check =>
 
 const LOWER = variant('type', {
   snapshot: {volume: name, snapshot: name},
-  directory: {path: absolutePath},
+  directory: {path: absolutePath, identity: optional(rule((value) => typeof value === 'string' && /^\d+:\d+$/.test(value), 'is not DEVICE:INODE'))},
 })
 
 const ATTACHMENT: Fields = {
@@ -150,6 +150,7 @@ const VOLUME: Fields = {
   pending: optional(intent(VOLUME_OPERATIONS)),
   attachments: optional(list(object(ATTACHMENT))),
   snapshots: optional(map(name, object(SNAPSHOT))),
+  meantToBeMounted: optional(flag),
 }
 
 const STATE = object({

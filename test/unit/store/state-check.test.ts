@@ -30,7 +30,8 @@ const GOOD = {
       sizeBytes: 1,
       labels: {},
       createdAt: '',
-      lowers: [{type: 'snapshot', volume: 'db', snapshot: 'seed'}, {type: 'directory', path: '/srv/theme'}],
+      lowers: [{type: 'snapshot', volume: 'db', snapshot: 'seed'}, {type: 'directory', path: '/srv/theme', identity: '2049:131073'}],
+      meantToBeMounted: false,
       attachments: [{runtime: 'nerdctl', name: null, containers: []}],
     },
   },
@@ -79,6 +80,8 @@ describe('state check (pure)', () => {
       ['volumes.ci.lowers.0.snapshot: "a/b" does not follow the name rule', (state) => (state.volumes.ci.lowers[0].snapshot = 'a/b')],
       ['volumes.ci.lowers.0.type: "nfs" is not one of snapshot, directory', (state) => (state.volumes.ci.lowers[0].type = 'nfs')],
       ['volumes.ci.attachments: {} is not a list', (state) => (state.volumes.ci.attachments = {})],
+      ['volumes.ci.meantToBeMounted: "no" is not true or false', (state) => (state.volumes.ci.meantToBeMounted = 'no')],
+      ['volumes.ci.lowers.1.identity: "x" is not DEVICE:INODE', (state) => (state.volumes.ci.lowers[1].identity = 'x')],
     ]
     for (const [problem, edit] of cases) assert.equal(stateProblem(bad(edit)), problem)
   })
