@@ -1,9 +1,11 @@
 import {Command, Flags} from '@oclif/core'
+import type {Input, ParserOutput} from '@oclif/core/parser'
 import {type Context, systemContext} from './lib/system/context.js'
 import {ExitCode, interrupted} from './lib/common/errors.js'
 import {describeFailure} from './lib/system/failure.js'
 import {printable} from './ui/printable.js'
 import {ttyProgress} from './ui/tty-progress.js'
+import {type CommandShape, UsageError, usageMessage} from './ui/usage-error.js'
 
 /**
  * What every cbs command shares: --json (oclif), --verbose, the system context and one mapping
@@ -32,19 +34,28 @@ export abstract class CbsCommand extends Command {
     return ctx
   }
 
-  protected override async catch(error: Error & {parse?: unknown; oclif?: {exit?: number}}): Promise<void> {
-    const {exitCode, message} =
-      error.parse !== undefined ? {exitCode: ExitCode.invalid, message: usageMessage(error.message)} : describeFailure(error)
+  /** Whatever oclif's parser rejects (a flag without its value included) is a usage error, exit 2. */
+  // oclif's own signature (its FlagOutput and ArgOutput are such records).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  protected override async parse<F extends Record<string, any>, B extends Record<string, any>, A extends Record<string, any>>(
+    options?: Input<F, B, A>,
+    argv?: string[],
+  ): Promise<ParserOutput<F, B, A>> {
+    try {
+      return await super.parse(options, argv)
+    } catch (error) {
+      if (!(error instanceof Error) || (error as {oclif?: {exit?: number}}).oclif?.exit === 0 || error.name === 'CbsError') throw error
+      const {args, baseFlags, flags, examples} = this.ctor
+      const shape = {id: this.id ?? '', args, flags: {...baseFlags, ...flags}, examples} as CommandShape
+      throw new UsageError(usageMessage(error, shape, this.config.bin))
+    }
+  }
+
+  protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
     if (error.oclif?.exit === 0) return
+    const {exitCode, message} = error instanceof UsageError ? {exitCode: ExitCode.invalid, message: error.message} : describeFailure(error)
     if (this.jsonEnabled()) this.logJson({error: {message, exitCode}})
-    else this.logToStderr(`cbs: ${printable(message)}`)
+    else this.logToStderr(`${this.config.bin}: ${printable(message)}`)
     this.exit(exitCode)
   }
-}
-
-/** oclif's usage errors span lines ("Missing 1 required arg:\nname  Volume name\n..."): keep the gist. */
-function usageMessage(text: string): string {
-  const [first, second = ''] = text.split('\n')
-  const subject = first.endsWith(':') ? ` ${second.trim().split(/\s+/)[0]}` : ''
-  return `${first}${subject} (see --help)`
 }

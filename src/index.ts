@@ -24,6 +24,8 @@ import VolumeSnapshotRestore from './commands/volume/snapshot/restore.js'
 import VolumeSnapshotRm from './commands/volume/snapshot/rm.js'
 import VolumeUnmount from './commands/volume/unmount.js'
 
+export {commandNotFound} from './hooks/command-not-found.js'
+
 export const COMMANDS = {
   autocomplete: AutocompleteIndex,
   'autocomplete:create': AutocompleteCreate,

@@ -37,7 +37,7 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
     ['Allocated', volume.allocatedBytes === null ? '-' : formatSize(volume.allocatedBytes)],
     ['Mountpoint', volume.mountpoint],
     ['Device', volume.device ?? '-'],
-    ['Backing file', volume.backingFile],
+    ['Image', volume.image],
     ['Labels', labels.length > 0 ? labels.join(', ') : '-'],
     ['Created', volume.createdAt],
     ...volume.attachments.map((attachment): [string, string] => ['Attached', describeAttachment(attachment)]),

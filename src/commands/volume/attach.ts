@@ -3,7 +3,9 @@ import {CbsCommand} from '../../base-command.js'
 import {invalid} from '../../lib/common/errors.js'
 import {attachToContainer} from '../../lib/runtimes/live-attach.js'
 import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
-import {type AttachResult, attachVolume} from '../../lib/runtimes/attach.js'
+import {attachVolume} from '../../lib/runtimes/attach.js'
+import {inspectVolumes} from '../../lib/volumes/list.js'
+import type {Volume} from '../../lib/volumes/volume.js'
 import {printable} from '../../ui/printable.js'
 
 export default class VolumeAttach extends CbsCommand {
@@ -30,7 +32,7 @@ export default class VolumeAttach extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<AttachResult> {
+  async run(): Promise<Array<Volume & {container: string | null}>> {
     const {args, argv, flags} = await this.parse(VolumeAttach)
     const separator = this.argv.indexOf('--')
     const runArgs = separator < 0 ? [] : this.argv.slice(separator + 1)
@@ -42,6 +44,6 @@ export default class VolumeAttach extends CbsCommand {
         ? await attachVolume(ctx, {name: args.name, runtime: flags.runtime, target: flags.target, runArgs, interactive: !this.jsonEnabled()})
         : await attachToContainer(ctx, {name: args.name, runtime: flags.runtime, container: flags.container, target: flags.target!})
     if (!flags['dry-run'] && result.container === null) this.log(printable(result.name ?? `--mount=${result.mount}`))
-    return result
+    return inspectVolumes(ctx, [result.volume]).map((volume) => ({...volume, container: result.container}))
   }
 }

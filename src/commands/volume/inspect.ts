@@ -6,6 +6,7 @@ import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeInspect extends CbsCommand {
   static override summary = 'Show everything known about volumes.'
+  static override aliases = ['volume:show']
   static override strict = false
   static override examples = ['<%= config.bin %> <%= command.id %> db', '<%= config.bin %> <%= command.id %> db cache --json']
   static override args = {name: Args.string({description: 'Volume names', required: true})}

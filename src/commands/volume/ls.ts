@@ -7,6 +7,7 @@ import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeLs extends CbsCommand {
   static override summary = 'List volumes, with their status as the system reports it now.'
+  static override aliases = ['volume:list']
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     {description: 'Names of mounted volumes only', command: '<%= config.bin %> <%= command.id %> -q --filter status=mounted'},

@@ -33,9 +33,10 @@ export function defaultSnapshotName(now = new Date()): string {
 /**
  * ready: complete and usable. creating, removing: a live cbs process is at it. incomplete: the
  * process creating or removing it died; it is no good, and the next command that recovers
- * (recovery.ts) or `snapshot rm` clears it. error: its image is missing.
+ * (recovery.ts) or `snapshot rm` clears it. error: its image is missing. removed: only in what
+ * `snapshot rm` and `volume rm` print, the snapshot as it was.
  */
-export type SnapshotStatus = 'ready' | 'creating' | 'removing' | 'incomplete' | 'error'
+export type SnapshotStatus = 'ready' | 'creating' | 'removing' | 'incomplete' | 'error' | 'removed'
 
 /** A snapshot as cbs reports it (`--json`). */
 export interface Snapshot {

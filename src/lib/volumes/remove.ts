@@ -7,20 +7,21 @@ import {finishIntent, intent, isAbandoned, pendingConflict} from '../store/inten
 import {stackDepth, unionDependents} from '../union/lowers.js'
 import {validateName} from '../input/names.js'
 import {discardVolume, recoverInterrupted} from '../recovery/recovery.js'
-import {formatSnapshotRef} from '../snapshots/snapshot.js'
+import {describeSnapshot, formatSnapshotRef, snapshotsOf} from '../snapshots/snapshot.js'
 import {refuseWhileWorkedOn} from '../snapshots/remove.js'
 import type {State, VolumeRecord} from '../store/state.js'
 import {refuseWhileUsed} from '../runtimes/attach.js'
 import {bringDown, bringUp, isUp} from './lifecycle.js'
+import {describeVolume, type Volume} from './volume.js'
 
 /**
  * Removes volumes: unmount, detach, delete the image, the mountpoint and the record. Every name
  * is checked before anything is touched; a busy volume is refused and left as it was. So is a
  * volume with snapshots, unless `force`, which removes them too. The intent is recorded first:
  * once the volume is down, a killed or interrupted remove is finished (by the next cbs command
- * if need be), never left half done.
+ * if need be), never left half done. Returns the volumes removed as they were, `removed`.
  */
-export async function removeVolumes(ctx: Context, names: string[], options: {force?: boolean} = {}): Promise<string[]> {
+export async function removeVolumes(ctx: Context, names: string[], options: {force?: boolean} = {}): Promise<Volume[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
@@ -32,7 +33,7 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
   for (const name of existing) refuseIfStacked(state, name, existing)
   for (const name of existing) refuseIfSnapshots(ctx, state, name, options.force)
 
-  const removed: string[] = []
+  const removed: Volume[] = []
   // Union volumes go before the volumes whose snapshots they stack.
   for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
     const record = await recordIntent(ctx, name, existing, options.force)
@@ -48,11 +49,19 @@ export async function removeVolumes(ctx: Context, names: string[], options: {for
       throw error
     }
     await checkpoint('remove:discard')
+    const gone = removedVolume(ctx, record, view)
     // Past the point of no return: an interruption now finishes the remove rather than stopping it.
     await discardVolume(ctx, record).catch((error) => (isKind(error, 'interrupted') ? discardVolume(ctx, record) : Promise.reject(error)))
-    removed.push(name)
+    removed.push(gone)
   }
   return removed
+}
+
+/** What `rm` reports of a volume it is about to discard: `removed`, down, with the snapshots that go with it. */
+function removedVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
+  const volume = describeVolume(ctx, record, view)
+  const snapshots = snapshotsOf(record).map((snapshot) => ({...describeSnapshot(ctx, snapshot), status: 'removed' as const}))
+  return {...volume, status: 'removed', device: null, usedBytes: null, attachments: [], snapshots}
 }
 
 /** Under the lock, so that no snapshot or union volume can appear between the checks and the intent. */

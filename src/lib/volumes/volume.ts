@@ -6,7 +6,8 @@ import {describeLowers, isUnion, type Lower} from '../union/union-volume.js'
 import type {Snapshot} from '../snapshots/snapshot.js'
 import {isUp} from './lifecycle.js'
 
-export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing'
+/** removed: only in what `cbs volume rm` prints, the volume as it was. */
+export type VolumeStatus = 'mounted' | 'unmounted' | 'error' | 'creating' | 'removing' | 'restoring' | 'resizing' | 'removed'
 
 /** A volume as cbs reports it (`--json`): the record joined with what the system says now. */
 export interface Volume {
@@ -22,7 +23,8 @@ export interface Volume {
   mountpoint: string
   /** null while no loop device is attached */
   device: string | null
-  backingFile: string
+  /** The image file (sparse), under $CBS_ROOT/images. */
+  image: string
   labels: Record<string, string>
   createdAt: string
   /** Container runtimes it is attached to (`cbs volume attach`). */
@@ -36,10 +38,10 @@ export interface Volume {
 }
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
-  const backingFile = ctx.layout.image(record.name)
+  const image = ctx.layout.image(record.name)
   const mountpoint = ctx.layout.mountpoint(record.name)
-  const file = ctx.host.fileInfo(backingFile)
-  const device = view.deviceOf(backingFile) ?? null
+  const file = ctx.host.fileInfo(image)
+  const device = view.deviceOf(image) ?? null
   const mount = view.mountAt(mountpoint)
   const union = isUnion(record)
   const mounted = isUp(ctx, record, view)
@@ -54,7 +56,7 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
     status: statusOf(record, Boolean(file), mounted, mount !== undefined),
     mountpoint,
     device,
-    backingFile,
+    image,
     labels: record.labels,
     createdAt: record.createdAt,
     attachments: record.attachments ?? [],

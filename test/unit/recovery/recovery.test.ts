@@ -157,7 +157,7 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
       ...discard(),
     ])
     assert.equal((await recoverInterrupted(run))[0].outcome, 'failed')
-    assert.deepEqual(await removeVolumes(run, ['db']), ['db'])
+    assert.deepEqual((await removeVolumes(run, ['db'])).map((each) => each.name), ['db'])
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
   })

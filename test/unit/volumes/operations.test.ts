@@ -157,7 +157,7 @@ describe('volume rm, mount, unmount (planned commands)', () => {
       {command: `rmdir ${ctx.layout.mountpoint('db')}`},
       {command: `rm -f ${ctx.layout.image('db')}`},
     ])
-    assert.deepEqual(await removeVolumes(rm, ['db']), ['db'])
+    assert.deepEqual((await removeVolumes(rm, ['db'])).map((each) => each.name), ['db'])
     rm.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
   })
@@ -180,7 +180,7 @@ describe('volume rm, mount, unmount (planned commands)', () => {
 
   it('rm of unknown names fails with exit 3 before touching anything, unless --force', async () => {
     assert.equal(await exitCodeOf(removeVolumes(withScript(ctx, []), ['db', 'nope'])), 3)
-    assert.deepEqual(await removeVolumes(withScript(ctx, []), ['nope'], {force: true}), [])
+    assert.deepEqual((await removeVolumes(withScript(ctx, []), ['nope'], {force: true})).map((each) => each.name), [])
   })
 
   it('mount of a mounted volume does nothing; unmount then mount brings it back', async () => {
