@@ -52,7 +52,7 @@ export const COMMANDS = {
 export async function run(): Promise<void> {
   // Told where cbs is, and that it has no user plugins, oclif looks for neither on the disk.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  await execute({loadOptions: {root, pjson: pjson as Interfaces.PJSON, userPlugins: false}})
+  await execute({loadOptions: {root, pjson: pjson as unknown as Interfaces.PJSON, userPlugins: false}})
 }
 
 /** For the build only (scripts/build.js): see src/code-cache-warm-up.ts. */

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fingerprint, writeData} from '../support/faults.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 describe('integration: cbs doctor', function () {
   this.timeout(120_000)
@@ -22,7 +22,7 @@ describe('integration: cbs doctor', function () {
     assert.deepEqual(leftovers(root), [])
   })
 
-  const create = (name: string) => json<Volume>(cbs(root, ['volume', 'create', name, '--size', '16M', '--json']))
+  const create = (name: string) => jsonOne<Volume>(cbs(root, ['volume', 'create', name, '--size', '16M', '--json']))
 
   it('reports a healthy host: root, kernel features, tools with versions, state, space (exit 0)', () => {
     create('db')
@@ -124,7 +124,7 @@ describe('integration: cbs doctor', function () {
     const volume = create('gone')
     sh('umount', [volume.mountpoint])
     sh('losetup', ['--detach', volume.device!])
-    rmSync(volume.backingFile)
+    rmSync(volume.image)
     const fixed = cbs(root, ['doctor', '--fix'])
     assert.equal(fixed.code, 1)
     assert.match(fixed.stdout, /^error\s+volumes\s+volume "gone" has lost its backing file \S+gone\.img\n\s+fix: restore \S+ from a backup, or forget the volume: cbs volume rm gone$/m)

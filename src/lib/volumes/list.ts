@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {notFound} from '../common/errors.js'
+import {type CbsError, notFound} from '../common/errors.js'
 import {type Filter, matchesAll} from './filters.js'
 import {HostView} from '../system/host-view.js'
 import {validateName} from '../input/names.js'
@@ -18,11 +18,20 @@ export function listVolumes(ctx: Context, filters: Filter[] = []): Volume[] {
 }
 
 export function inspectVolumes(ctx: Context, names: string[]): Volume[] {
+  const {volumes, missing} = inspectExisting(ctx, names)
+  if (missing) throw missing
+  return volumes
+}
+
+/** The volumes of those names that exist, and the error naming the others (docker prints the first, then fails). */
+export function inspectExisting(ctx: Context, names: string[]): {volumes: Volume[]; missing?: CbsError} {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
-  const {volumes} = ctx.store.read()
-  const missing = names.filter((name) => !volumes[name])
-  if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  const records = ctx.store.read().volumes
+  const missing = names.filter((name) => !records[name])
   const view = HostView.read(ctx.host)
-  return names.map((name) => ({...describeVolume(ctx, volumes[name], view), snapshots: snapshotsOf(volumes[name]).map((record) => describeSnapshot(ctx, record))}))
+  const volumes = names
+    .filter((name) => records[name])
+    .map((name) => ({...describeVolume(ctx, records[name], view), snapshots: snapshotsOf(records[name]).map((record) => describeSnapshot(ctx, record))}))
+  return {volumes, missing: missing.length > 0 ? notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`') : undefined}
 }
