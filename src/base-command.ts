@@ -45,8 +45,9 @@ export abstract class CbsCommand extends Command {
       return await super.parse(options, argv)
     } catch (error) {
       if (!(error instanceof Error) || (error as {oclif?: {exit?: number}}).oclif?.exit === 0 || error.name === 'CbsError') throw error
-      const {args, baseFlags, flags, examples} = this.ctor
-      const shape = {id: this.id ?? '', args, flags: {...baseFlags, ...flags}, examples} as CommandShape
+      const {args, baseFlags, flags, examples, enableJsonFlag} = this.ctor
+      const json = enableJsonFlag ? {json: {type: 'boolean'}} : {}
+      const shape = {id: this.id ?? '', args, flags: {...flags, ...baseFlags, ...json}, examples} as CommandShape
       throw new UsageError(usageMessage(error, shape, this.config.bin))
     }
   }
