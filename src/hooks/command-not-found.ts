@@ -11,8 +11,10 @@ export const commandNotFound: Hook<'command_not_found'> = async function ({argv 
   const aliases = new Set(config.commands.flatMap((command) => command.aliases))
   const commands = config.commands.filter((command) => !command.hidden && !aliases.has(command.id)).map((command) => command.id)
   const message = unknownCommandMessage(id, commands, config.topics.map((topic) => topic.name), config.bin)
-  const end = argv.indexOf('--')
-  if ((end < 0 ? argv : argv.slice(0, end)).includes('--json')) {
+  // oclif takes `cbs --json` for a command "--json".
+  const words = [id, ...argv]
+  const end = words.indexOf('--')
+  if ((end < 0 ? words : words.slice(0, end)).includes('--json')) {
     process.stdout.write(`${JSON.stringify({error: {message, exitCode: ExitCode.invalid}}, null, 2)}\n`)
   } else {
     process.stderr.write(`${config.bin}: ${message}\n`)

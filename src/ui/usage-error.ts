@@ -66,6 +66,8 @@ export function unknownCommandMessage(id: string, commandIds: string[], topics: 
   const under = [...new Set([...commandIds, ...topics].filter((each) => (topic ? each.startsWith(`${topic}:`) : true)).map((each) => each.split(':')[depth]))]
   under.sort()
   const typed = commandLine(bin, words.slice(0, depth + 1).join(':'))
+  // `cbs --json`: a flag where the command goes.
+  if (words[depth].startsWith('-')) return `${words[depth]} is not a command: ${topic ? `the ${topic.replaceAll(':', ' ')} commands are` : 'the commands are'} ${under.join(', ')} (see ${commandLine(bin, topic)} --help)`
   return `unknown command "${typed}": ${topic ? `the ${topic.replaceAll(':', ' ')} commands are` : 'the commands are'} ${under.join(', ')} (see ${commandLine(bin, topic)} --help)`
 }
 

@@ -47,6 +47,7 @@ describe('usage errors: one line, what is wrong and what to type', () => {
     assert.equal(unknownCommandMessage('volume:remove:db', ids, topics), 'unknown command "cbs volume remove": the volume commands are ls, rm, snapshot (see cbs volume --help)')
     assert.equal(unknownCommandMessage('volume:snapshot:x', ids, topics), 'unknown command "cbs volume snapshot x": the volume snapshot commands are ls (see cbs volume snapshot --help)')
     assert.equal(unknownCommandMessage('bogus', ids, topics), 'unknown command "cbs bogus": the commands are doctor, volume (see cbs --help)')
+    assert.equal(unknownCommandMessage('--json', ids, topics), '--json is not a command: the commands are doctor, volume (see cbs --help)')
     assert.equal(unknownCommandMessage('volume:ls:a:b', ids, topics), 'unexpected arguments a b: cbs volume ls takes none (see cbs volume ls --help)')
   })
 })
