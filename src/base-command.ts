@@ -1,7 +1,7 @@
 import {Command, Flags} from '@oclif/core'
 import type {Input, ParserOutput} from '@oclif/core/parser'
 import {type Context, systemContext} from './lib/system/context.js'
-import {ExitCode, interrupted} from './lib/common/errors.js'
+import {CbsError, ExitCode, interrupted} from './lib/common/errors.js'
 import {describeFailure} from './lib/system/failure.js'
 import {printable} from './ui/printable.js'
 import {ttyProgress} from './ui/tty-progress.js'
@@ -35,8 +35,7 @@ export abstract class CbsCommand extends Command {
   }
 
   /** Whatever oclif's parser rejects (a flag without its value included) is a usage error, exit 2. */
-  // oclif's own signature (its FlagOutput and ArgOutput are such records).
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // oclif's own signature: its FlagOutput and ArgOutput are such records.
   protected override async parse<F extends Record<string, any>, B extends Record<string, any>, A extends Record<string, any>>(
     options?: Input<F, B, A>,
     argv?: string[],
@@ -44,7 +43,7 @@ export abstract class CbsCommand extends Command {
     try {
       return await super.parse(options, argv)
     } catch (error) {
-      if (!(error instanceof Error) || (error as {oclif?: {exit?: number}}).oclif?.exit === 0 || error.name === 'CbsError') throw error
+      if (!(error instanceof Error) || error instanceof CbsError || (error as {oclif?: {exit?: number}}).oclif?.exit === 0) throw error
       const {args, baseFlags, flags, examples, enableJsonFlag} = this.ctor
       const json = enableJsonFlag ? {json: {type: 'boolean'}} : {}
       const shape = {id: this.id ?? '', args, flags: {...flags, ...baseFlags, ...json}, examples} as CommandShape
