@@ -148,7 +148,7 @@ for (const engine of ['docker', 'podman'] as const) {
     it('--container: a container that swaps device nodes in its /dev cannot get another device mounted', () => {
       const volume = create()
       writeFileSync(`${volume.mountpoint}/whose`, 'the volume\n')
-      const decoy = json<Volume>(cbs(root, ['volume', 'create', `${name}-decoy`, '--size', '32M', '--json']))
+      const decoy = jsonOne<Volume>(cbs(root, ['volume', 'create', `${name}-decoy`, '--size', '32M', '--json']))
       writeFileSync(`${decoy.mountpoint}/whose`, 'the decoy\n')
       const deviceAt = (mountinfo: string, path: string) => mountinfo.split('\n').findLast((line) => line.split(' ')[4] === path)?.split(' ')[2]
       const [major, minor] = deviceAt(readFileSync('/proc/self/mountinfo', 'utf8'), decoy.mountpoint)!.split(':')

@@ -215,6 +215,8 @@ describe('integration: cbs doctor', function () {
     assert.equal(installed.code, 0, installed.stderr)
     const units = ['cbs-volumes.service', 'cbs-plugin.service', 'cbs-plugin.socket']
     assert.equal(installed.stdout, units.map((unit) => `${dir}/${unit}\n`).join(''))
+    // It says which cbs boot will run: here this checkout.
+    assert.match(installed.stderr, new RegExp(`^at boot the units run ${process.execPath} \\S+/bin/run\\.js, the checkout at that path \\(a git clone, or what \`npm link\` points to\\): keep it there and built`))
     assert.equal(units.map((unit) => readFileSync(`${dir}/${unit}`, 'utf8')).join('\n'), printed.stdout)
     for (const target of ['multi-user.target', 'docker.service']) assert.equal(readlinkSync(`${dir}/${target}.wants/cbs-volumes.service`), `${dir}/cbs-volumes.service`)
     for (const target of ['multi-user.target', 'docker.service']) assert.equal(readlinkSync(`${dir}/${target}.wants/cbs-plugin.service`), `${dir}/cbs-plugin.service`)

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {cbs, json, leftovers, makeRoot, removeRoot, REPO, requireHost} from '../support/integration.js'
+import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, REPO, requireHost} from '../support/integration.js'
 import {cleanRuntime, IMAGE, must, requireRuntime} from '../support/runtimes.js'
 import {loadSchemas, schemaFile} from '../support/schemas.js'
 
@@ -86,12 +86,33 @@ describe('integration: every --json output matches its schema in schemas/', func
     assert.deepEqual(run(['volume', 'rm'], [name])[0].snapshots, [])
   })
 
-  it('doctor prints its report; system install-unit the unit and the cbs it runs', () => {
+  it('doctor prints its report; system install-unit and plugin install the units and the cbs they run', () => {
     run(['doctor'], [], {code: [0, 1]})
-    assert.equal(run(['system', 'install-unit'], ['--print']).unit, null)
+    assert.deepEqual(run(['system', 'install-unit'], ['--print']).units, [])
     const installed = run(['system', 'install-unit'], [], {env: {CBS_SYSTEMD_DIR: join(root, 'systemd')}})
-    assert.equal(installed.unit, join(root, 'systemd', 'cbs-volumes.service'))
+    assert.equal(installed.units[0].unit, join(root, 'systemd', 'cbs-volumes.service'))
     assert.equal(installed.command, `${process.execPath} ${join(REPO, 'bin', 'run.js')}`)
+    const plugin = ['--dir', join(root, 'systemd'), '--containers-conf', join(root, 'containers.conf'), '--socket', join(root, 'plugin.sock')]
+    assert.deepEqual(run(['plugin', 'install'], ['--print', ...plugin]).units, [])
+    assert.equal(run(['plugin', 'install'], plugin).containersConf, join(root, 'containers.conf'))
+  })
+
+  it('plugin serve prints the socket it served once stopped', async () => {
+    const socket = join(root, 'serve.sock')
+    const served = cbsAsync(root, ['plugin', 'serve', '--json', '--socket', socket], {
+      onSpawn(child) {
+        const waitForSocket = setInterval(() => {
+          if (!existsSync(socket)) return
+          clearInterval(waitForSocket)
+          child.kill('SIGTERM')
+        }, 50)
+      },
+    })
+    const result = await served
+    assert.equal(result.code, 0, result.stderr)
+    const validate = validatorFor('plugin-serve.json')
+    assert.ok(validate(json(result)), JSON.stringify(validate.errors))
+    checked.add('plugin-serve.json')
   })
 
   it('errors, usage errors and unknown commands included, are {"error": ...} with the exit code', () => {

@@ -170,7 +170,7 @@ describe('integration: union volumes (overlayfs)', function () {
     sh('chown', ['-R', '65534:65534', shared])
     const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', data, '--size', '16M', '--json'])
     assert.equal(result.code, 0, result.stdout + result.stderr)
-    const volume = json<Volume>(result)
+    const volume = jsonOne<Volume>(result)
     assert.equal(cbs(root, ['volume', 'unmount', 'u']).code, 0)
     const asNobody = (script: string) => {
       const run = spawnSync('sh', ['-c', script], {cwd: shared, uid: 65_534, gid: 65_534, encoding: 'utf8'})

@@ -8,7 +8,8 @@ const pjson = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'))
 
 describe('package.json: what npm installs', () => {
   it('lists every man page in "man", so that `npm install -g` links them into man1', () => {
-    assert.deepEqual(pjson.man, readdirSync(join(REPO, 'man')).filter((file) => file.endsWith('.1')).sort().map((file) => `./man/${file}`))
+    const pages = readdirSync(join(REPO, 'man')).filter((file) => file.endsWith('.1')).sort().map((file) => `./man/${file}`)
+    assert.deepEqual(pjson.man, pages, 'run `npm run man`')
   })
 
   it('ships the JSON schemas', () => {
