@@ -29,7 +29,7 @@ describe('printable: human output never passes control characters to the termina
       allocatedBytes: null,
       mountpoint: '/r/mounts/db',
       device: '/dev/loop1',
-      backingFile: '/r/images/db.img',
+      image: '/r/images/db.img',
       labels: {note: 'a\nAttached:     docker: volume FAKE'},
       createdAt: '2026-01-01T00:00:00.000Z',
       attachments: [],
