@@ -97,7 +97,7 @@ function fio(dir, args) {
 }
 
 function fioBench(root) {
-  const volume = JSON.parse(timed(process.execPath, [CBS, 'volume', 'create', 'fio', '--size', '4G', '--json'], {CBS_ROOT: root}).stdout)
+  const [volume] = JSON.parse(timed(process.execPath, [CBS, 'volume', 'create', 'fio', '--size', '4G', '--json'], {CBS_ROOT: root}).stdout)
   const hostDir = join(root, 'images')
   const rows = []
   try {

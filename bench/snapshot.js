@@ -94,9 +94,9 @@ function benchXfs(cbsBin, repeats) {
 
 /** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data. */
 function seedVolume(cbsBin, root) {
-  const volume = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
+  const [volume] = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
   writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
-  return {image: volume.backingFile, mountpoint: volume.mountpoint}
+  return {image: volume.image, mountpoint: volume.mountpoint}
 }
 
 /**
@@ -110,7 +110,7 @@ function snapshots(cbsBin, root, repeats, floor) {
   for (let index = -1; index < repeats; index++) {
     run('sync', [])
     const start = performance.now()
-    const snapshot = JSON.parse(cbs(cbsBin, root, ['volume', 'snapshot', 'create', 'bench', `s${index + 1}`, '--json']).stdout)
+    const [snapshot] = JSON.parse(cbs(cbsBin, root, ['volume', 'snapshot', 'create', 'bench', `s${index + 1}`, '--json']).stdout)
     const ms = performance.now() - start
     cbs(cbsBin, root, ['volume', 'snapshot', 'rm', snapshot.name])
     run('sync', [])

@@ -13,7 +13,7 @@ export async function benchUnion({cbsBin, repeats = 5}) {
   const root = mkdtempSync('/tmp/cbs-bench-union-')
   const cbs = (...args) => timed(process.execPath, [cbsBin, ...args], {CBS_ROOT: root})
   try {
-    const seed = JSON.parse(cbs('volume', 'create', 'seed', '--size', '4G', '--json').stdout)
+    const [seed] = JSON.parse(cbs('volume', 'create', 'seed', '--size', '4G', '--json').stdout)
     writeRandom(join(seed.mountpoint, 'data'), 1024 * MiB)
     cbs('volume', 'snapshot', 'create', 'seed', 'base')
 

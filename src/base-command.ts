@@ -1,8 +1,11 @@
 import {Command, Flags} from '@oclif/core'
+import type {Input, ParserOutput} from '@oclif/core/parser'
 import {type Context, systemContext} from './lib/system/context.js'
-import {ExitCode, interrupted} from './lib/common/errors.js'
+import {CbsError, ExitCode, interrupted} from './lib/common/errors.js'
 import {describeFailure} from './lib/system/failure.js'
+import {printable} from './ui/printable.js'
 import {ttyProgress} from './ui/tty-progress.js'
+import {type CommandShape, UsageError, usageMessage} from './ui/usage-error.js'
 
 /**
  * What every cbs command shares: --json (oclif), --verbose, the system context and one mapping
@@ -20,7 +23,8 @@ export abstract class CbsCommand extends Command {
   protected context(flags: {verbose?: boolean; 'dry-run'?: boolean}): Context {
     const dryRun = flags['dry-run'] ?? false
     // Dry-run lines are the output, unless stdout is reserved for the JSON document.
-    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(line) : (line: string) => this.logToStderr(line)
+    // Command lines carry paths and names: printable, like all human output.
+    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(printable(line)) : (line: string) => this.logToStderr(printable(line))
     // Progress only for a person watching, and never mixed into --verbose or --dry-run lines.
     const progress = flags.verbose || dryRun ? undefined : ttyProgress()
     const ctx = systemContext({verbose: flags.verbose, dryRun, log, progress})
@@ -30,19 +34,28 @@ export abstract class CbsCommand extends Command {
     return ctx
   }
 
-  protected override async catch(error: Error & {parse?: unknown; oclif?: {exit?: number}}): Promise<void> {
-    const {exitCode, message} =
-      error.parse !== undefined ? {exitCode: ExitCode.invalid, message: usageMessage(error.message)} : describeFailure(error)
+  /** Whatever oclif's parser rejects (a flag without its value included) is a usage error, exit 2. */
+  // oclif's own signature: its FlagOutput and ArgOutput are such records.
+  protected override async parse<F extends Record<string, any>, B extends Record<string, any>, A extends Record<string, any>>(
+    options?: Input<F, B, A>,
+    argv?: string[],
+  ): Promise<ParserOutput<F, B, A>> {
+    try {
+      return await super.parse(options, argv)
+    } catch (error) {
+      if (!(error instanceof Error) || error instanceof CbsError || (error as {oclif?: {exit?: number}}).oclif?.exit === 0) throw error
+      const {args, baseFlags, flags, examples, enableJsonFlag} = this.ctor
+      const json = enableJsonFlag ? {json: {type: 'boolean'}} : {}
+      const shape = {id: this.id ?? '', args, flags: {...flags, ...baseFlags, ...json}, examples} as CommandShape
+      throw new UsageError(usageMessage(error, shape, this.config.bin))
+    }
+  }
+
+  protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
     if (error.oclif?.exit === 0) return
+    const {exitCode, message} = error instanceof UsageError ? {exitCode: ExitCode.invalid, message: error.message} : describeFailure(error)
     if (this.jsonEnabled()) this.logJson({error: {message, exitCode}})
-    else this.logToStderr(`cbs: ${message}`)
+    else this.logToStderr(`${this.config.bin}: ${printable(message)}`)
     this.exit(exitCode)
   }
-}
-
-/** oclif's usage errors span lines ("Missing 1 required arg:\nname  Volume name\n..."): keep the gist. */
-function usageMessage(text: string): string {
-  const [first, second = ''] = text.split('\n')
-  const subject = first.endsWith(':') ? ` ${second.trim().split(/\s+/)[0]}` : ''
-  return `${first}${subject} (see --help)`
 }

@@ -25,6 +25,8 @@ import VolumeSnapshotRestore from './commands/volume/snapshot/restore.js'
 import VolumeSnapshotRm from './commands/volume/snapshot/rm.js'
 import VolumeUnmount from './commands/volume/unmount.js'
 
+export {commandNotFound} from './hooks/command-not-found.js'
+
 export const COMMANDS = {
   autocomplete: AutocompleteIndex,
   'autocomplete:create': AutocompleteCreate,
@@ -52,7 +54,7 @@ export const COMMANDS = {
 export async function run(): Promise<void> {
   // Told where cbs is, and that it has no user plugins, oclif looks for neither on the disk.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  await execute({loadOptions: {root, pjson: pjson as Interfaces.PJSON, userPlugins: false}})
+  await execute({loadOptions: {root, pjson: pjson as unknown as Interfaces.PJSON, userPlugins: false}})
 }
 
 /** For the build only (scripts/build.js): see src/code-cache-warm-up.ts. */

@@ -1,4 +1,5 @@
 import type {Progress} from '../lib/common/progress.js'
+import {printable} from './printable.js'
 
 /** One self-rewriting line on a terminal: "[ 3/200] mounting db"; nothing when not a TTY. */
 export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
@@ -7,7 +8,7 @@ export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progre
   return {
     update(done, total, label) {
       const width = String(total).length
-      stream.write(`\r\u001B[2K[${String(done).padStart(width)}/${total}] ${label}`.slice(0, (stream.columns || 80) + 10))
+      stream.write(`\r\u001B[2K[${String(done).padStart(width)}/${total}] ${printable(label)}`.slice(0, (stream.columns || 80) + 10))
       shown = true
     },
     finish() {

@@ -3,6 +3,7 @@ import {formatSize} from '../lib/input/sizes.js'
 import {shortId} from '../lib/runtimes/runtimes.js'
 import type {AttachmentRecord} from '../lib/store/state.js'
 import type {Volume} from '../lib/volumes/volume.js'
+import {printable} from './printable.js'
 import {paintStatus} from './style.js'
 import {renderTable} from './table.js'
 
@@ -10,14 +11,14 @@ export function volumeTable(volumes: Volume[], style: ChalkInstance): string {
   return renderTable(
     ['NAME', 'TYPE', 'FS', 'SIZE', 'USED', 'STATUS', 'MOUNTPOINT', 'ATTACHED'],
     volumes.map((volume) => [
-      volume.name,
-      volume.type,
-      volume.fs,
+      printable(volume.name),
+      printable(volume.type),
+      printable(volume.fs),
       formatSize(volume.sizeBytes),
       volume.usedBytes === null ? '-' : formatSize(volume.usedBytes),
       paintStatus(style, volume.status),
-      volume.mountpoint,
-      volume.attachments.map((attachment) => attachment.runtime).join(',') || '-',
+      printable(volume.mountpoint),
+      printable(volume.attachments.map((attachment) => attachment.runtime).join(',') || '-'),
     ]),
   )
 }
@@ -25,17 +26,18 @@ export function volumeTable(volumes: Volume[], style: ChalkInstance): string {
 /** `cbs volume inspect` for a person: one "key: value" block per volume. */
 export function volumeDetails(volume: Volume, style: ChalkInstance): string {
   const labels = Object.entries(volume.labels).map(([key, value]) => `${key}=${value}`)
+  // Every value is made printable; the status is coloured after.
   const lines: Array<[string, string]> = [
     ['Name', volume.name],
     ['Type', volume.type],
     ['Filesystem', volume.fs],
-    ['Status', paintStatus(style, volume.status)],
+    ['Status', volume.status],
     ['Size', `${formatSize(volume.sizeBytes)} (${volume.sizeBytes} bytes)`],
     ['Used', volume.usedBytes === null ? '-' : formatSize(volume.usedBytes)],
     ['Allocated', volume.allocatedBytes === null ? '-' : formatSize(volume.allocatedBytes)],
     ['Mountpoint', volume.mountpoint],
     ['Device', volume.device ?? '-'],
-    ['Backing file', volume.backingFile],
+    ['Image', volume.image],
     ['Labels', labels.length > 0 ? labels.join(', ') : '-'],
     ['Created', volume.createdAt],
     ...volume.attachments.map((attachment): [string, string] => ['Attached', describeAttachment(attachment)]),
@@ -48,7 +50,7 @@ export function volumeDetails(volume: Volume, style: ChalkInstance): string {
     const snapshots = volume.snapshots.map((snapshot) => `${snapshot.name} (${snapshot.status === 'ready' ? snapshot.method : snapshot.status})`)
     lines.push(['Snapshots', snapshots.length > 0 ? snapshots.join(', ') : '-'])
   }
-  return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join('\n')
+  return lines.map(([key, value]) => `${`${key}:`.padEnd(14)}${key === 'Status' ? paintStatus(style, volume.status) : printable(value)}`).join('\n')
 }
 
 /** "docker: volume db; containers 3f2a1b4c5d6e; mounted in web at /data", or "nerdctl: bind mount only" */

@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, json, leftovers, makeRoot, removeRoot} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot} from '../support/integration.js'
 import {cleanRuntime, IMAGE, must, requireRuntime, runtime, type TestRuntime} from '../support/runtimes.js'
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
@@ -17,7 +17,7 @@ for (const engine of ['docker', 'podman'] as const) {
     /** `engine run --rm --network none -v NAME:/data IMAGE sh -c SCRIPT`, labelled for cleanup. */
     const inContainer = (script: string, options: string[] = ['--rm']) =>
       runtime(engine, ['run', ...options, '--network', 'none', '--label', `cbs.test=${root}`, '-v', `${name}:/data`, IMAGE, 'sh', '-c', script])
-    const create = () => json<Volume>(cbs(root, ['volume', 'create', name, '--size', '32M', '--json']))
+    const create = () => jsonOne<Volume>(cbs(root, ['volume', 'create', name, '--size', '32M', '--json']))
     const attach = () => {
       const attached = cbs(root, ['volume', 'attach', name, '--runtime', engine])
       assert.equal(attached.code, 0, attached.stderr)
@@ -148,7 +148,7 @@ for (const engine of ['docker', 'podman'] as const) {
     it('--container: a container that swaps device nodes in its /dev cannot get another device mounted', () => {
       const volume = create()
       writeFileSync(`${volume.mountpoint}/whose`, 'the volume\n')
-      const decoy = json<Volume>(cbs(root, ['volume', 'create', `${name}-decoy`, '--size', '32M', '--json']))
+      const decoy = jsonOne<Volume>(cbs(root, ['volume', 'create', `${name}-decoy`, '--size', '32M', '--json']))
       writeFileSync(`${decoy.mountpoint}/whose`, 'the decoy\n')
       const deviceAt = (mountinfo: string, path: string) => mountinfo.split('\n').findLast((line) => line.split(' ')[4] === path)?.split(' ')[2]
       const [major, minor] = deviceAt(readFileSync('/proc/self/mountinfo', 'utf8'), decoy.mountpoint)!.split(':')
@@ -243,7 +243,7 @@ for (const engine of ['docker', 'podman'] as const) {
       const run = ['--network', 'none', '--label', `cbs.test=${root}`]
       const started = cbs(root, ['volume', 'attach', name, '--runtime', engine, '--target', '/data', '--json', '--', ...run, '-d', IMAGE, 'sh', '-c', 'echo t >/data/t; sleep 600'])
       assert.equal(started.code, 0, started.stderr)
-      const {container} = json<{container: string}>(started)
+      const {container} = jsonOne<{container: string}>(started)
       assert.match(container, /^[0-9a-f]{64}$/)
       assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments, [{runtime: engine, name: null, containers: [container]}])
       for (const args of [['volume', 'detach', name], ['volume', 'rm', name], ['volume', 'unmount', name]]) {
@@ -291,7 +291,7 @@ describe('integration: runtime selection', function () {
     assert.equal(unknown.code, 2, unknown.stderr)
     const detected = cbs(root, ['volume', 'attach', name, '--json'], {env: {CBS_RUNTIME: ''}})
     assert.equal(detected.code, 0, detected.stderr)
-    assert.equal(json(detected).runtime, 'docker')
+    assert.deepEqual(jsonOne<Volume>(detected).attachments.map((attachment) => attachment.runtime), ['docker'])
     assert.equal(cbs(root, ['volume', 'create', 'v', '--size', '16M']).code, 0)
     assert.equal(cbs(root, ['volume', 'attach', 'v', '--runtime', 'docker']).code, 2, 'docker wants names of two characters or more')
     assert.equal(cbs(root, ['volume', 'rm', 'v', name]).code, 0)
@@ -315,7 +315,7 @@ describe('integration: volumes in nerdctl containers', function () {
   })
 
   it('attach prints the --mount flag; data written through it outlives the container; --target works', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'n', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'n', '--size', '16M', '--json']))
     const attached = cbs(root, ['volume', 'attach', 'n', '--runtime', 'nerdctl'])
     assert.equal(attached.code, 0, attached.stderr)
     assert.equal(attached.stdout, `--mount=type=bind,source=${volume.mountpoint}\n`)
@@ -325,7 +325,7 @@ describe('integration: volumes in nerdctl containers', function () {
     const started = cbs(root, ['volume', 'attach', 'n', '-r', 'nerdctl', '-t', '/data', '--json', '--', '--network', 'none', '--label', `cbs.test=${root}`, '-d', IMAGE, 'sleep', '600'])
     assert.equal(started.code, 0, started.stderr)
     assert.equal(cbs(root, ['volume', 'detach', 'n']).code, 4)
-    must('nerdctl', ['rm', '--force', json(started).container])
+    must('nerdctl', ['rm', '--force', jsonOne(started).container])
     assert.equal(cbs(root, ['volume', 'detach', 'n']).code, 0)
     assert.equal(cbs(root, ['volume', 'rm', 'n']).code, 0)
   })

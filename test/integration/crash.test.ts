@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fillFilesystem, fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 
@@ -45,7 +45,7 @@ describe('integration: crash safety (kill -9 at every step, then doctor --fix)',
   function create(name: string, size: string, fs = 'ext4'): Volume {
     const result = cbs(root, ['volume', 'create', name, '--size', size, '--fs', fs, '--json'])
     assert.equal(result.code, 0, result.stdout + result.stderr)
-    return json<Volume>(result)
+    return jsonOne<Volume>(result)
   }
 
   const volumes = () => json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
@@ -194,7 +194,7 @@ describe('integration: reboot, full host disk, corrupted state', function () {
   const create = (name: string, size = '16M') => {
     const result = cbs(root, ['volume', 'create', name, '--size', size, '--json'])
     assert.equal(result.code, 0, result.stderr)
-    return json<Volume>(result)
+    return jsonOne<Volume>(result)
   }
 
   it('a simulated reboot (every mount and loop device gone behind cbs\'s back): mount --all brings back every byte', () => {
@@ -220,7 +220,7 @@ describe('integration: reboot, full host disk, corrupted state', function () {
     const cbsRoot = `${host.mountpoint}/cbs`
     try {
       const run = (args: string[]) => cbs(cbsRoot, args)
-      const keep = json<Volume>(run(['volume', 'create', 'keep', '--size', '8M', '--json']))
+      const keep = jsonOne<Volume>(run(['volume', 'create', 'keep', '--size', '8M', '--json']))
       writeData(keep.mountpoint, 2, 64 * 1024)
       const sums = fingerprint(keep.mountpoint)
       // Fill the host filesystem to the last block.

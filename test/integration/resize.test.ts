@@ -3,7 +3,7 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {readFileSync, statfsSync} from 'node:fs'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fingerprint, writeData} from '../support/faults.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 /** The size of the filesystem mounted at `dir`, as df sees it. */
@@ -54,7 +54,7 @@ describe('integration: volume resize', function () {
   const create = (name: string, size: string, fs = 'ext4') => {
     const result = cbs(root, ['volume', 'create', name, '--size', size, '--fs', fs, '--json'])
     assert.equal(result.code, 0, result.stderr)
-    return json<Volume>(result)
+    return jsonOne<Volume>(result)
   }
   const resize = (name: string, size: string) => cbs(root, ['volume', 'resize', name, '--size', size])
 

@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process'
 import {chmodSync, chownSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {fillFilesystem, fingerprint, smallHostFilesystem, writeData} from '../support/faults.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 /** $CBS_ROOT itself as an attacker or an unlucky operator leaves it: others can write it, a link, a full or read-only disk. */
 describe('integration: the root folder', function () {
@@ -59,7 +59,7 @@ describe('integration: the root folder', function () {
     const link = `${root}-link`
     symlinkSync(root, link)
     try {
-      const volume = json<Volume>(cbs(link, ['volume', 'create', 's1', '--size', '16M', '--json']))
+      const volume = jsonOne<Volume>(cbs(link, ['volume', 'create', 's1', '--size', '16M', '--json']))
       assert.equal(volume.mountpoint, `${root}/mounts/s1`)
       assert.deepEqual(json<Volume[]>(cbs(link, ['volume', 'ls', '--json'])).map((each) => each.status), ['mounted'])
       const unmounted = cbs(link, ['volume', 'unmount', 's1'])
@@ -80,8 +80,8 @@ describe('integration: the root folder', function () {
     const cbsRoot = `${host.mountpoint}/cbs`
     try {
       const run = (args: string[]) => cbs(cbsRoot, args)
-      const keep = json<Volume>(run(['volume', 'create', 'keep', '--size', '8M', '--json']))
-      json<Volume>(run(['volume', 'create', 'gone', '--size', '16M', '--json']))
+      const keep = jsonOne<Volume>(run(['volume', 'create', 'keep', '--size', '8M', '--json']))
+      jsonOne<Volume>(run(['volume', 'create', 'gone', '--size', '16M', '--json']))
       writeData(keep.mountpoint, 2, 64 * 1024)
       const sums = fingerprint(keep.mountpoint)
       fillFilesystem(`${host.mountpoint}/filler`)

@@ -7,7 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {Snapshot} from '../../src/lib/snapshots/snapshot.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
 import {makeHostFs, thawAll, wasFrozen, type HostFs} from '../support/host-fs.js'
-import {cbs, json, leftovers, makeRoot, REPO, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, REPO, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 
@@ -79,13 +79,13 @@ describe('integration: snapshots', function () {
   })
 
   it('holds the data written before it and not the data written after (sparse copy on ext4)', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
     const before = writeRandom(`${volume.mountpoint}/before`, 4)
     const created = cbs(root, ['volume', 'snapshot', 'create', 'db', 's1', '--label', 'ticket=DB-42'])
     assert.equal(created.code, 0, created.stderr)
     assert.equal(created.stdout, 'db@s1\n')
     assert.equal(created.stderr, '', 'no progress bar when stderr is not a terminal')
-    const frozen = json(cbs(root, ['volume', 'snapshot', 'create', 'db', 's2', '--json'])).frozenMs
+    const frozen = jsonOne(cbs(root, ['volume', 'snapshot', 'create', 'db', 's2', '--json'])).frozenMs
     assert.ok(frozen > 0 && frozen < 2000, `frozen for ${frozen} ms`)
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', 'db@s2']).code, 0)
     writeRandom(`${volume.mountpoint}/after`, 1)
@@ -120,7 +120,7 @@ describe('integration: snapshots', function () {
   })
 
   it('restore brings the old bytes back and keeps every snapshot; a busy volume is refused unless --force', async () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
     const file = `${volume.mountpoint}/table`
     const first = writeRandom(file, 4)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 's1']).code, 0)
@@ -131,7 +131,7 @@ describe('integration: snapshots', function () {
 
     const restored = cbs(root, ['volume', 'snapshot', 'restore', 'db@s1', '--json'])
     assert.equal(restored.code, 0, restored.stderr)
-    assert.equal(json<Volume>(restored).status, 'mounted')
+    assert.equal(jsonOne<Volume>(restored).status, 'mounted')
     assert.equal(sha(file), first)
     assert.deepEqual(readdirSync(volume.mountpoint).filter((name) => name !== 'lost+found'), ['table'])
     assert.deepEqual(snapshots(root).map((snapshot) => snapshot.name), ['db@s1', 'db@s2'], 'the snapshot and the later one stay')
@@ -159,21 +159,21 @@ describe('integration: snapshots', function () {
 
     // An unmounted volume is restored and stays unmounted.
     assert.equal(cbs(root, ['volume', 'unmount', 'db']).code, 0)
-    assert.equal(json<Volume>(cbs(root, ['volume', 'snapshot', 'restore', 'db@s2', '--json'])).status, 'unmounted')
+    assert.equal(jsonOne<Volume>(cbs(root, ['volume', 'snapshot', 'restore', 'db@s2', '--json'])).status, 'unmounted')
     assert.equal(cbs(root, ['volume', 'mount', 'db']).code, 0)
     assert.equal(sha(file), second)
     assert.deepEqual(readdirSync(join(root, 'images')), ['db.img'], 'no partial file left')
   })
 
   it('create --from makes an independent, larger copy of a snapshot with a filesystem UUID of its own', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
     const seeded = writeRandom(`${volume.mountpoint}/seed`, 4)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
     writeFileSync(`${volume.mountpoint}/after-snapshot`, 'not in the clone')
 
     const created = cbs(root, ['volume', 'create', 'ci', '--from', 'db@seed', '--size', '128M', '--label', 'job=1', '--json'])
     assert.equal(created.code, 0, created.stderr)
-    const clone = json<Volume>(created)
+    const clone = jsonOne<Volume>(created)
     assert.equal(clone.status, 'mounted')
     assert.equal(clone.sizeBytes, 128 * MiB)
     assert.deepEqual(clone.labels, {job: '1'})
@@ -187,7 +187,7 @@ describe('integration: snapshots', function () {
     assert.equal(sha(`${volume.mountpoint}/seed`), seeded)
     writeFileSync(`${volume.mountpoint}/only-in-db`, 'x')
     assert.ok(!existsSync(`${clone.mountpoint}/only-in-db`))
-    assert.equal(json<Volume>(cbs(root, ['volume', 'create', 'same', '--from', 'db@seed', '--json'])).sizeBytes, 64 * MiB, 'the snapshot size by default')
+    assert.equal(jsonOne<Volume>(cbs(root, ['volume', 'create', 'same', '--from', 'db@seed', '--json'])).sizeBytes, 64 * MiB, 'the snapshot size by default')
 
     // A clone survives its source and the snapshot.
     assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db']).code, 0)
@@ -199,12 +199,12 @@ describe('integration: snapshots', function () {
 
   for (const fs of ['xfs', 'btrfs'] as const) {
     it(`create --from of ${fs} mounts next to its mounted source (a new UUID), and grows`, () => {
-      const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--fs', fs, '--size', '320M', '--json']))
+      const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--fs', fs, '--size', '320M', '--json']))
       const seeded = writeRandom(`${volume.mountpoint}/seed`, 2)
       assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'v', 's']).code, 0)
       const created = cbs(root, ['volume', 'create', 'c', '--from', 'v@s', '--size', '400M', '--json'])
       assert.equal(created.code, 0, created.stderr)
-      const clone = json<Volume>(created)
+      const clone = jsonOne<Volume>(created)
       assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', clone.mountpoint]).trim(), fs)
       assert.notEqual(uuidOf(clone.device!), uuidOf(volume.device!))
       assert.equal(sha(`${clone.mountpoint}/seed`), seeded)
@@ -216,17 +216,17 @@ describe('integration: snapshots', function () {
   }
 
   it('create --from and restore of a union volume snapshot: its upper layer over the same lowers', () => {
-    const db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
+    const db = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
     writeFileSync(`${db.mountpoint}/base`, 'base')
     writeFileSync(`${db.mountpoint}/gone`, 'deleted in the union')
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
-    const union = json<Volume>(cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', 'db@seed', '--size', '32M', '--json']))
+    const union = jsonOne<Volume>(cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', 'db@seed', '--size', '32M', '--json']))
     writeFileSync(`${union.mountpoint}/mine`, 'v1')
     rmSync(`${union.mountpoint}/gone`)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'u', 's']).code, 0)
     writeFileSync(`${union.mountpoint}/mine`, 'v2')
 
-    const clone = json<Volume>(cbs(root, ['volume', 'create', 'u2', '--from', 'u@s', '--json']))
+    const clone = jsonOne<Volume>(cbs(root, ['volume', 'create', 'u2', '--from', 'u@s', '--json']))
     assert.equal(clone.type, 'overlay')
     assert.deepEqual(clone.lowers!.map((lower) => lower.source), ['db@seed'])
     assert.equal(readFileSync(`${clone.mountpoint}/mine`, 'utf8'), 'v1')
@@ -309,7 +309,7 @@ describe('integration: snapshots', function () {
   })
 
   it('thaws the volume when the copy fails, and lists no snapshot', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
     const {env, dir} = fakeCp('echo "cp: simulated failure" >&2\nexit 1')
     try {
       const result = cbs(root, ['volume', 'snapshot', 'create', 'db', 's1'], {env})
@@ -326,7 +326,7 @@ describe('integration: snapshots', function () {
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`${signal} while frozen: the copy is stopped and undone, the volume thawed (exit 130)`, async () => {
-      const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+      const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
       const marker = join(root, 'copied')
       // The copy completes, then cp lingers while the volume is still frozen.
       const {env, dir} = fakeCp(`"$REAL_CP" "$@" && touch ${marker} && exec sleep 5`)
@@ -348,7 +348,7 @@ describe('integration: snapshots', function () {
   }
 
   it('SIGKILL while frozen: the guardian thaws at once; the half snapshot is never listed as ready and is cleared next time', async () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
     const marker = join(root, 'copied')
     const {env, dir} = fakeCp(`"$REAL_CP" "$@" && touch ${marker} && exec sleep 5`)
     try {
@@ -370,7 +370,7 @@ describe('integration: snapshots', function () {
   })
 
   it('killed at any moment (SIGKILL, SIGTERM): never frozen afterwards, and whatever is listed ready is whole', async () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
     const before = writeRandom(`${volume.mountpoint}/before`, 2)
     for (const [index, delay] of [150, 250, 350, 450, 600].entries()) {
       for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
@@ -393,7 +393,7 @@ describe('integration: snapshots', function () {
   })
 
   it('fails (exit 5) rather than keep a volume frozen past --freeze-timeout, and undoes the copy', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--json']))
     const {env, dir} = fakeCp('"$REAL_CP" "$@" && exec sleep 10')
     try {
       const started = Date.now()
@@ -426,7 +426,7 @@ describe('integration: snapshots', function () {
 
   it('refuses a copy the host has no room for (exit 5) and leaves nothing behind', () => {
     host = makeHostFs('ext4', 96)
-    const volume = json<Volume>(cbs(host.root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const volume = jsonOne<Volume>(cbs(host.root, ['volume', 'create', 'db', '--size', '64M', '--json']))
     writeRandom(`${volume.mountpoint}/data`, 30)
     assert.equal(cbs(host.root, ['volume', 'snapshot', 'create', 'db', 's1']).code, 0, 'room for one copy')
     const result = cbs(host.root, ['volume', 'snapshot', 'create', 'db', 's2'])
@@ -445,7 +445,7 @@ describe('integration: snapshots', function () {
   it('clones by reflink on an xfs host: milliseconds, no extra space, and the volume still mounts afterwards', () => {
     host = makeHostFs('xfs', 1024)
     for (const fs of ['ext4', 'xfs'] as const) {
-      const volume: Volume = json<Volume>(cbs(host.root, ['volume', 'create', fs, '--fs', fs, '--size', fs === 'xfs' ? '320M' : '64M', '--json']))
+      const volume: Volume = jsonOne<Volume>(cbs(host.root, ['volume', 'create', fs, '--fs', fs, '--size', fs === 'xfs' ? '320M' : '64M', '--json']))
       const before = writeRandom(`${volume.mountpoint}/before`, 32)
       const free = statfsAvailable(host.root)
       const started = Date.now()
@@ -481,7 +481,7 @@ describe('integration: snapshots', function () {
       // Mounting an xfs clone replays its log (64 MiB here), which then is its own.
       const extra = freeBeforeClone - statfsAvailable(host.root)
       assert.ok(extra < (fs === 'xfs' ? 72 : 8) * MiB, `the ${fs} clone took ${extra / MiB} MiB`)
-      assert.equal(sha(`${json<Volume>(cloned).mountpoint}/before`), before)
+      assert.equal(sha(`${jsonOne<Volume>(cloned).mountpoint}/before`), before)
     }
   })
 })

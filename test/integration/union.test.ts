@@ -4,7 +4,7 @@ import {createHash} from 'node:crypto'
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 const statfsBytes = (dir: string) => {
@@ -55,7 +55,7 @@ describe('integration: union volumes (overlayfs)', function () {
   const create = (name: string, ...args: string[]) => {
     const result = cbs(root, ['volume', 'create', name, '--type', 'overlay', '--lower', top, '--lower', bottom, '--size', '16M', '--json', ...args])
     assert.equal(result.code, 0, result.stderr)
-    return json<Volume>(result)
+    return jsonOne<Volume>(result)
   }
 
   it('resize grows the upper layer; the union comes back mounted with its data, lowers untouched', () => {
@@ -65,7 +65,7 @@ describe('integration: union volumes (overlayfs)', function () {
     const upperBefore = statfsBytes(volume.upper!.mountpoint)
     const resized = cbs(root, ['volume', 'resize', 'u', '--size', '48M', '--json'])
     assert.equal(resized.code, 0, resized.stderr)
-    const after = json<Volume>(resized)
+    const after = jsonOne<Volume>(resized)
     assert.equal(after.status, 'mounted')
     assert.equal(after.sizeBytes, 48 * MiB)
     assert.ok(statfsBytes(after.upper!.mountpoint) - upperBefore > 24 * MiB, 'the upper filesystem grew')
@@ -170,7 +170,7 @@ describe('integration: union volumes (overlayfs)', function () {
     sh('chown', ['-R', '65534:65534', shared])
     const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', data, '--size', '16M', '--json'])
     assert.equal(result.code, 0, result.stdout + result.stderr)
-    const volume = json<Volume>(result)
+    const volume = jsonOne<Volume>(result)
     assert.equal(cbs(root, ['volume', 'unmount', 'u']).code, 0)
     const asNobody = (script: string) => {
       const run = spawnSync('sh', ['-c', script], {cwd: shared, uid: 65_534, gid: 65_534, encoding: 'utf8'})
@@ -235,7 +235,7 @@ describe('integration: union volumes (overlayfs)', function () {
     writeFileSync(join(odd, 'odd'), 'odd\n')
     const result = cbs(root, ['volume', 'create', 'u', '--type', 'overlay', '--lower', odd, '--lower', bottom, '--size', '16M', '--json'])
     assert.equal(result.code, 0, result.stderr)
-    const volume = json<Volume>(result)
+    const volume = jsonOne<Volume>(result)
     assert.equal(readFileSync(join(volume.mountpoint, 'odd'), 'utf8'), 'odd\n')
     assert.equal(readFileSync(join(volume.mountpoint, 'only-bottom'), 'utf8'), 'B\n')
     assert.match(sh('findmnt', ['-n', '-o', 'OPTIONS', volume.mountpoint]), /^rw,/, 'not read-only: "ro" was not taken as an option')
@@ -272,7 +272,7 @@ describe('integration: union volumes over snapshots', function () {
   })
   beforeEach(() => {
     root = makeRoot()
-    db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
+    db = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '32M', '--json']))
     writeFileSync(join(db.mountpoint, 'seeded'), 'seeded\n')
     writeFileSync(join(db.mountpoint, 'doomed'), 'to be deleted\n')
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
@@ -286,7 +286,7 @@ describe('integration: union volumes over snapshots', function () {
   const overlay = (name: string, ...lowers: string[]) => {
     const result = cbs(root, ['volume', 'create', name, '--type', 'overlay', ...lowers.flatMap((lower) => ['--lower', lower]), '--size', '16M', '--json'])
     assert.equal(result.code, 0, result.stderr)
-    return json<Volume>(result)
+    return jsonOne<Volume>(result)
   }
   const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -371,7 +371,7 @@ describe('integration: union volumes over snapshots', function () {
     writeFileSync(join(u.mountpoint, 'two'), 'two\n')
     const created = cbs(root, ['volume', 'create', 'v', '--from', 'u@s1', '--json'])
     assert.equal(created.code, 0, created.stderr)
-    const v = json<Volume>(created)
+    const v = jsonOne<Volume>(created)
     assert.equal(v.type, 'overlay')
     assert.deepEqual(v.lowers?.map((lower) => lower.source), ['db@seed'])
     assert.equal(readFileSync(join(v.mountpoint, 'one'), 'utf8'), 'one\n')

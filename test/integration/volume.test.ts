@@ -3,7 +3,7 @@ import {spawn} from 'node:child_process'
 import {chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, cbsAsync, json, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, cbsAsync, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 
@@ -25,7 +25,7 @@ describe('integration: loop volumes on real loop devices', function () {
   it('creates a mounted, sparse, size-limited ext4 volume and reports it', () => {
     const created = cbs(root, ['volume', 'create', 'db', '--size', '64M', '--label', 'env=ci', '--json'])
     assert.equal(created.code, 0, created.stderr)
-    const volume = json<Volume>(created)
+    const volume = jsonOne<Volume>(created)
     assert.equal(volume.status, 'mounted')
     assert.equal(volume.fs, 'ext4')
     assert.equal(volume.sizeBytes, 64 * MiB)
@@ -49,7 +49,7 @@ describe('integration: loop volumes on real loop devices', function () {
     assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'label=env=ci']).stdout, 'db\n')
     assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'status=unmounted']).stdout, '')
     const [inspected] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'db', '--json']))
-    assert.equal(inspected.backingFile, join(root, 'images', 'db.img'))
+    assert.equal(inspected.image, join(root, 'images', 'db.img'))
     assert.ok(inspected.usedBytes! > 0)
 
     assert.equal(cbs(root, ['volume', 'rm', 'db']).code, 0)
@@ -58,16 +58,16 @@ describe('integration: loop volumes on real loop devices', function () {
 
   for (const fs of ['xfs', 'btrfs'] as const) {
     it(`creates ${fs} volumes`, () => {
-      const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--fs', fs, '--size', '320M', '--json']))
+      const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--fs', fs, '--size', '320M', '--json']))
       assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', volume.mountpoint]).trim(), fs)
       assert.equal(cbs(root, ['volume', 'rm', 'v']).code, 0)
     })
   }
 
   it('gives freed space back to the host (discard)', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '256M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '256M', '--json']))
     sh('dd', ['if=/dev/urandom', `of=${volume.mountpoint}/blob`, 'bs=1M', 'count=64', 'conv=fsync', 'status=none'])
-    const full = statSync(volume.backingFile).blocks * 512
+    const full = statSync(volume.image).blocks * 512
     assert.ok(full >= 64 * MiB, `allocated ${full}`)
     rmSync(`${volume.mountpoint}/blob`)
     sh('sync', ['-f', volume.mountpoint])
@@ -76,7 +76,7 @@ describe('integration: loop volumes on real loop devices', function () {
   })
 
   it('unmount makes the mountpoint unwritable; mount brings the data back', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '32M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '32M', '--json']))
     writeFileSync(`${volume.mountpoint}/data`, 'kept')
     assert.equal(cbs(root, ['volume', 'unmount', 'v']).code, 0)
     assert.equal(cbs(root, ['volume', 'unmount', 'v']).code, 0, 'idempotent')
@@ -90,7 +90,7 @@ describe('integration: loop volumes on real loop devices', function () {
   })
 
   it('survives a reboot: mount --all brings back volumes whose devices and mounts vanished', () => {
-    const volumes = ['a', 'b', 'c'].map((name) => json<Volume>(cbs(root, ['volume', 'create', name, '--size', '16M', '--json'])))
+    const volumes = ['a', 'b', 'c'].map((name) => jsonOne<Volume>(cbs(root, ['volume', 'create', name, '--size', '16M', '--json'])))
     for (const volume of volumes) writeFileSync(`${volume.mountpoint}/id`, volume.name)
     for (const volume of volumes) {
       sh('umount', [volume.mountpoint])
@@ -106,15 +106,15 @@ describe('integration: loop volumes on real loop devices', function () {
   })
 
   it('shows a volume whose image vanished as error', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '16M', '--json']))
     sh('umount', [volume.mountpoint])
     sh('losetup', ['-d', volume.device!])
-    rmSync(volume.backingFile)
+    rmSync(volume.image)
     assert.equal(cbs(root, ['volume', 'ls', '-q', '--filter', 'status=error']).stdout, 'v\n')
   })
 
   it('refuses to remove or unmount a busy volume (exit 4) and leaves it as it was', async () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '16M', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'v', '--size', '16M', '--json']))
     const holder = spawn('sleep', ['60'], {cwd: volume.mountpoint})
     try {
       const removed = cbs(root, ['volume', 'rm', 'v'])
@@ -142,12 +142,34 @@ describe('integration: loop volumes on real loop devices', function () {
       ['volume', 'create', 'x', '--fs', 'zfs'],
       ['volume', 'create', 'x', '--fs', 'xfs', '--size', '100M'],
       ['volume', 'ls', '--filter', 'colour=red'],
+      ['volume', 'create', 'x', '--label', 'note=a\nAttached:     docker: volume FAKE'],
+      ['volume', 'create', 'x', '--label', 'note=\u001B[2J'],
+      ['volume', 'ls', '--filter', 'label=note=\u001B[2J'],
+      ['volume', 'create', 'x\u001B[2J'],
     ]) {
       const result = cbs(root, args)
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
       assert.match(result.stderr, /^cbs: [^\n]+\n$/, args.join(' '))
     }
     assert.deepEqual(sh('ls', ['-A', root]), '')
+  })
+
+  it('shows control characters in what it prints as escapes: a label an older cbs took cannot forge a line', () => {
+    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'note=fine', '--json']))
+    const stateFile = join(root, 'state.json')
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'))
+    state.volumes.db.labels.note = 'a\nAttached:     docker: volume FAKE\u001B[2J'
+    writeFileSync(stateFile, JSON.stringify(state))
+    const shown = cbs(root, ['volume', 'inspect', 'db'])
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.match(shown.stdout, /^Labels:\s+note=a\\nAttached: {5}docker: volume FAKE\\x1b\[2J$/m)
+    assert.doesNotMatch(shown.stdout, /^Attached:|\u001B/m)
+    assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'db', '--json']))[0].labels.note, state.volumes.db.labels.note, 'JSON keeps the value as it is')
+    // Error messages too: they quote what was given.
+    const failed = cbs(root, ['volume', 'inspect', 'x\u001B[2J\nfake'])
+    assert.equal(failed.code, 2)
+    assert.match(failed.stderr, /^cbs: invalid volume name "x\\x1b\[2J\\nfake": [^\n]+\n$/)
+    assert.equal(volume.name, 'db')
   })
 
   it('reports errors as JSON with --json, and exit 3 for unknown volumes', () => {
@@ -169,7 +191,7 @@ describe('integration: loop volumes on real loop devices', function () {
     chmodSync(root, 0o755)
     const result = cbs(root, ['volume', 'ls'], {uid: 65534})
     assert.equal(result.code, 5, result.stderr)
-    assert.match(result.stderr, /sudo/)
+    assert.equal(result.stderr, 'cbs: root is needed to manage loop devices and mounts: run it with sudo\n', 'says what is needed, without "cbs: cbs"')
   })
 
   it('rolls back a create whose mkfs fails: no device, mount, file or record left', () => {

@@ -51,6 +51,13 @@ export function json<T = any>(result: CbsResult): T {
   }
 }
 
+/** The one object of a --json array (what commands that act on one volume or snapshot print). */
+export function jsonOne<T = any>(result: CbsResult): T {
+  const parsed = json<unknown>(result)
+  if (!Array.isArray(parsed) || parsed.length !== 1) throw new Error(`not an array of one object (exit ${result.code}): ${result.stdout}\n${result.stderr}`)
+  return parsed[0] as T
+}
+
 export const sh = (file: string, args: string[]) => execFileSync(file, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
 
 /**

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {DEFAULT_CONTAINERS_CONF, registerVolumePlugin, volumePluginEntry} from '../../lib/runtimes/containers-conf.js'
-import {DEFAULT_PLUGIN_SOCKET, DEFAULT_UNIT_DIR, type InstalledUnits, installUnits, pluginUnits, unitOptions} from '../../lib/system/systemd-unit.js'
+import {bootCommand, DEFAULT_PLUGIN_SOCKET, DEFAULT_UNIT_DIR, describeBootCommand, type InstallReport, installUnits, pluginUnits, unitOptions} from '../../lib/system/systemd-unit.js'
 
 export default class PluginInstall extends CbsCommand {
   static override summary = 'Set up the volume plugin: systemd units for `cbs plugin serve`, and podman\'s containers.conf entry.'
@@ -19,18 +19,23 @@ export default class PluginInstall extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<(InstalledUnits & {containersConf: string}) | {text: string}> {
+  async run(): Promise<InstallReport & {containersConf: string}> {
     const {flags} = await this.parse(PluginInstall)
-    const units = pluginUnits(unitOptions(this.config.root), flags.socket)
+    const options = unitOptions(this.config.root)
+    const units = pluginUnits(options, flags.socket)
+    const text = [`# ${flags['containers-conf']}\n${volumePluginEntry(flags.name, flags.socket)}`, ...units.map((unit) => `# ${flags.dir}/${unit.name}\n${unit.text}`)].join('\n')
+    const about = {command: bootCommand(options), text, containersConf: flags['containers-conf']}
     if (flags.print) {
-      const text = [`# ${flags['containers-conf']}\n${volumePluginEntry(flags.name, flags.socket)}`, ...units.map((unit) => `# ${flags.dir}/${unit.name}\n${unit.text}`)].join('\n')
       if (!this.jsonEnabled()) process.stdout.write(text)
-      return {text}
+      return {units: [], reloaded: false, ...about}
     }
     const ctx = this.context(flags)
     await registerVolumePlugin(ctx, flags['containers-conf'], flags.name, flags.socket)
     const installed = await installUnits(ctx, flags.dir, units)
-    if (!flags['dry-run'] && !this.jsonEnabled()) for (const path of [flags['containers-conf'], ...installed.units.map(({unit}) => unit)]) this.log(path)
-    return {...installed, containersConf: flags['containers-conf']}
+    if (!flags['dry-run'] && !this.jsonEnabled()) {
+      for (const path of [flags['containers-conf'], ...installed.units.map(({unit}) => unit)]) this.log(path)
+      this.logToStderr(describeBootCommand(options))
+    }
+    return {...installed, ...about}
   }
 }

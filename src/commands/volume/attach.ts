@@ -3,7 +3,10 @@ import {CbsCommand} from '../../base-command.js'
 import {invalid} from '../../lib/common/errors.js'
 import {attachToContainer} from '../../lib/runtimes/live-attach.js'
 import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
-import {type AttachResult, attachVolume} from '../../lib/runtimes/attach.js'
+import {attachVolume} from '../../lib/runtimes/attach.js'
+import {inspectVolumes} from '../../lib/volumes/list.js'
+import type {Volume} from '../../lib/volumes/volume.js'
+import {printable} from '../../ui/printable.js'
 
 export default class VolumeAttach extends CbsCommand {
   static override summary = 'Hand a volume to a container runtime (docker, nerdctl, podman), mounting it first if needed.'
@@ -29,7 +32,7 @@ export default class VolumeAttach extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<AttachResult> {
+  async run(): Promise<Array<Volume & {container: string | null}>> {
     const {args, argv, flags} = await this.parse(VolumeAttach)
     const separator = this.argv.indexOf('--')
     const runArgs = separator < 0 ? [] : this.argv.slice(separator + 1)
@@ -40,12 +43,13 @@ export default class VolumeAttach extends CbsCommand {
       flags.container === undefined
         ? await attachVolume(ctx, {name: args.name, runtime: flags.runtime, target: flags.target, runArgs, interactive: !this.jsonEnabled()})
         : await attachToContainer(ctx, {name: args.name, runtime: flags.runtime, container: flags.container, target: flags.target!})
-    if (!flags['dry-run'] && result.container === null) this.log(result.name ?? `--mount=${result.mount}`)
+    if (!flags['dry-run'] && result.container === null) this.log(printable(result.name ?? `--mount=${result.mount}`))
     // As `docker run`: the container's own exit status (the runtime has said why, or it is in runtimeError).
     if (result.exitStatus) {
-      if (result.runtimeError && !this.jsonEnabled()) this.logToStderr(result.runtimeError)
+      if (result.runtimeError && !this.jsonEnabled()) this.logToStderr(printable(result.runtimeError))
       process.exitCode = result.exitStatus
     }
-    return result
+    const run = result.exitStatus === undefined ? {} : {exitStatus: result.exitStatus, ...(result.runtimeError ? {runtimeError: result.runtimeError} : {})}
+    return (await inspectVolumes(ctx, [result.volume])).map((volume) => ({...volume, container: result.container, ...run}))
   }
 }

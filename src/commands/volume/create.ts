@@ -49,7 +49,7 @@ export default class VolumeCreate extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<Volume> {
+  async run(): Promise<Volume[]> {
     const {args, flags, metadata} = await this.parse(VolumeCreate)
     // With --from, what is not given comes from the snapshot, not from the defaults.
     const given = <T>(flag: string, value: T) => (metadata.flags[flag]?.setFromDefault ? undefined : value)
@@ -64,6 +64,6 @@ export default class VolumeCreate extends CbsCommand {
       from: flags.from,
     })
     if (!flags['dry-run']) this.log(volume.name)
-    return volume
+    return [volume]
   }
 }

@@ -2,7 +2,9 @@ import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {detachFromContainer} from '../../lib/runtimes/live-attach.js'
 import {RUNTIMES} from '../../lib/runtimes/runtimes.js'
-import {type DetachResult, detachVolume} from '../../lib/runtimes/attach.js'
+import {detachVolume} from '../../lib/runtimes/attach.js'
+import {inspectVolumes} from '../../lib/volumes/list.js'
+import type {Volume} from '../../lib/volumes/volume.js'
 
 export default class VolumeDetach extends CbsCommand {
   static override summary = 'Remove what `cbs volume attach` registered with container runtimes; the data stays.'
@@ -19,12 +21,12 @@ export default class VolumeDetach extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<DetachResult> {
+  async run(): Promise<Volume[]> {
     const {args, flags} = await this.parse(VolumeDetach)
     const request = {name: args.name, runtime: flags.runtime}
     const ctx = this.context(flags)
     const result = flags.container === undefined ? await detachVolume(ctx, request) : await detachFromContainer(ctx, {...request, container: flags.container})
     if (!flags['dry-run']) for (const runtime of result.detached) this.log(runtime)
-    return result
+    return inspectVolumes(ctx, [result.volume])
   }
 }

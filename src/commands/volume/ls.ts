@@ -8,6 +8,7 @@ import {checkFormat, listingText} from '../../ui/listing.js'
 
 export default class VolumeLs extends CbsCommand {
   static override summary = 'List volumes, with their status as the system reports it now.'
+  static override aliases = ['volume:list']
   static override description =
     'ATTACHED names the container runtimes that confirm an attachment now (the named volume, or a container cbs started, still exists there); a runtime that does not answer confirms nothing. --format takes the Go-template subset docker users type: {{.Name}}, {{.Mountpoint}}, {{json .}}, "table {{.Name}}\\t{{.Status}}"; the fields are the keys of the --json objects, in any case.'
   static override examples = [

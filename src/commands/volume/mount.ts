@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import type {Volume} from '../../lib/volumes/volume.js'
-import {mountVolumes} from '../../lib/volumes/mount.js'
+import {mountVolumes, selectionOf} from '../../lib/volumes/mount.js'
 
 export default class VolumeMount extends CbsCommand {
   static override summary = 'Attach and mount volumes; nothing happens to those already mounted.'
@@ -21,7 +21,7 @@ export default class VolumeMount extends CbsCommand {
 
   async run(): Promise<Volume[]> {
     const {argv, flags} = await this.parse(VolumeMount)
-    const volumes = await mountVolumes(this.context(flags), flags.all ? {all: true} : {names: argv as string[]}, {acceptLowers: flags['accept-lowers']})
+    const volumes = await mountVolumes(this.context(flags), selectionOf(flags.all, argv as string[], 'mount'), {acceptLowers: flags['accept-lowers']})
     if (!flags['dry-run']) for (const volume of volumes) this.log(volume.name)
     return volumes
   }

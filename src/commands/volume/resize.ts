@@ -18,10 +18,10 @@ export default class VolumeResize extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<Volume> {
+  async run(): Promise<Volume[]> {
     const {args, flags} = await this.parse(VolumeResize)
     const volume = await resizeVolume(this.context(flags), args.name, parseSize(flags.size))
     if (!flags['dry-run']) this.log(volume.name)
-    return volume
+    return [volume]
   }
 }

@@ -33,7 +33,7 @@ export interface DoctorReport {
  * and the drift between the store and the system. With `fix` it first repairs what is safe:
  * finishes or rolls back operations left half done, unmounts and detaches what no volume knows,
  * moves image files no volume knows to lost+found (it never deletes one), removes stray empty
- * mountpoints, and rebuilds an unreadable state file from the images.
+ * mountpoints, and rebuilds a damaged state file (state-rebuild.ts).
  */
 export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Promise<DoctorReport> {
   const folder = rootFolderFindings(ctx)
@@ -125,7 +125,8 @@ function inspectStore(ctx: Context): {problems: Problem[]; state?: State} {
   } catch (error) {
     if (error instanceof UnsafeRoot) return {problems: []} // said once, by rootFolderFindings
     if (!(error instanceof CorruptState)) return {problems: [{finding: {check: 'state', severity: 'error', message: describeFailure(error).message}}]}
-    const message = `${layout.stateFile} is not valid JSON: every command refuses to run`
+    const what = error.problem ? `is damaged (${error.problem})` : 'is not valid JSON'
+    const message = `${layout.stateFile} ${what}: every command refuses to run`
     return {problems: [{finding: {check: 'state', severity: 'error', message, fix: `${DOCTOR_FIX} (keeps it aside and records the volumes again from images/)`}, repair: {kind: 'rebuild-state'}}]}
   }
   const count = Object.keys(state.volumes).length

@@ -55,7 +55,8 @@ export const DOCTOR_FIX = 'cbs doctor --fix'
 export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pending: PendingOperation<string>) => boolean): Problem[] {
   const {view, state} = observed
   const records = Object.values(state.volumes)
-  const byImage = new Map(records.filter((record) => record.type === 'loop').map((record) => [layout.image(record.name), record]))
+  // Every volume has an image at images/NAME.img: a loop volume's filesystem, a union volume's upper layer.
+  const byImage = new Map(records.map((record) => [layout.image(record.name), record]))
   const under = (path: string) => path.startsWith(`${layout.root}/`)
   const problems: Problem[] = []
   const report = (severity: Severity, message: string, fix?: string, repair?: Repair) => problems.push({finding: {check: 'volumes', severity, message, fix}, repair})
@@ -81,7 +82,7 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     }
   }
 
-  for (const record of records.filter((each) => each.type === 'loop' && !each.pending)) {
+  for (const record of records.filter((each) => !each.pending)) {
     if (observed.images.includes(basename(layout.image(record.name)))) continue
     const moved = observed.lostFound.find((file) => file.startsWith(basename(layout.image(record.name))))
     const fix = moved

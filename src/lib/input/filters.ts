@@ -1,4 +1,5 @@
 import {invalid} from '../common/errors.js'
+import {CONTROL_CHARACTERS} from './labels.js'
 
 /**
  * `--filter KEY=VALUE`, as in `docker volume ls --filter`: `name=` matches part of the name (as
@@ -24,6 +25,7 @@ export function parseFilter(text: string, keys: FilterKeys): Filter {
   const key = text.slice(0, at)
   const value = text.slice(at + 1)
   const kinds = Object.keys(keys)
+  if (CONTROL_CHARACTERS.test(text)) throw invalid(`invalid filter ${JSON.stringify(text)}: it contains control characters`, 'filter on printable text only')
   if (at < 1 || !Object.hasOwn(keys, key)) {
     throw invalid(`invalid filter "${text}"`, `use KEY=VALUE with KEY one of ${kinds.join(', ')} (e.g. label=env=prod, status=mounted)`)
   }

@@ -8,8 +8,8 @@ export function parseSize(text: string): number {
   const match = SIZE.exec(text.trim())
   if (!match) throw invalid(`invalid size "${text}"`, 'use a number with an optional unit K, M, G or T, e.g. 10G')
   const bytes = Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()])
-  if (!Number.isSafeInteger(bytes)) throw invalid(`size "${text}" is too large`)
-  if (bytes <= 0) throw invalid(`size "${text}" must be greater than zero`)
+  if (!Number.isSafeInteger(bytes)) throw invalid(`size "${text}" is too large`, 'give at most 8191T')
+  if (bytes <= 0) throw invalid(`size "${text}" is zero`, 'give a size of at least 1 byte, e.g. 10G')
   return bytes
 }
 

@@ -3,6 +3,7 @@ import type {Context} from '../system/context.js'
 import {conflict} from '../common/errors.js'
 import {describeFailure} from '../system/failure.js'
 import {HostView} from '../system/host-view.js'
+import {currentProcess, type ProcessIdentity} from '../system/process-identity.js'
 import {finishIntent, isAbandoned, sameOwner, takeOver} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
 import {removeImage, removeMountpoint} from '../images/loop-volume.js'
@@ -54,9 +55,10 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
       recoveries.push({volume: record.name, operation, outcome: await recoverOne(ctx, record, options)})
     } catch (error) {
       const {message} = describeFailure(error)
+      // Handed back to the dead process: still abandoned, for the next command (or doctor) to try again.
       await ctx.store.update((state) => {
-        const pending = state.volumes[record.name]?.pending
-        if (pending && sameOwner(pending, record.pending!)) pending.error = message
+        const volume = state.volumes[record.name]
+        if (volume?.pending && sameOwner(volume.pending, record.pending!)) volume.pending = {...volume.pending, ...ownerOf(seen.pending!), error: message}
       })
       recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
     }
@@ -78,7 +80,12 @@ async function reapSnapshots(ctx: Context, state: State): Promise<Recovery[]> {
         await removeSnapshot(ctx, {volume: volume.name, snapshot: name})
         recoveries.push({...reaped, outcome: pending.operation === 'remove' ? 'finished' : 'rolled back'})
       } catch (error) {
-        recoveries.push({...reaped, outcome: 'failed', error: describeFailure(error).message})
+        const {message} = describeFailure(error)
+        await ctx.store.update((state) => {
+          const snapshot = state.volumes[volume.name]?.snapshots?.[name]
+          if (snapshot?.pending && sameOwner(snapshot.pending, currentProcess())) snapshot.pending = {...pending, error: message}
+        })
+        recoveries.push({...reaped, outcome: 'failed', error: message})
       }
     }
   }
@@ -166,6 +173,8 @@ export async function discardVolume(ctx: Context, record: VolumeRecord): Promise
     if (state.volumes[record.name]?.pending && sameOwner(state.volumes[record.name].pending!, record.pending!)) delete state.volumes[record.name]
   })
 }
+
+const ownerOf = ({pid, startTime}: ProcessIdentity) => ({pid, startTime})
 
 /** Takes over an abandoned operation, unless another process already did. */
 async function claim(ctx: Context, name: string, seen: PendingOperation): Promise<VolumeRecord | undefined> {

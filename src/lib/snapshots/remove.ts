@@ -7,14 +7,15 @@ import {intent, isAbandoned} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
 import {removeImage} from '../images/loop-volume.js'
 import {unionDependents} from '../union/lowers.js'
-import {formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from './snapshot.js'
+import {describeSnapshot, formatSnapshotRef, parseSnapshotRef, type Snapshot, type SnapshotRef} from './snapshot.js'
 import type {State} from '../store/state.js'
 
 /**
  * Removes snapshots. Every reference is checked before anything is touched: all must exist, none
- * may be in use (a union volume's lower layer) or being worked on by a live process.
+ * may be in use (a union volume's lower layer) or being worked on by a live process. Returns them
+ * as they were, `removed`.
  */
-export async function removeSnapshots(ctx: Context, names: string[]): Promise<string[]> {
+export async function removeSnapshots(ctx: Context, names: string[]): Promise<Snapshot[]> {
   const refs = names.map(parseSnapshotRef)
   requireRoot(ctx.host)
   const state = ctx.store.read()
@@ -25,8 +26,9 @@ export async function removeSnapshots(ctx: Context, names: string[]): Promise<st
     if (dependents.length > 0) throw conflict(`snapshot ${formatSnapshotRef(ref)} is a lower layer of ${dependents.join(', ')}`, 'remove those union volumes first')
     refuseWhileWorkedOn(ctx, state, ref)
   }
+  const removed = refs.map((ref): Snapshot => ({...describeSnapshot(ctx, state.volumes[ref.volume].snapshots![ref.snapshot]), status: 'removed'}))
   for (const ref of refs) await removeSnapshot(ctx, ref)
-  return refs.map(formatSnapshotRef)
+  return removed
 }
 
 /** Refuses (exit 4) to remove a snapshot that a live cbs process is creating or removing. */

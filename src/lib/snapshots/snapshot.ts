@@ -34,10 +34,12 @@ export function defaultSnapshotName(now = new Date()): string {
 /**
  * ready: complete and usable. creating, removing: a live cbs process is at it. incomplete: the
  * process creating or removing it died; it is no good, and the next command that recovers
- * (recovery.ts) or `snapshot rm` clears it. error: its image is missing.
+ * (recovery.ts) or `snapshot rm` clears it. error: its image is missing. removed: only in what
+ * `snapshot rm` and `volume rm` print, the snapshot as it was.
  */
 export const SNAPSHOT_STATUSES = ['ready', 'creating', 'removing', 'incomplete', 'error'] as const
-export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number]
+/** removed: only in what `snapshot rm` and `volume rm` print, the snapshot as it was. */
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number] | 'removed'
 
 /**
  * `snapshot ls --filter`: name= matches part of VOLUME@SNAPSHOT (as in docker), volume= one

@@ -1,7 +1,7 @@
 import {type CbsError, conflict} from '../common/errors.js'
 import type {Context} from '../system/context.js'
 import type {Host} from '../system/host.js'
-import {currentProcess, isAlive} from '../system/process-identity.js'
+import {currentProcess, isAlive, type ProcessIdentity} from '../system/process-identity.js'
 import type {PendingOperation} from './state.js'
 
 /** The intent a process records on a volume before it changes anything (see state.ts). */
@@ -23,7 +23,7 @@ export function isAbandoned(host: Host, pending: PendingOperation<string>): bool
   return !isAlive(pending, (pid) => host.processStartTime(pid))
 }
 
-export const sameOwner = (a: PendingOperation, b: PendingOperation) => a.pid === b.pid && a.startTime === b.startTime
+export const sameOwner = (a: ProcessIdentity, b: ProcessIdentity) => a.pid === b.pid && a.startTime === b.startTime
 
 /**
  * Ends the operation `owner` recorded on a volume: the record loses `pending` (and takes the

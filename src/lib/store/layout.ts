@@ -39,16 +39,27 @@ export function layoutOf(root: string): Layout {
     mountsDir: join(root, 'mounts'),
     snapshotsDir: join(root, 'snapshots'),
     lostFoundDir: join(root, 'lost+found'),
-    image: (volume) => join(root, 'images', `${volume}.img`),
-    mountpoint: (volume) => join(root, 'mounts', volume),
+    image: (volume) => join(root, 'images', `${fileName(volume)}.img`),
+    mountpoint: (volume) => join(root, 'mounts', fileName(volume)),
     uppersDir: join(root, 'uppers'),
-    upperMount: (volume) => join(root, 'uppers', volume),
+    upperMount: (volume) => join(root, 'uppers', fileName(volume)),
     lowersDir: join(root, 'lowers'),
-    lowerMount: (ref) => join(root, 'lowers', ref),
+    lowerMount: (ref) => join(root, 'lowers', fileName(ref)),
     lowersLockFile: join(root, 'lowers.lock'),
-    snapshotDir: (volume) => join(root, 'snapshots', volume),
-    snapshotImage: (volume, snapshot) => join(root, 'snapshots', volume, `${snapshot}.img`),
+    snapshotDir: (volume) => join(root, 'snapshots', fileName(volume)),
+    snapshotImage: (volume, snapshot) => join(root, 'snapshots', fileName(volume), `${fileName(snapshot)}.img`),
   }
+}
+
+/**
+ * A name as one file name in a folder under the root. Names are checked long before (names.ts,
+ * state-check.ts); this is the last guard: a name that would lead elsewhere is refused, never joined.
+ */
+export function fileName(name: string): string {
+  if (name === '' || name === '.' || name === '..' || /[/\0]/.test(name)) {
+    throw invalid(`${JSON.stringify(name)} cannot name a file under the cbs root`, 'use a name of letters, digits, "_", "." or "-"')
+  }
+  return name
 }
 
 /**

@@ -104,10 +104,11 @@ export interface State {
 
 export const emptyState = (): State => ({schemaVersion: SCHEMA_VERSION, volumes: {}})
 
-/** Brings a state file written by an older cbs up to date; refuses one from a newer cbs. */
-export function migrateState(data: unknown): State | {newerVersion: number} {
-  const state = {...emptyState(), ...(data as Partial<State>)}
-  if (state.schemaVersion > SCHEMA_VERSION) return {newerVersion: state.schemaVersion}
-  // Version 1 is the first; later migrations go here, one step at a time.
-  return {...state, schemaVersion: SCHEMA_VERSION}
+/**
+ * Brings a state file written by an older cbs (its schema version given) up to date; the result
+ * is checked by stateProblem (state-check.ts).
+ */
+export function migrateState(data: Record<string, unknown>, _version: number): unknown {
+  // Version 1 is the first (a file without `volumes` has none yet); later migrations go here, one step at a time.
+  return {...data, volumes: data.volumes === undefined ? {} : data.volumes, schemaVersion: SCHEMA_VERSION}
 }

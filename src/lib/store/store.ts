@@ -5,7 +5,8 @@ import type {Layout} from './layout.js'
 import {FileLock} from './lock.js'
 import {SpaceReserve} from './reserve.js'
 import {checkRootSafety, readOnlyRoot} from './root.js'
-import {emptyState, migrateState, type State} from './state.js'
+import {stateProblem, versionOf} from './state-check.js'
+import {emptyState, migrateState, SCHEMA_VERSION, type State} from './state.js'
 
 /**
  * The JSON state under $CBS_ROOT. Changes go through `conf` (atomic writes, mode 0600) while
@@ -25,20 +26,7 @@ export class Store {
   read(): State {
     if (this.draft) return structuredClone(this.draft)
     this.checkRoot()
-    let text: string
-    let fd: number | undefined
-    try {
-      fd = openSync(this.layout.stateFile, constants.O_RDONLY | constants.O_NOFOLLOW)
-      text = readFileSync(fd, 'utf8')
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') return emptyState()
-      if (code === 'ELOOP') throw notRegularFile(this.layout.stateFile)
-      throw error
-    } finally {
-      if (fd !== undefined) closeSync(fd)
-    }
-    return this.toState(this.guardJson(() => JSON.parse(text)))
+    return this.readFile()
   }
 
   /**
@@ -65,12 +53,14 @@ export class Store {
     try {
       // conf follows a symbolic link at state.json (it writes next to the link's target): refuse one.
       this.requireRegularStateFile()
-      // One instance a process: its store is read from the file at every access anyway.
-      const conf = (this.conf ??= this.guardJson(
-        () => new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}),
-      ))
-      const state = this.toState(this.guardJson(() => conf.store))
+      // Read by cbs, not through conf, which takes a file holding null or a list for an empty state.
+      const state = this.readFile()
+      // One instance a process: it only writes.
+      const conf = (this.conf ??= new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}))
       const result = change(state)
+      // Never write what the next read would refuse: that would stop every command.
+      const problem = stateProblem(state)
+      if (problem) throw new Error(`cbs would have written a damaged state (${problem}); nothing was written`)
       try {
         conf.store = state
       } catch (error) {
@@ -99,31 +89,53 @@ export class Store {
     throw notRegularFile(this.layout.stateFile)
   }
 
-  private toState(data: unknown): State {
-    const state = migrateState(data)
-    if ('newerVersion' in state) {
-      throw environment(`state file ${this.layout.stateFile} has schema version ${state.newerVersion}`, 'it was written by a newer cbs: upgrade cbs')
-    }
-    return state
-  }
-
-  /** A state file that is not valid JSON stops everything: it is never overwritten. */
-  private guardJson<T>(read: () => T): T {
+  /** The state file (never through a symbolic link), checked whole (state-check.ts): one that is not right stops everything. */
+  private readFile(): State {
+    let text: string
+    let fd: number | undefined
     try {
-      return read()
+      fd = openSync(this.layout.stateFile, constants.O_RDONLY | constants.O_NOFOLLOW)
+      text = readFileSync(fd, 'utf8')
     } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return emptyState()
+      if (code === 'ELOOP') throw notRegularFile(this.layout.stateFile)
+      throw error
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
+    let data: unknown
+    try {
+      data = JSON.parse(text)
+    } catch {
       throw new CorruptState(this.layout.stateFile)
     }
+    const version = versionOf(data)
+    if (typeof version !== 'number') throw new CorruptState(this.layout.stateFile, version.problem)
+    if (version > SCHEMA_VERSION) {
+      throw environment(`state file ${this.layout.stateFile} has schema version ${version}`, 'it was written by a newer cbs: upgrade cbs')
+    }
+    const state = migrateState(data as Record<string, unknown>, version)
+    const problem = stateProblem(state)
+    if (problem) throw new CorruptState(this.layout.stateFile, problem)
+    return state as State
   }
 }
 
 const notRegularFile = (file: string) =>
   environment(`state file ${file} is not a regular file (a symbolic link?)`, 'move it away, and put the real state file back from a backup')
 
-/** A state file that is not valid JSON (exit 5); `cbs doctor --fix` can rebuild it. */
+/**
+ * A state file that is not valid JSON, or not a state cbs wrote (exit 5): it is never overwritten;
+ * `cbs doctor --fix` can rebuild it.
+ */
 export class CorruptState extends CbsError {
-  constructor(file: string) {
-    super('environment', `state file ${file} is not valid JSON`, 'restore it from a backup or move it away; cbs will not overwrite it')
+  constructor(
+    file: string,
+    /** What is wrong in it, e.g. `volumes.db.name: "../x" does not follow the name rule`. */
+    readonly problem?: string,
+  ) {
+    const what = problem ? `is damaged (${problem})` : 'is not valid JSON'
+    super('environment', `state file ${file} ${what}`, `run \`cbs doctor --fix\` to rebuild it (it keeps the file aside), or restore it from a backup; cbs will not overwrite it`)
   }
 }

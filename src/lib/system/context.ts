@@ -22,5 +22,5 @@ export function systemContext(options: SystemExecutorOptions & {progress?: Progr
 }
 
 export function requireRoot(host: Host): void {
-  if (!host.isRoot()) throw environment('cbs needs root to manage loop devices and mounts', 'run it with sudo')
+  if (!host.isRoot()) throw environment('root is needed to manage loop devices and mounts', 'run it with sudo')
 }

@@ -26,6 +26,29 @@ export function unitOptions(cbsDir: string): UnitOptions {
   return {node: process.execPath, script: realpathSync(join(cbsDir, 'bin', 'run.js')), root: rootFromEnvironment()}
 }
 
+/** The cbs the units run: this node and this bin/run.js, wherever they are. */
+export const bootCommand = ({node, script}: Pick<UnitOptions, 'node' | 'script'>) => `${node} ${script}`
+
+/**
+ * Which cbs the units run, in words: a folder of its own (a git clone, or what `npm link` points
+ * to) breaks the units when it moves or is not built, unlike a package npm installed.
+ */
+export function describeBootCommand(options: Pick<UnitOptions, 'node' | 'script'>): string {
+  const checkout = !options.script.split('/').includes('node_modules')
+  const what = checkout
+    ? 'the checkout at that path (a git clone, or what `npm link` points to): keep it there and built, or install the package with `npm install -g`'
+    : 'the installed package'
+  return `at boot the units run ${bootCommand(options)}, ${what}`
+}
+
+/** What `system install-unit` and `plugin install` print with --json; --print installs nothing (no units). */
+export interface InstallReport extends InstalledUnits {
+  /** The cbs the units run (node and bin/run.js, absolute). */
+  command: string
+  /** The units (and entries) written, as --print shows them. */
+  text: string
+}
+
 /** A unit file, and the targets and services whose start pulls it in (`WantedBy=`). */
 export interface UnitFile {
   name: string
@@ -41,7 +64,7 @@ export interface UnitFile {
  * same volumes.
  */
 export function unitText({node, script, root}: UnitOptions): string {
-  const cbs = `${node} ${script}`
+  const cbs = bootCommand({node, script})
   return `# Written by \`cbs system install-unit\`. Brings cbs volumes back at boot.
 [Unit]
 Description=cbs volumes: attach and mount every volume under ${root}

@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {notFound} from '../common/errors.js'
+import {type CbsError, notFound} from '../common/errors.js'
 import {type Filter, matchesAll} from '../input/filters.js'
 import {HostView} from '../system/host-view.js'
 import {validateName} from '../input/names.js'
@@ -29,14 +29,21 @@ export async function listVolumes(ctx: Context, filters: Filter[] = [], options:
 }
 
 export async function inspectVolumes(ctx: Context, names: string[], options: ListOptions = {}): Promise<Volume[]> {
+  const {volumes, missing} = await inspectExisting(ctx, names, options)
+  if (missing) throw missing
+  return volumes
+}
+
+/** The volumes of those names that exist, and the error naming the others (docker prints the first, then fails). */
+export async function inspectExisting(ctx: Context, names: string[], options: ListOptions = {}): Promise<{volumes: Volume[]; missing?: CbsError}> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
-  const {volumes} = ctx.store.read()
-  const missing = names.filter((name) => !volumes[name])
-  if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  const records = ctx.store.read().volumes
+  const missing = names.filter((name) => !records[name])
   const view = HostView.read(ctx.host)
-  const records = await confirmed(ctx, names.map((name) => volumes[name]), options)
-  return records.map((record) => ({...describeVolume(ctx, record, view), snapshots: snapshotsOf(record).map((snapshot) => describeSnapshot(ctx, snapshot))}))
+  const existing = await confirmed(ctx, names.filter((name) => records[name]).map((name) => records[name]), options)
+  const volumes = existing.map((record) => ({...describeVolume(ctx, record, view), snapshots: snapshotsOf(record).map((snapshot) => describeSnapshot(ctx, snapshot))}))
+  return {volumes, missing: missing.length > 0 ? notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`') : undefined}
 }
 
 /** Attachments as the runtimes confirm them; no runtime is asked when no volume has one. */

@@ -15,7 +15,12 @@ import {bringDown, bringUp} from './lifecycle.js'
 /** Which volumes a mount or unmount is about: the names given, or every volume with --all. */
 export type Selection = {all: true} | {names: string[]}
 
-/**
+/** `--all` or names, never both: `cbs volume mount --all db` would otherwise quietly ignore db. */
+export function selectionOf(all: boolean | undefined, names: string[], verb: 'mount' | 'unmount'): Selection {
+  if (all && names.length > 0) throw invalid(`--all takes no volume names (${names.join(' ')})`, `type \`cbs volume ${verb} --all\` or \`cbs volume ${verb} ${names.join(' ')}\``)
+  return all ? {all: true} : {names}
+}
+
 /**
  * Volumes whose snapshots union volumes stack are mounted before those union volumes. `--all`
  * (the boot unit) brings back the volumes meant to be mounted; a volume named is mounted and

@@ -7,11 +7,12 @@ import {finishIntent, intent, isAbandoned, pendingConflict} from '../store/inten
 import {stackDepth, unionDependents} from '../union/lowers.js'
 import {validateName} from '../input/names.js'
 import {discardVolume, recoverInterrupted} from '../recovery/recovery.js'
-import {formatSnapshotRef} from '../snapshots/snapshot.js'
+import {describeSnapshot, formatSnapshotRef, snapshotsOf} from '../snapshots/snapshot.js'
 import {refuseWhileWorkedOn} from '../snapshots/remove.js'
 import type {State, VolumeRecord} from '../store/state.js'
 import {refuseWhileUsed} from '../runtimes/attach.js'
 import {bringDown, bringUp, isUp} from './lifecycle.js'
+import {describeVolume, type Volume} from './volume.js'
 
 /**
  * Removes volumes: unmount, detach, delete the image, the mountpoint and the record. Every name
@@ -19,7 +20,7 @@ import {bringDown, bringUp, isUp} from './lifecycle.js'
  * volume with snapshots, unless `recursive` (as `zfs destroy -r`), which removes them too. `force`
  * (as `docker volume rm -f`) only means that names that do not exist are no error. The intent is recorded first:
  * once the volume is down, a killed or interrupted remove is finished (by the next cbs command
- * if need be), never left half done.
+ * if need be), never left half done. Returns the volumes removed as they were, `removed`.
  */
 export interface RemoveOptions {
   /** Names that do not exist (or go meanwhile) are no error. */
@@ -28,7 +29,7 @@ export interface RemoveOptions {
   recursive?: boolean
 }
 
-export async function removeVolumes(ctx: Context, names: string[], options: RemoveOptions = {}): Promise<string[]> {
+export async function removeVolumes(ctx: Context, names: string[], options: RemoveOptions = {}): Promise<Volume[]> {
   for (const name of names) validateName(name)
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
@@ -40,7 +41,7 @@ export async function removeVolumes(ctx: Context, names: string[], options: Remo
   for (const name of existing) refuseIfStacked(state, name, existing)
   for (const name of existing) refuseIfSnapshots(ctx, state, name, options.recursive)
 
-  const removed: string[] = []
+  const removed: Volume[] = []
   // Union volumes go before the volumes whose snapshots they stack.
   for (const name of existing.sort((a, b) => stackDepth(state, b) - stackDepth(state, a))) {
     const record = await recordIntent(ctx, name, existing, options)
@@ -56,11 +57,19 @@ export async function removeVolumes(ctx: Context, names: string[], options: Remo
       throw error
     }
     await checkpoint('remove:discard')
+    const gone = removedVolume(ctx, record, view)
     // Past the point of no return: an interruption now finishes the remove rather than stopping it.
     await discardVolume(ctx, record).catch((error) => (isKind(error, 'interrupted') ? discardVolume(ctx, record) : Promise.reject(error)))
-    removed.push(name)
+    removed.push(gone)
   }
   return removed
+}
+
+/** What `rm` reports of a volume it is about to discard: `removed`, down, with the snapshots that go with it. */
+function removedVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
+  const volume = describeVolume(ctx, record, view)
+  const snapshots = snapshotsOf(record).map((snapshot) => ({...describeSnapshot(ctx, snapshot), status: 'removed' as const}))
+  return {...volume, status: 'removed', device: null, usedBytes: null, attachments: [], snapshots}
 }
 
 /** Under the lock, so that no snapshot or union volume can appear between the checks and the intent. */

@@ -8,7 +8,8 @@ import type {Snapshot} from '../snapshots/snapshot.js'
 import {isUp} from './lifecycle.js'
 
 export const VOLUME_STATUSES = ['mounted', 'unmounted', 'error', 'creating', 'removing', 'restoring', 'resizing'] as const
-export type VolumeStatus = (typeof VOLUME_STATUSES)[number]
+/** removed: only in what `cbs volume rm` prints, the volume as it was. */
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number] | 'removed'
 
 /** `volume ls --filter`: name= matches part of the name, as in docker. */
 export const VOLUME_FILTERS: FilterKeys = {name: 'substring', label: 'label', status: VOLUME_STATUSES, fs: FILESYSTEMS, type: VOLUME_TYPES}
@@ -27,7 +28,8 @@ export interface Volume {
   mountpoint: string
   /** null while no loop device is attached */
   device: string | null
-  backingFile: string
+  /** The image file (sparse), under $CBS_ROOT/images. */
+  image: string
   labels: Record<string, string>
   createdAt: string
   /** Container runtimes it is attached to (`cbs volume attach`). */
@@ -43,15 +45,15 @@ export interface Volume {
 /** Every key a Volume may have, for `--format` to check fields against (the compiler keeps it complete). */
 const VOLUME_KEYS: Record<keyof Volume, true> = {
   name: true, type: true, fs: true, sizeBytes: true, usedBytes: true, allocatedBytes: true, status: true, mountpoint: true,
-  device: true, backingFile: true, labels: true, createdAt: true, attachments: true, lowers: true, upper: true, snapshots: true,
+  device: true, image: true, labels: true, createdAt: true, attachments: true, lowers: true, upper: true, snapshots: true,
 }
 export const VOLUME_FIELDS = Object.keys(VOLUME_KEYS)
 
 export function describeVolume(ctx: Context, record: VolumeRecord, view: HostView): Volume {
-  const backingFile = ctx.layout.image(record.name)
+  const image = ctx.layout.image(record.name)
   const mountpoint = ctx.layout.mountpoint(record.name)
-  const file = ctx.host.fileInfo(backingFile)
-  const device = view.deviceOf(backingFile) ?? null
+  const file = ctx.host.fileInfo(image)
+  const device = view.deviceOf(image) ?? null
   const mount = view.mountAt(mountpoint)
   const union = isUnion(record)
   const mounted = isUp(ctx, record, view)
@@ -66,7 +68,7 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
     status: statusOf(record, Boolean(file), mounted, mount !== undefined),
     mountpoint,
     device,
-    backingFile,
+    image,
     labels: record.labels,
     createdAt: record.createdAt,
     attachments: record.attachments ?? [],

@@ -47,6 +47,41 @@ describe('doctor: drift between the store and the system (pure)', () => {
     )
   })
 
+  it('knows every kind of volume and snapshot: loop, union over a snapshot or folders, clones, snapshots of union volumes', () => {
+    const host = new FakeHost()
+    const seed = {name: 'seed', volume: 'db', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: ''}
+    const overSeed = [{type: 'snapshot' as const, volume: 'db', snapshot: 'seed'}]
+    const state = {
+      ...emptyState(),
+      volumes: {
+        db: volume('db', {snapshots: {seed}}),
+        ci: volume('ci', {type: 'overlay', lowers: overSeed, snapshots: {s1: {...seed, name: 's1', volume: 'ci'}}}),
+        site: volume('site', {type: 'overlay', lowers: [{type: 'directory', path: '/srv/theme'}]}),
+        copy: volume('copy'),
+        ci2: volume('ci2', {type: 'overlay', lowers: overSeed}),
+        off: volume('off', {type: 'overlay', lowers: overSeed, meantToBeMounted: false}),
+      },
+    }
+    host.loops = ['db', 'ci', 'site', 'copy', 'ci2'].map((name, index) => ({device: `/dev/loop${index}`, backingFile: `/r/images/${name}.img`}))
+    host.loops.push({device: '/dev/loop9', backingFile: '/r/snapshots/db/seed.img'})
+    host.mounts = [
+      {source: '/dev/loop0', mountpoint: '/r/mounts/db'},
+      {source: '/dev/loop3', mountpoint: '/r/mounts/copy'},
+      {source: '/dev/loop9', mountpoint: '/r/lowers/db@seed'},
+      ...['ci', 'site', 'ci2'].flatMap((name) => [
+        {source: `/dev/loop${['db', 'ci', 'site', 'copy', 'ci2'].indexOf(name)}`, mountpoint: `/r/uppers/${name}`},
+        {source: 'overlay', mountpoint: `/r/mounts/${name}`, fstype: 'overlay'},
+      ]),
+    ]
+    const names = Object.keys(state.volumes)
+    const observed = observe(host, state, {images: names.map((name) => `${name}.img`), mountDirs: names})
+    assert.deepEqual(messages({...observed, snapshotImages: ['/r/snapshots/db/seed.img', '/r/snapshots/ci/s1.img']}), [])
+    // A union volume's image is its upper layer: losing it is an error, as for a loop volume.
+    assert.deepEqual(messages({...observed, images: names.filter((name) => name !== 'off').map((name) => `${name}.img`), snapshotImages: ['/r/snapshots/db/seed.img', '/r/snapshots/ci/s1.img']}), [
+      'error: volume "off" has lost its backing file /r/images/off.img',
+    ])
+  })
+
   it('reports what no volume knows, with a repair for each', () => {
     const host = new FakeHost()
     host.loops = [

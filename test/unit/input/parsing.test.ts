@@ -119,6 +119,14 @@ describe('labels and filters', () => {
     assert.equal(exitCodeOfSync(() => parseFilter('status=mounted', SNAPSHOT_FILTERS)), 2)
     assert.equal(exitCodeOfSync(() => parseFilter('type=loop', SNAPSHOT_FILTERS)), 2)
   })
+  it('refuses control characters in label values and filters (exit 2), saying what is valid', () => {
+    for (const text of ['x=a\nAttached: docker: volume FAKE', 'x=\u001B[2J', 'x=a\tb', 'x=\u009B31m']) {
+      assert.equal(exitCodeOfSync(() => parseLabels([text])), 2, JSON.stringify(text))
+      assert.equal(exitCodeOfSync(() => parse(`label=${text}`)), 2, JSON.stringify(text))
+    }
+    assert.throws(() => parseLabels(['x=a\nb']), {message: /^invalid label "x=a\\nb": it contains control characters: a value may hold any printable text, but no newline, tab, escape or other control character$/})
+    assert.deepEqual(parseLabels(['x=ünïcode ok, spaces too']), {x: 'ünïcode ok, spaces too'})
+  })
   const volume = {name: 'web-db', type: 'loop', fs: 'xfs', status: 'mounted', labels: {env: 'prod'}} as unknown as Volume
   const matches = (...texts: string[]) => matchesAll(volume, texts.map(parse), VOLUME_FILTERS)
   it('matches label=K and label=K=V', () => {

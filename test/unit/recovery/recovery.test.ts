@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, statSync, truncateSync} from 'node:fs'
+import {existsSync, mkdirSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {CbsError} from '../../../src/lib/common/errors.js'
 import {recoverInterrupted} from '../../../src/lib/recovery/recovery.js'
 import type {PendingOperation} from '../../../src/lib/store/state.js'
@@ -105,18 +105,36 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     assert.equal(ctx.store.read().volumes.db.pending?.pid, process.pid)
   })
 
-  it('a recovery that fails keeps the intent, says why, and is retried by the next command', async () => {
+  it('a recovery that fails leaves the intent to its dead owner, says why, and is retried by the next command', async () => {
     await seedVolume(ctx, {pending: left('remove')})
     const busy = withScript(ctx, [{command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`}])
     const [recovery] = await recoverInterrupted(busy)
     assert.equal(recovery.outcome, 'failed')
     assert.match(recovery.error!, /busy/)
     const {pending} = ctx.store.read().volumes.db
-    assert.equal(pending?.pid, process.pid, 'taken over')
+    assert.deepEqual({...pending, error: undefined}, {...left('remove'), error: undefined}, 'as it was found: still abandoned')
     assert.match(pending!.error!, /busy/)
-    const error = await createVolume(withScript(ctx, []), {name: 'db'}).catch((caught: unknown) => caught)
+    const again = withScript(ctx, [{command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`}])
+    const error = await createVolume(again, {name: 'db'}).catch((caught: unknown) => caught)
+    again.exec.assertDone()
     assert.ok(error instanceof CbsError && error.exitCode === 4)
     assert.match(error.message, /left half removed by a process that died, and could not be recovered \(.*busy.*\): run `cbs doctor`/)
+  })
+
+  it('a snapshot that cannot be cleared is left to its dead owner, still incomplete', async () => {
+    await seedVolume(ctx)
+    const image = ctx.layout.snapshotImage('db', 'half')
+    mkdirSync(ctx.layout.snapshotDir('db'), {recursive: true})
+    writeFileSync(image, '')
+    const left = {operation: 'snapshot' as const, pid: DEAD, startTime: '1', startedAt: ''}
+    await ctx.store.update((state) => {
+      state.volumes.db.snapshots = {half: {name: 'half', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: left}}
+    })
+    const [reaped] = await recoverInterrupted(withScript(ctx, [{command: `chattr -i ${image}`, fails: 'chattr: Operation not permitted'}]))
+    assert.equal(reaped.outcome, 'failed')
+    const {pending} = ctx.store.read().volumes.db.snapshots!.half
+    assert.deepEqual({...pending, error: undefined}, {...left, error: undefined})
+    assert.match(pending!.error!, /not permitted/)
   })
 
   it('every command that changes something recovers first (here: a resize of another volume)', async () => {
@@ -130,7 +148,8 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     await seedVolume(ctx, {pending: {...left('resize', {sizeBytes: 2 * GiB, fromBytes: GiB, wasMounted: true, committed: true}), error: 'busy'}})
     const host = hostEffects(ctx)
     const run = withScript(ctx, [
-      // recovery (the volume is mounted: ext4 must go offline) fails: it is still busy
+      // recovery (the volume is mounted: ext4 must go offline) fails: it is still busy; rm's own try too
+      {command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`},
       {command: `umount ${dir()}`, fails: `umount: ${dir()}: target is busy.`},
       // then rm, once whatever held it is gone
       {command: `umount ${dir()}`, then: host.unmounted},
@@ -138,7 +157,7 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
       ...discard(),
     ])
     assert.equal((await recoverInterrupted(run))[0].outcome, 'failed')
-    assert.deepEqual(await removeVolumes(run, ['db']), ['db'])
+    assert.deepEqual((await removeVolumes(run, ['db'])).map((each) => each.name), ['db'])
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
   })

@@ -163,7 +163,7 @@ describe('volume attach / detach (planned commands)', () => {
         {command: `rmdir ${mountpoint}`},
         {command: `rm -f ${ctx.layout.image('db')}`},
       ])
-      assert.deepEqual(await removeVolumes(rm, ['db']), ['db'])
+      assert.deepEqual((await removeVolumes(rm, ['db'])).map((each) => each.name), ['db'])
       rm.exec.assertDone()
     })
   }

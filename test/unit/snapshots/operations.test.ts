@@ -219,7 +219,7 @@ describe('volume snapshot ls, rm, and volume rm of a volume with snapshots', () 
 
   it('rm removes the image (immutable first) and the record', async () => {
     const run = withScript(ctx, rmScript(ctx, 'a'))
-    assert.deepEqual(await removeSnapshots(run, ['db@a']), ['db@a'])
+    assert.deepEqual((await removeSnapshots(run, ['db@a'])).map((each) => each.name), ['db@a'])
     run.exec.assertDone()
     assert.deepEqual(Object.keys(ctx.store.read().volumes.db.snapshots ?? {}), ['b'])
   })
@@ -245,7 +245,7 @@ describe('volume snapshot ls, rm, and volume rm of a volume with snapshots', () 
       {command: `rmdir ${ctx.layout.mountpoint('db')}`},
       {command: `rm -f ${ctx.layout.image('db')}`},
     ])
-    assert.deepEqual(await removeVolumes(run, ['db'], {recursive: true}), ['db'])
+    assert.deepEqual((await removeVolumes(run, ['db'], {recursive: true})).map((each) => each.name), ['db'])
     run.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
     assert.ok(!existsSync(ctx.layout.snapshotDir('db')))

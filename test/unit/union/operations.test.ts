@@ -257,7 +257,7 @@ describe('union volumes (planned commands)', () => {
       {command: `rmdir ${upper}`},
       {command: `rm -f ${ctx.layout.image('u')}`},
     ])
-    assert.deepEqual(await removeVolumes(rm, ['u']), ['u'])
+    assert.deepEqual((await removeVolumes(rm, ['u'])).map((each) => each.name), ['u'])
     rm.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
   })

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {existsSync, readFileSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {CbsError} from '../../../src/lib/common/errors.js'
 import {createVolume} from '../../../src/lib/volumes/create.js'
-import {inspectVolumes, listVolumes} from '../../../src/lib/volumes/list.js'
-import {mountVolumes, unmountVolumes} from '../../../src/lib/volumes/mount.js'
+import {inspectExisting, inspectVolumes, listVolumes} from '../../../src/lib/volumes/list.js'
+import {mountVolumes, selectionOf, unmountVolumes} from '../../../src/lib/volumes/mount.js'
 import {removeVolumes} from '../../../src/lib/volumes/remove.js'
 import type {Expectation} from '../../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../../support/unit-context.js'
@@ -157,9 +157,11 @@ describe('volume rm, mount, unmount (planned commands)', () => {
       {command: `rmdir ${ctx.layout.mountpoint('db')}`},
       {command: `rm -f ${ctx.layout.image('db')}`},
     ])
-    assert.deepEqual(await removeVolumes(rm, ['db']), ['db'])
+    const [removed] = await removeVolumes(rm, ['db'])
     rm.exec.assertDone()
     assert.deepEqual(ctx.store.read().volumes, {})
+    // What rm prints: the volume as it was, removed, down.
+    assert.deepEqual([removed.name, removed.status, removed.device, removed.usedBytes, removed.image, removed.snapshots], ['db', 'removed', null, null, ctx.layout.image('db'), []])
   })
 
   it('rm of a busy volume is refused with exit 4, naming the processes (like fuser -v), and nothing changes', async () => {
@@ -187,7 +189,7 @@ describe('volume rm, mount, unmount (planned commands)', () => {
 
   it('rm of unknown names fails with exit 3 before touching anything, unless --force', async () => {
     assert.equal(await exitCodeOf(removeVolumes(withScript(ctx, []), ['db', 'nope'])), 3)
-    assert.deepEqual(await removeVolumes(withScript(ctx, []), ['nope'], {force: true}), [])
+    assert.deepEqual((await removeVolumes(withScript(ctx, []), ['nope'], {force: true})).map((each) => each.name), [])
   })
 
   it('mount of a mounted volume does nothing; unmount then mount brings it back', async () => {
@@ -225,6 +227,20 @@ describe('volume rm, mount, unmount (planned commands)', () => {
     ctx.host.mounts = []
     await mountVolumes(withScript(ctx, []), {all: true})
     assert.equal((await listVolumes(ctx))[0].status, 'unmounted')
+  })
+
+  it('--all and names do not go together (exit 2, saying what to type)', () => {
+    assert.deepEqual(selectionOf(true, [], 'mount'), {all: true})
+    assert.deepEqual(selectionOf(undefined, ['db'], 'unmount'), {names: ['db']})
+    assert.throws(() => selectionOf(true, ['db'], 'mount'), (error: CbsError) => error.exitCode === 2 && error.message === '--all takes no volume names (db): type `cbs volume mount --all` or `cbs volume mount db`')
+  })
+
+  it('inspect of names some of which do not exist: those that do, and the error naming the others', async () => {
+    const {volumes, missing} = await inspectExisting(ctx, ['db', 'nope'])
+    assert.deepEqual(volumes.map((volume) => volume.name), ['db'])
+    assert.equal(missing?.exitCode, 3)
+    assert.equal(missing?.message, 'no such volume: nope: see `cbs volume ls`')
+    assert.equal((await inspectExisting(ctx, ['db'])).missing, undefined)
   })
 
   it('status comes from the system: a vanished mount is unmounted, a missing image is error', async () => {

@@ -25,7 +25,7 @@ export default class VolumeSnapshotCreate extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<CreatedSnapshot> {
+  async run(): Promise<CreatedSnapshot[]> {
     const {args, flags} = await this.parse(VolumeSnapshotCreate)
     const snapshot = await createSnapshot(this.context(flags), {
       volume: args.volume,
@@ -34,6 +34,6 @@ export default class VolumeSnapshotCreate extends CbsCommand {
       maxFreezeMs: flags['freeze-timeout'] === undefined ? undefined : flags['freeze-timeout'] * 1000,
     })
     if (!flags['dry-run']) this.log(snapshot.name)
-    return snapshot
+    return [snapshot]
   }
 }

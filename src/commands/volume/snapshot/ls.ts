@@ -8,6 +8,7 @@ import {checkFormat, listingText} from '../../../ui/listing.js'
 
 export default class VolumeSnapshotLs extends CbsCommand {
   static override summary = "List snapshots: every volume's, or one volume's."
+  static override aliases = ['volume:snapshot:list']
   static override description = [
     'STATUS is ready for a complete snapshot; creating or removing while a cbs process works on it; incomplete when that process was killed (never a usable snapshot: the next volume create, rm, mount, unmount, resize, snapshot create or restore, doctor --fix or snapshot rm clears it); error when its image is missing. ALLOCATED counts blocks shared with the volume by reflink in full.',
     "A snapshot's labels are the volume's labels when it was taken, with its own --label on top (as a ZFS snapshot holds its dataset's user properties). --format takes the same Go templates as `volume ls --format`.",

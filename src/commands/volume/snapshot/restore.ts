@@ -20,10 +20,10 @@ export default class VolumeSnapshotRestore extends CbsCommand {
     'dry-run': CbsCommand.dryRunFlag,
   }
 
-  async run(): Promise<Volume> {
+  async run(): Promise<Volume[]> {
     const {args, flags} = await this.parse(VolumeSnapshotRestore)
     const volume = await restoreSnapshot(this.context(flags), {snapshot: args.snapshot, force: flags.force})
     if (!flags['dry-run']) this.log(volume.name)
-    return volume
+    return [volume]
   }
 }
