@@ -72,7 +72,8 @@ describe('integration: every --json output matches its schema in schemas/', func
     const [live] = run(['volume', 'attach'], [name, '--runtime', 'docker', '--container', started.container, '--target', '/live'])
     assert.equal(live.container, started.container)
     assert.deepEqual(live.attachments[0].live.map((each: {target: string}) => each.target), ['/live'])
-    assert.deepEqual(run(['volume', 'detach'], [name, '--container', started.container])[0].attachments[0].live, [])
+    // No live mount left: the record keeps only the named volume (an empty list is left out).
+    assert.deepEqual(run(['volume', 'detach'], [name, '--container', started.container])[0].attachments[0].live ?? [], [])
     must('docker', ['rm', '--force', started.container])
     assert.equal(run(['volume', 'detach'], [name])[0].name, name)
   })
@@ -84,6 +85,12 @@ describe('integration: every --json output matches its schema in schemas/', func
     )
     run(['volume', 'snapshot', 'rm'], [`${name}@seed`])
     assert.deepEqual(run(['volume', 'rm'], [name])[0].snapshots, [])
+  })
+
+  it('prune prints the volumes it removed, as they were', () => {
+    run(['volume', 'create'], ['p1', '--size', '16M'])
+    run(['volume', 'unmount'], ['p1'])
+    assert.deepEqual(run(['volume', 'prune'], ['--force']).map((volume: {name: string; status: string}) => [volume.name, volume.status]), [['p1', 'removed']])
   })
 
   it('doctor prints its report; system install-unit and plugin install the units and the cbs they run', () => {

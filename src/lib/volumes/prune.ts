@@ -37,8 +37,7 @@ export async function pruneVolumes(ctx: Context, request: PruneRequest = {}): Pr
   for (const volume of candidates) {
     try {
       // One at a time: a volume in use is kept, and the others still go.
-      const gone = await removeVolumes(ctx, [volume.name], {force: true, recursive: request.all})
-      if (gone.length > 0) removed.push(volume)
+      removed.push(...(await removeVolumes(ctx, [volume.name], {force: true, recursive: request.all})))
     } catch (error) {
       if (!isKind(error, 'conflict')) throw error
     }

@@ -48,7 +48,8 @@ describe('volume prune (planned commands)', () => {
     ])
     const removed = await pruneVolumes(yes, {confirm: async () => true})
     yes.exec.assertDone()
-    assert.deepEqual(removed.map((volume) => [volume.name, volume.status]), [['idle', 'unmounted']])
+    // As rm prints them (the JSON contract): the volumes as they were, status removed.
+    assert.deepEqual(removed.map((volume) => [volume.name, volume.status]), [['idle', 'removed']])
     assert.deepEqual(Object.keys(ctx.store.read().volumes).sort(), ['busy', 'pending', 'snap'])
   })
 
