@@ -207,7 +207,7 @@ for (const engine of ['docker', 'podman'] as const) {
       // As `docker run`: cbs exits with the container's own status, and --json still names the container.
       const failed = cbs(root, ['volume', 'attach', name, '-r', engine, '-t', '/data', '--json', '--', ...run, IMAGE, 'sh', '-c', 'exit 3'])
       assert.equal(failed.code, 3, failed.stderr)
-      const {container} = json<{container: string}>(failed)
+      const [{container}] = json<Array<{container: string}>>(failed)
       assert.match(container, /^[0-9a-f]{64}$/)
       assert.equal(cbs(root, ['volume', 'attach', name, '-r', engine, '-t', '/data', '--', ...run, '--rm', IMAGE, 'true']).code, 0)
       attach()

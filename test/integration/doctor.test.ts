@@ -133,7 +133,7 @@ describe('integration: cbs doctor', function () {
   })
 
   it('a state file of the wrong shape stops every command (exit 5), is never acted on, and doctor --fix rebuilds it', () => {
-    const db = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'env=prod', '--json']))
+    const db = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'env=prod', '--json']))
     writeData(db.mountpoint)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'seed']).code, 0)
     assert.equal(cbs(root, ['volume', 'create', 'ci', '--type', 'overlay', '--lower', 'db@seed', '--size', '16M']).code, 0)

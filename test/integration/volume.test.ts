@@ -155,7 +155,7 @@ describe('integration: loop volumes on real loop devices', function () {
   })
 
   it('shows control characters in what it prints as escapes: a label an older cbs took cannot forge a line', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'note=fine', '--json']))
+    const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '16M', '--label', 'note=fine', '--json']))
     const stateFile = join(root, 'state.json')
     const state = JSON.parse(readFileSync(stateFile, 'utf8'))
     state.volumes.db.labels.note = 'a\nAttached:     docker: volume FAKE\u001B[2J'
