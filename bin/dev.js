@@ -4,4 +4,4 @@ const {execFileSync} = require('node:child_process')
 const {join} = require('node:path')
 
 execFileSync(process.execPath, ['scripts/build.js'], {cwd: join(__dirname, '..'), stdio: 'inherit'})
-require('./load-bundle.cjs').loadBundle().run()
+require('../dist/cbs.cjs').run()

@@ -56,8 +56,3 @@ export async function run(): Promise<void> {
   const root = fileURLToPath(new URL('..', import.meta.url))
   await execute({loadOptions: {root, pjson: pjson as unknown as Interfaces.PJSON, userPlugins: false}})
 }
-
-/** For the build only (scripts/build.js): see src/code-cache-warm-up.ts. */
-export async function warmUpCodeCache(root: string): Promise<void> {
-  await (await import('./code-cache-warm-up.js')).warmUpCodeCache(root)
-}

@@ -7,7 +7,7 @@ import {printable} from './printable.js'
 import {paintStatus} from './style.js'
 import {renderTable} from './table.js'
 
-export function volumeTable(volumes: Volume[], style: ChalkInstance): string {
+export function volumeTable(volumes: Volume[], style: ChalkInstance): Promise<string> {
   return renderTable(
     ['NAME', 'TYPE', 'FS', 'SIZE', 'USED', 'STATUS', 'MOUNTPOINT', 'ATTACHED'],
     volumes.map((volume) => [

@@ -4,7 +4,8 @@
  * replaced by a scripted fake in unit tests.
  */
 
-import {spawn, spawnSync} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+import type {Options, Result} from 'execa'
 
 export interface RunOptions {
   /** The command changes the host: under --dry-run it is printed, not run. */
@@ -143,7 +144,7 @@ export class SystemExecutor implements Executor {
     }
     if (this.options.verbose) this.log(`+ ${formatCommand(file, args)}`)
     const signals = [options.abortable ? this.interruption.signal : undefined, options.signal].filter((signal) => signal !== undefined)
-    const ended = signals.length > 0 ? await runStoppable(file, args, options, AbortSignal.any(signals)) : runToEnd(file, args, options)
+    const ended = await runProgram(file, args, options, signals.length > 0 ? AbortSignal.any(signals) : undefined)
     if (ended.exitCode === 0) return {stdout: ended.stdout, stderr: ended.stderr}
     // A program stopped by the interruption (or by the same Ctrl-C): report the interruption.
     await this.deliverInterruption()
@@ -172,47 +173,68 @@ export class SystemExecutor implements Executor {
       return {enterMs: 0, release: async () => (this.log(show(leave)), true)}
     }
     if (this.options.verbose) this.log(`+ ${show(enter)}   (guarded: ${show(leave)} within ${Math.ceil(boundMs / 1000)}s, even if cbs is killed)`)
-    const {GUARDIAN_PROGRAM} = await import('../snapshots/guardian.js')
-    const guardian = spawn(process.execPath, ['-e', GUARDIAN_PROGRAM, String(boundMs), JSON.stringify(enter), JSON.stringify(leave)], {
+    const {execa} = await loadExeca()
+    const guardian = execa('bash', [GUARDIAN, String(boundMs), String(enter.length), ...enter, ...leave], {
       detached: true,
-      stdio: ['pipe', 'pipe', 'ignore'],
+      cleanup: false,
+      reject: false,
+      buffer: false,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'ignore',
     })
-    guardian.on('error', () => {}) // shows as a missing report
     guardian.stdin.on('error', () => {}) // EPIPE: the guardian already left on its own
-    const reports = jsonLines(guardian.stdout)
-    const entered = await reports.next()
-    if (!entered?.entered) throw new CommandFailed(enter[0], enter.slice(1), entered?.status ?? undefined, entered?.stderr ?? 'the guardian process did not start')
+    const reports = lines(guardian.stdout)
+    const entered = parseReport(await reports.next())
+    if (entered?.kind !== 'entered') {
+      const failed = entered ?? {status: undefined, said: 'the guardian process did not start'}
+      throw programFailed(enter[0], enter.slice(1), failed.status, failed.said)
+    }
     // Until released, nothing here keeps cbs running: should cbs end without releasing, its
     // exit closes the guardian's stdin and the guardian runs `leave`.
     const pipes = [guardian.stdin, guardian.stdout] as unknown as Array<{ref(): void; unref(): void}> // net.Sockets
     guardian.unref()
     for (const pipe of pipes) pipe.unref()
     return {
-      enterMs: entered.ms ?? 0,
+      enterMs: entered.ms,
       release: async () => {
         if (this.options.verbose) this.log(`+ ${show(leave)}`)
         pipes[1].ref()
         guardian.stdin.end()
-        const left = await reports.next()
-        if (!left) throw new CommandFailed(leave[0], leave.slice(1), undefined, 'the guardian process ended without a report')
-        if (left.status !== 0) throw new CommandFailed(leave[0], leave.slice(1), left.status ?? undefined, left.stderr ?? '')
-        return left.left === 'released'
+        const left = parseReport(await reports.next())
+        if (left?.kind !== 'left') throw new CommandFailed(leave[0], leave.slice(1), undefined, 'the guardian process ended without a report')
+        if (left.status !== 0) throw programFailed(leave[0], leave.slice(1), left.status, left.said)
+        return left.why === 'released'
       },
     }
   }
 }
 
-interface GuardianReport {
-  entered?: boolean
-  ms?: number
-  left?: 'released' | 'bound' | 'signal'
-  /** null: the program could not run (or died of a signal) */
-  status?: number | null
-  stderr?: string
+/** Loaded on first use: a command that runs no program never pays for it. */
+const loadExeca = () => import('execa')
+
+/** src/lib/system/guardian.sh; the build puts it beside the bundle (dist/). */
+const GUARDIAN = fileURLToPath(new URL('guardian.sh', import.meta.url))
+
+type GuardianReport = {kind: 'entered'; ms: number} | {kind: 'failed'; status: number; said: string} | {kind: 'left'; why: string; status: number; said: string}
+
+/** A line of guardian.sh: "entered MS", "failed STATUS STDERR" or "left WHY STATUS STDERR". */
+function parseReport(line: string | undefined): GuardianReport | undefined {
+  const [kind, first, second, ...rest] = line?.split(' ') ?? []
+  if (kind === 'entered') return {kind, ms: Number(first)}
+  if (kind === 'failed') return {kind, status: Number(first), said: [second, ...rest].join(' ').trim()}
+  if (kind === 'left') return {kind, why: first, status: Number(second), said: rest.join(' ').trim()}
+  return undefined
 }
 
-/** Reads one JSON object a line from a stream; next() is undefined once it has ended. */
-function jsonLines(stream: NodeJS.ReadableStream): {next(): Promise<GuardianReport | undefined>} {
+/** bash says 127 for a program it cannot find: that one is not installed. */
+function programFailed(file: string, args: readonly string[], status: number | undefined, said: string): CommandFailed {
+  if (status === 127 && said.endsWith('command not found')) return new CommandFailed(file, args, undefined, `${file}: command not found`)
+  return new CommandFailed(file, args, status, said)
+}
+
+/** Reads a stream line by line; next() is undefined once it has ended. */
+function lines(stream: NodeJS.ReadableStream): {next(): Promise<string | undefined>} {
   let buffer = ''
   let ended = false
   const waiting: Array<() => void> = []
@@ -228,7 +250,7 @@ function jsonLines(stream: NodeJS.ReadableStream): {next(): Promise<GuardianRepo
         if (newline >= 0) {
           const line = buffer.slice(0, newline)
           buffer = buffer.slice(newline + 1)
-          return JSON.parse(line) as GuardianReport
+          return line
         }
         if (ended) return undefined
         await new Promise<void>((resolve) => waiting.push(resolve))
@@ -248,61 +270,30 @@ interface Ended {
   why?: string
 }
 
-// Programs run without a shell, in the C locale; what they print is collected less one final
-// newline. node:child_process rather than execa: execa costs about 25 ms of a command's start
-// (loading it, and its first calls), a fifth of `cbs volume create`.
-const environment = () => ({...process.env, LC_ALL: 'C'})
-
 /**
- * Waits for the program without the event loop: most take milliseconds, and this saves about
- * a millisecond each. A signal to cbs meanwhile is handled when it ends (the step finishes,
- * then the undo runs), as it would be anyway for a step that is not abortable.
+ * Runs a program with execa: no shell, the C locale, what it prints collected less one final
+ * newline; `signal` stops it (SIGTERM). execa tells apart a program that could not start, one
+ * that timed out and one killed by a signal: each gets its own words here.
  */
-function runToEnd(file: string, args: readonly string[], options: RunOptions): Ended {
-  const result = spawnSync(file, args, {
-    env: environment(),
-    encoding: 'utf8',
+async function runProgram(file: string, args: readonly string[], options: RunOptions, signal: AbortSignal | undefined): Promise<Ended> {
+  const {execa} = await loadExeca()
+  const result: Result<Options> = await execa(file, args, {
+    reject: false,
+    env: {LC_ALL: 'C'},
     timeout: options.timeoutMs,
+    cancelSignal: signal,
+    // cbs handles SIGINT and SIGTERM itself (finish the step, then undo): execa's own handlers
+    // would kill the program half way.
+    cleanup: false,
     maxBuffer: MAX_OUTPUT,
     stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe'],
   })
-  const printed = {stdout: withoutFinalNewline(result.stdout ?? ''), stderr: withoutFinalNewline(result.stderr ?? '')}
-  const error = result.error as NodeJS.ErrnoException | undefined
-  if (error && !result.pid) return {...printed, notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message}
-  if (error) return {...printed, why: error.code === 'ETIMEDOUT' ? `timed out after ${options.timeoutMs! / 1000} s` : error.message}
-  return result.status === null ? {...printed, why: `killed by ${result.signal}`} : {...printed, exitCode: result.status}
-}
-
-/** Runs the program while the event loop goes on, so that `signal` can stop it (SIGTERM). */
-function runStoppable(file: string, args: readonly string[], options: RunOptions, signal: AbortSignal): Promise<Ended> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {env: environment(), signal, stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    let why: string | undefined
-    const {timeoutMs} = options
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            why = `timed out after ${timeoutMs / 1000} s`
-            child.kill()
-          }, timeoutMs)
-    const end = (ended: Omit<Ended, 'stdout' | 'stderr'>) => {
-      clearTimeout(timer)
-      resolve({stdout: withoutFinalNewline(stdout), stderr: withoutFinalNewline(stderr), ...ended})
-    }
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      // An abort also kills the program; 'close' follows and says so.
-      if (error.name !== 'AbortError') end({notStarted: error.code === 'ENOENT' ? `${file}: command not found` : error.message})
-    })
-    child.on('close', (code, killedBy) => end(code === null ? {why: why ?? `killed by ${killedBy}`} : {exitCode: code}))
-  })
+  const printed = {stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '')}
+  if (result.timedOut) return {...printed, why: `timed out after ${options.timeoutMs! / 1000} s`}
+  if (result.signal !== undefined) return {...printed, why: `killed by ${result.signal}`}
+  if (result.exitCode === undefined) return {...printed, notStarted: result.code === 'ENOENT' ? `${file}: command not found` : (result.originalMessage ?? result.message ?? 'could not run')}
+  return {...printed, exitCode: result.exitCode}
 }
 
 /** More than any program cbs runs prints (docker inspect of many containers included). */
 const MAX_OUTPUT = 64 * 1024 ** 2
-
-const withoutFinalNewline = (text: string) => text.replace(/\r?\n$/, '')

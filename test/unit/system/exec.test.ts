@@ -43,6 +43,13 @@ describe('SystemExecutor.run', function () {
     assert.match(failure.message, /timed out after 0.2 s$/)
   })
 
+  it('a program killed by a signal: said so, and not taken for missing', async () => {
+    const failure = await exec.run(...sh('kill -KILL $$')).catch((error: unknown) => error)
+    assert.ok(failure instanceof CommandFailed)
+    assert.equal(failure.notInstalled, false)
+    assert.match(failure.message, /killed by SIGKILL$/)
+  })
+
   it('a program that can be stopped by a signal is stopped at its timeout too', async () => {
     const failure = await exec.run('sleep', ['10'], {timeoutMs: 200, signal: new AbortController().signal}).catch((error: unknown) => error)
     assert.ok(failure instanceof CommandFailed)
