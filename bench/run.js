@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench`: medians of cbs against the floors measured in the same rounds: Node's own
-// start (`node -e 0`) and the raw shell steps cbs performs. Prints a table of ratios and
-// writes .bench/results.json. Needs root; creates everything under temporary CBS_ROOTs.
-import {execFileSync} from 'node:child_process'
+// start (`node -e 0`) and the raw shell steps cbs performs. Prints each row of ratios as soon
+// as it is measured, and writes .bench/results.json. Needs root and fio; creates everything
+// under temporary CBS_ROOTs.
+import {execFileSync, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {benchPlugin} from './plugin.js'
 import {benchSnapshots} from './snapshot.js'
-import {median, printTable, round, row, takeDown, timed} from './support.js'
+import {median, printHeader, printRow, round, row, takeDown, timed} from './support.js'
 import {benchUnion} from './union.js'
 
 const REPO = resolve(import.meta.dirname, '..')
@@ -96,29 +97,43 @@ function fio(dir, args) {
   return job.read.bw + job.write.bw
 }
 
-function fioBench(root) {
+/**
+ * fio on a cbs volume, on the host folder that holds its image, and on the peers' setup: an
+ * image of the same kind on a plain buffered loop device (`losetup` with no options, as the
+ * Docker loopback volume plugins use it), all three in the same rounds.
+ */
+function fioBench(root, report) {
   const [volume] = JSON.parse(timed(process.execPath, [CBS, 'volume', 'create', 'fio', '--size', '4G', '--json'], {CBS_ROOT: root}).stdout)
-  const hostDir = join(root, 'images')
-  const rows = []
+  const dirs = {host: join(root, 'images'), volume: volume.mountpoint}
+  const peer = {image: join(root, 'peer.img'), mnt: join(root, 'peer-mnt')}
   try {
+    timed('truncate', ['--size', '4G', peer.image])
+    peer.device = timed('losetup', ['--find', '--show', peer.image]).stdout.trim()
+    timed('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1', peer.device])
+    mkdirSync(peer.mnt)
+    timed('mount', [peer.device, peer.mnt])
+    dirs.peer = peer.mnt
     for (const [name, args] of FIO_JOBS) {
       // This VM's disk varies by a third from one run to the next: several rounds, the order
-      // of host and volume swapped each time, and the median of each.
-      const bandwidths = {host: [], volume: []}
+      // of the three turned each time, and the median of each.
+      const bandwidths = {host: [], volume: [], peer: []}
       for (let round = 0; round < FIO_ROUNDS; round++) {
-        for (const side of round % 2 === 0 ? ['host', 'volume'] : ['volume', 'host']) {
-          const dir = side === 'host' ? hostDir : volume.mountpoint
-          bandwidths[side].push(fio(dir, args))
-          rmSync(join(dir, 'bench.0.0'), {force: true})
+        const sides = Object.keys(bandwidths)
+        for (const side of [...sides.slice(round % 3), ...sides.slice(0, round % 3)]) {
+          bandwidths[side].push(fio(dirs[side], args))
+          rmSync(join(dirs[side], 'bench.0.0'), {force: true})
         }
       }
-      const [host, through] = [median(bandwidths.host), median(bandwidths.volume)]
-      rows.push({name: `fio ${name} (MiB/s)`, median_ms: null, volume_mib_s: round(through / 1024), host_mib_s: round(host / 1024), ratio: round(through / host, 2)})
+      const [host, through, plain] = ['host', 'volume', 'peer'].map((side) => median(bandwidths[side]) / 1024)
+      const fioRow = (floorName, floor) => ({name: `fio ${name}`, volume_mib_s: round(through), floor_name: floorName, floor_mib_s: round(floor), ratio: round(through / floor, 2)})
+      report(fioRow('host folder', host), fioRow('plain loop device (losetup, buffered)', plain))
     }
   } finally {
+    spawnSync('umount', [peer.mnt])
+    if (peer.device) spawnSync('losetup', ['--detach', peer.device])
+    rmSync(peer.image, {force: true})
     timed(process.execPath, [CBS, 'volume', 'rm', 'fio'], {CBS_ROOT: root})
   }
-  return rows
 }
 
 /** Creates n tiny volumes quickly (in parallel batches) for the ls-with-many case. */
@@ -134,26 +149,41 @@ async function populate(root, count) {
   }
 }
 
+/** fio is checked first: the benchmark would otherwise fail minutes in. */
+function requireFio() {
+  if (spawnSync('fio', ['--version']).error) {
+    console.error('bench: fio is not installed: apt-get install fio (or npm run setup)')
+    process.exit(5)
+  }
+}
+
 async function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
+  if (!quick) requireFio()
   const root = mkdtempSync('/tmp/cbs-bench-')
   const empty = mkdtempSync('/tmp/cbs-bench-empty-')
   const rows = []
+  const report = (...measured) => {
+    for (const each of measured) printRow(each)
+    rows.push(...measured)
+  }
+  printHeader()
   try {
-    rows.push(...createRmBench(root, '1G'))
-    rows.push(...createRmBench(root, '100G'))
+    report(...createRmBench(root, '1G'))
+    report(...createRmBench(root, '100G'))
     if (!quick) await populate(root, 200)
-    rows.unshift(...lsBench(empty, root))
+    report(...lsBench(empty, root))
     if (!quick) {
-      rows.push(...fioBench(root))
-      const fewer = {cbsBin: CBS, repeats: Math.max(3, Math.floor(REPEATS / 3))}
-      rows.push(...(await benchSnapshots(fewer)), ...(await benchUnion(fewer)), ...(await benchPlugin(fewer)))
+      fioBench(root, report)
+      const fewer = {cbsBin: CBS, repeats: Math.max(3, Math.floor(REPEATS / 3)), report}
+      await benchSnapshots(fewer)
+      report(...(await benchUnion(fewer)))
+      report(...(await benchPlugin(fewer)))
     }
   } finally {
     takeDown(CBS, root)
     rmSync(empty, {recursive: true, force: true})
   }
-  printTable(rows)
   mkdirSync(join(REPO, '.bench'), {recursive: true})
   writeFileSync(join(REPO, '.bench', 'results.json'), JSON.stringify({date: new Date().toISOString(), repeats: REPEATS, rows}, null, 2))
 }

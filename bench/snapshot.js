@@ -2,7 +2,8 @@
 // Snapshots: `cbs volume snapshot create` of a 4 GiB volume holding 1 GiB of data, mounted,
 // - on an ext4 host (a sparse copy), against `cp --sparse=always` of the same image;
 // - on a reflink-capable xfs host (made on a loop device for the purpose), against the raw
-//   steps (fsfreeze, cp --reflink=always, unfreeze).
+//   steps (fsfreeze, cp --reflink=always, unfreeze) plus cbs's own start (`cbs volume ls` on an
+//   empty store), measured in the same rounds.
 // cbs also flushes the copy to disk before it calls it a snapshot (cp does not): the ext4 copy
 // is measured against `cp` + `sync FILE` as well. Every timed run starts with the host's dirty
 // pages written back (`sync`), so that one run does not pay for the writeback of the last.
@@ -14,13 +15,14 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, statfsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {MiB, median, printTable, releaseRoot, row, timed, writeRandom} from './support.js'
+import {MiB, median, printHeader, printRow, releaseRoot, round, row, timed, writeRandom} from './support.js'
 
 const EXT4_MAGIC = 0xef53
 
-/** Rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js. */
-export async function benchSnapshots({cbsBin, repeats = 5}) {
-  return [...benchExt4(cbsBin, repeats), ...benchXfs(cbsBin, repeats)]
+/** Reports rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js as each host is done. */
+export async function benchSnapshots({cbsBin, repeats = 5, report}) {
+  report(...benchExt4(cbsBin, repeats))
+  report(...benchXfs(cbsBin, repeats))
 }
 
 /** A sparse copy on an ext4 host (/tmp here), against cp --sparse=always of the same image. */
@@ -57,7 +59,9 @@ function benchXfs(cbsBin, repeats) {
   const dir = mkdtempSync('/tmp/cbs-bench-xfs-')
   const hostImage = join(dir, 'host.img')
   const root = join(dir, 'root')
+  const empty = join(dir, 'empty')
   mkdirSync(root, {mode: 0o700})
+  mkdirSync(empty, {mode: 0o700})
   let mounted = false
   try {
     run('truncate', ['--size', '8G', hostImage])
@@ -78,11 +82,22 @@ function benchXfs(cbsBin, repeats) {
       rmSync(clone)
       return ms
     }
-    const {runs, frozen, method} = snapshots(cbsBin, root, repeats, floor)
+    const lsEmpty = []
+    const floorAndStart = () => {
+      lsEmpty.push(cbs(cbsBin, empty, ['volume', 'ls']).ms)
+      return floor()
+    }
+    const {runs, frozen, method} = snapshots(cbsBin, root, repeats, floorAndStart)
     if (method !== 'reflink') throw new Error(`the xfs host made a ${method}, not a reflink`)
     const floorMs = median(runs.map((run) => run.floor))
+    const startMs = median(lsEmpty.slice(1)) // less the warm-up round
     return [
-      row('cbs volume snapshot create, 4 GiB volume / 1 GiB data, xfs host (reflink)', median(runs.map((run) => run.cbs)), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
+      row(
+        'cbs volume snapshot create, 4 GiB volume / 1 GiB data, xfs host (reflink)',
+        median(runs.map((run) => run.cbs)),
+        `cbs volume ls, empty (${round(startMs)} ms) + fsfreeze, cp --reflink, unfreeze (${round(floorMs)} ms)`,
+        startMs + floorMs,
+      ),
       row('  of which the volume was frozen (frozenMs)', median(frozen), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
     ]
   } finally {
@@ -135,6 +150,6 @@ function cleanUp(cbsBin, root) {
 
 if (process.argv[1] === import.meta.filename) {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
-  const rows = await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5)})
-  printTable(rows)
+  printHeader()
+  await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5), report: (...rows) => rows.forEach(printRow)})
 }

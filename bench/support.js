@@ -52,12 +52,23 @@ export function takeDown(cbsBin, root) {
   rmSync(root, {recursive: true, force: true})
 }
 
+const WIDTHS = [82, 12, 56, 14]
+
+/** Prints the header of the table that printRow() continues. */
+export function printHeader() {
+  printLine(['benchmark', 'median', 'floor', 'floor median', 'ratio'])
+}
+
+/** Prints one row as soon as it is measured: the table grows while the benchmark runs. */
+export function printRow(r) {
+  if (r.volume_mib_s !== undefined) printLine([r.name, `${r.volume_mib_s} MiB/s`, r.floor_name, `${r.floor_mib_s} MiB/s`, `${r.ratio}x`])
+  else printLine([r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])
+}
+
+const printLine = (cells) => console.log(cells.map((cell, column) => cell.padEnd(WIDTHS[column] ?? 0)).join('  ').trimEnd())
+
+/** Prints a whole table (for a bench file run on its own). */
 export function printTable(rows) {
-  const lines = [['benchmark', 'median', 'floor', 'floor median', 'ratio']]
-  for (const r of rows) {
-    if (r.volume_mib_s !== undefined) lines.push([r.name, `${r.volume_mib_s} MiB/s`, 'host folder', `${r.host_mib_s} MiB/s`, `${r.ratio}x`])
-    else lines.push([r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])
-  }
-  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)))
-  for (const line of lines) console.log(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
+  printHeader()
+  rows.forEach(printRow)
 }

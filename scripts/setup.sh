@@ -2,7 +2,7 @@
 # Installs what cbs needs on a Debian/Ubuntu host (as root), then its npm packages, then builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(util-linux mount e2fsprogs xfsprogs btrfs-progs gcc libc6-dev)
+packages=(util-linux mount e2fsprogs xfsprogs btrfs-progs gcc libc6-dev fio) # fio: npm run bench
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
