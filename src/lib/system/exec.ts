@@ -129,7 +129,7 @@ export class SystemExecutor implements Executor {
 
   /**
    * Before a change: throws the interruption if one was asked for. A signal that came while a
-   * program ran (runToEnd blocks) is handled by the event loop only: give it a turn first.
+   * step ran reaches its handler through the event loop only: give the loop a turn first.
    */
   private async deliverInterruption(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve))
