@@ -1,5 +1,6 @@
 import {closeSync, ftruncateSync, mkdirSync, openSync, rmdirSync, unlinkSync} from 'node:fs'
 import {basename} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from '../system/context.js'
 import {conflict, environment} from '../common/errors.js'
 import {describeHolders} from '../system/processes.js'
@@ -45,11 +46,24 @@ export async function attach(ctx: Context, file: string, undo?: Undo, options?: 
   // losetup falls back to a read-only device, silently, when it cannot open the image for
   // writing (a read-only host filesystem): a volume that takes no write is refused instead.
   if (!options?.readOnly && !ctx.exec.dryRun && ctx.host.isReadOnlyDevice(device)) {
-    await detach(ctx, device)
+    await detachFresh(ctx, device)
     throw environment(`${file} could only be attached read-only (${device}): the filesystem under ${ctx.layout.root} is read-only`, 'remount it read-write and try again')
   }
-  undo?.push(`detach ${device}`, () => detach(ctx, device))
+  undo?.push(`detach ${device}`, () => detachFresh(ctx, device))
   return device
+}
+
+/**
+ * Detaches a device attached moments ago. udev may still be reading it (the probe that follows
+ * an attach): the kernel then only marks it to go at that reader's last close, so wait (a second
+ * at most) until it has gone, for the undo to leave nothing behind when cbs returns.
+ */
+async function detachFresh(ctx: Context, device: string): Promise<void> {
+  await detach(ctx, device)
+  if (ctx.exec.dryRun) return
+  for (const deadline = Date.now() + 1000; Date.now() < deadline; await sleep(10)) {
+    if (!ctx.host.loopDevices().some((loop) => loop.device === device)) return
+  }
 }
 
 export async function detach(ctx: Context, device: string): Promise<void> {
