@@ -43,10 +43,10 @@ describe('printable: human output never passes control characters to the termina
     assert.doesNotMatch(text, /^Attached:/m)
   })
 
-  it('tables and doctor output escape what they show; only cbs colours', () => {
-    assert.doesNotMatch(volumeTable([volume({mountpoint: '/r/\u001B[31mred'})], plain), /\u001B/)
+  it('tables and doctor output escape what they show; only cbs colours', async () => {
+    assert.doesNotMatch(await volumeTable([volume({mountpoint: '/r/\u001B[31mred'})], plain), /\u001B/)
     const snapshot = {name: 'db@s', createdAt: '', sizeBytes: 1, allocatedBytes: null, method: 'copy', status: 'ready'} as never
-    assert.equal(snapshotTable([snapshot]).split('\n').length, 2)
+    assert.equal((await snapshotTable([snapshot])).split('\n').length, 2)
     const report = {
       healthy: false,
       root: '/r',
