@@ -43,8 +43,9 @@ await Promise.all([
     entryPoints: ['src/index.ts'],
     outfile: 'dist/cbs.cjs',
     format: 'cjs',
-    // oclif only reaches for these when running TypeScript sources in development.
-    external: ['cli-table3', 'typescript', 'ts-node', 'tsx'],
+    // oclif only reaches for these when running TypeScript sources in development. gRPC stays in
+    // node_modules: only `cbs csi serve` loads it, and no other command pays for it.
+    external: ['cli-table3', 'typescript', 'ts-node', 'tsx', '@grpc/grpc-js', '@grpc/proto-loader'],
     plugins: [chunkImports],
     // ES modules bundled into CommonJS: import.meta.url becomes the bundle's own URL.
     define: {'import.meta.url': '__cbsBundleUrl'},

@@ -6,6 +6,7 @@ import {execute, type Interfaces} from '@oclif/core'
 import {fileURLToPath} from 'node:url'
 import pjson from '../package.json' with {type: 'json'}
 import {AutocompleteCreate, AutocompleteIndex, AutocompleteScript} from './autocomplete.js'
+import CsiServe from './commands/csi/serve.js'
 import Doctor from './commands/doctor.js'
 import PluginInstall from './commands/plugin/install.js'
 import PluginServe from './commands/plugin/serve.js'
@@ -31,6 +32,7 @@ export const COMMANDS = {
   autocomplete: AutocompleteIndex,
   'autocomplete:create': AutocompleteCreate,
   'autocomplete:script': AutocompleteScript,
+  'csi:serve': CsiServe,
   doctor: Doctor,
   'plugin:install': PluginInstall,
   'plugin:serve': PluginServe,

@@ -1,4 +1,4 @@
-import {type CbsError, conflict} from '../common/errors.js'
+import {CbsError, conflict} from '../common/errors.js'
 import type {Context} from '../system/context.js'
 import type {Host} from '../system/host.js'
 import {currentProcess, isAlive, type ProcessIdentity} from '../system/process-identity.js'
@@ -43,5 +43,12 @@ export function pendingConflict(name: string, pending: PendingOperation): CbsErr
   if (pending.error) {
     return conflict(`volume "${name}" was left half ${pending.operation}d by a process that died, and could not be recovered (${pending.error})`, 'run `cbs doctor` to see what to do')
   }
-  return conflict(`volume "${name}" is being ${pending.operation}d by process ${pending.pid}`, 'wait for it to finish, or run `cbs doctor` if that process is gone')
+  return new OperationUnderWay(`volume "${name}" is being ${pending.operation}d by process ${pending.pid}`, 'wait for it to finish, or run `cbs doctor` if that process is gone')
+}
+
+/** A conflict that passes: another live operation holds the volume (a server answers "try again"). */
+export class OperationUnderWay extends CbsError {
+  constructor(message: string, hint?: string) {
+    super('conflict', message, hint)
+  }
 }

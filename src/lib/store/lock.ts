@@ -5,7 +5,14 @@ import {conflict} from '../common/errors.js'
 import {isAlive, startTimeOf} from '../system/process-identity.js'
 
 /**
- * An exclusive lock between cbs processes: a symbolic link whose target is the owner's pid and
+ * The holders and waiters of each lock file within this process, the last one first: a process
+ * that makes several changes at once (`cbs csi serve`) lets them take the link one at a time, as
+ * the owner it names is the same for all of them and could not tell them apart.
+ */
+const queues = new Map<string, Promise<void>>()
+
+/**
+ * An exclusive lock between cbs processes, and between callers within one (see `queues`): a symbolic link whose target is the owner's pid and
  * start time, made by symlink(2), which is atomic and fails when the link exists. A lock whose
  * owner is gone (kill -9) is taken over, so a crash never wedges the store; pid and start time
  * together survive pid reuse.
@@ -26,6 +33,39 @@ export class FileLock {
   ) {}
 
   async acquire(): Promise<() => void> {
+    const previous = queues.get(this.path) ?? Promise.resolve()
+    let done = () => {}
+    let gaveUp = false
+    const mine = previous.then(() => (gaveUp ? undefined : new Promise<void>((resolve) => (done = resolve))))
+    queues.set(this.path, mine)
+    const finish = () => {
+      gaveUp = true
+      done()
+      if (queues.get(this.path) === mine) queues.delete(this.path)
+    }
+    try {
+      await this.waitForTurn(previous)
+      const release = await this.acquireLink()
+      return () => {
+        release()
+        finish()
+      }
+    } catch (error) {
+      finish()
+      throw error
+    }
+  }
+
+  /** Waits for the callers of this process ahead in the queue, for at most the timeout. */
+  private async waitForTurn(previous: Promise<void>): Promise<void> {
+    const timer = new AbortController()
+    const expired = sleep(this.timeoutMs, true, {signal: timer.signal}).catch(() => false)
+    const late = await Promise.race([previous.then(() => false), expired])
+    timer.abort()
+    if (late) throw conflict(`the cbs state is locked by another operation of this process (${process.pid})`, 'wait for it to finish and try again')
+  }
+
+  private async acquireLink(): Promise<() => void> {
     const me = ownerOf(process.pid)
     const deadline = Date.now() + this.timeoutMs
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {

@@ -18,6 +18,9 @@ export interface FsUsage {
   usedBytes: number
   /** What an unprivileged writer could still use. */
   availableBytes: number
+  /** Inodes (files) in all and still free; 0 where the filesystem has no fixed count (btrfs). */
+  totalInodes?: number
+  freeInodes?: number
 }
 
 /** What cbs reads from the host. The real one is below; unit tests pass a fake. */
@@ -116,6 +119,8 @@ export const systemHost: Host = {
       totalBytes: stat.blocks * stat.bsize,
       usedBytes: (stat.blocks - stat.bfree) * stat.bsize,
       availableBytes: stat.bavail * stat.bsize,
+      totalInodes: stat.files,
+      freeInodes: stat.ffree,
     }
   },
 

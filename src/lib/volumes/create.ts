@@ -135,7 +135,8 @@ function checkSize(ctx: Context, record: VolumeRecord): void {
   }
 }
 
-function existingAncestor(ctx: Context, path: string): string {
+/** The path itself, or its nearest ancestor that exists (statfs needs one). */
+export function existingAncestor(ctx: Context, path: string): string {
   while (!ctx.host.fileInfo(path) && dirname(path) !== path) path = dirname(path)
   return path
 }

@@ -79,7 +79,8 @@ export async function restoreMountState(ctx: Context, record: VolumeRecord, moun
   await (mounted ? bringUp(ctx, record, view) : bringDown(ctx, record, view))
 }
 
-function growsOnline(ctx: Context, fs: Filesystem): boolean {
+/** Whether a mounted volume of this filesystem grows in place on this host. */
+export function growsOnline(ctx: Context, fs: Filesystem): boolean {
   return fs !== 'ext4' || (ctx.host.effectiveCapabilities() & CAP_SYS_RESOURCE) !== 0n
 }
 

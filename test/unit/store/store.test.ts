@@ -62,4 +62,29 @@ describe('lock', () => {
     await assert.rejects(new FileLock(join(root, 'l'), 100).acquire(), (error: Error & {exitCode?: number}) => error.exitCode === 4)
     release()
   })
+
+  it('lets callers within one process hold it one at a time, in order, while they await', async () => {
+    const lock = join(root, 'l')
+    const events: string[] = []
+    await Promise.all(
+      [0, 1, 2, 3].map(async (index) => {
+        const release = await new FileLock(lock).acquire()
+        events.push(`in ${index}`)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        events.push(`out ${index}`)
+        release()
+      }),
+    )
+    assert.deepEqual(events, ['in 0', 'out 0', 'in 1', 'out 1', 'in 2', 'out 2', 'in 3', 'out 3'])
+    assert.ok(!existsSync(lock))
+  })
+
+  it('frees its place in the queue when it gives up', async () => {
+    const lock = join(root, 'l')
+    const release = await new FileLock(lock).acquire()
+    await assert.rejects(new FileLock(lock, 20).acquire(), (error: Error & {exitCode?: number}) => error.exitCode === 4)
+    release()
+    const again = await new FileLock(lock, 1000).acquire()
+    again()
+  })
 })

@@ -1,0 +1,10 @@
+import type {Context} from '../system/context.js'
+import {existingAncestor} from './create.js'
+
+/**
+ * The room new volumes have: what the host filesystem under $CBS_ROOT has free. Images are
+ * sparse, so this is what can still be written, not the sum of the sizes volumes may grow to.
+ */
+export function freeCapacity(ctx: Context): number {
+  return ctx.host.fsUsage(existingAncestor(ctx, ctx.layout.imagesDir)).availableBytes
+}
