@@ -345,6 +345,26 @@ describe('integration: csi serve', function () {
       await unpublish(ext4.volume_id, ext4Target)
       for (const id of [volume.volume_id, ext4.volume_id]) await csi.controller.DeleteVolume({volume_id: id})
     })
+
+    it('with --expand-on-node, leaves expansion to NodeExpandVolume, which grows the published volume', async () => {
+      await stop()
+      server = await startServer(root, {args: ['--expand-on-node']})
+      csi = csiClient(server.socket)
+      const types = (await csi.controller.ControllerGetCapabilities()).capabilities.map((each: any) => each.rpc.type)
+      assert.ok(!types.includes('EXPAND_VOLUME'))
+      const {volume} = await create('pvc-node', {bytes: 300 * MiB, caps: [mountCap('xfs')]})
+      const target = join(root, 'node-grow')
+      await publish(volume.volume_id, target, {cap: mountCap('xfs')})
+      const before = statfsSync(target)
+      const grown = await csi.node.NodeExpandVolume({volume_id: volume.volume_id, volume_path: target, capacity_range: {required_bytes: 350 * MiB}})
+      assert.equal(grown.capacity_bytes, 350 * MiB)
+      const after = statfsSync(target)
+      assert.ok(after.blocks * after.bsize - before.blocks * before.bsize > 40 * MiB, 'the published filesystem grew')
+      await assert.rejects(csi.node.NodeExpandVolume({volume_id: 'nope', volume_path: target}), hasCode('NOT_FOUND'))
+      await assert.rejects(csi.node.NodeExpandVolume({volume_id: volume.volume_id}), hasCode('INVALID_ARGUMENT'))
+      await unpublish(volume.volume_id, target)
+      await csi.controller.DeleteVolume({volume_id: volume.volume_id})
+    })
   })
 
   describe('concurrency and crashes', () => {

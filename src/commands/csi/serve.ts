@@ -19,6 +19,11 @@ export default class CsiServe extends CbsCommand {
   static override flags = {
     endpoint: Flags.string({summary: 'Where to listen: unix:///path/to/csi.sock.', required: true, helpValue: 'unix:///PATH'}),
     'node-id': Flags.string({summary: 'This node\'s name, as the cluster knows it (volumes live on the node that makes them).', required: true, helpValue: 'NODE'}),
+    'expand-on-node': Flags.boolean({
+      summary: 'Leave volume expansion to NodeExpandVolume on the volume\'s node.',
+      description:
+        'Kubernetes\' external-resizer has no per-node mode: one resizer in the cluster would call ControllerExpandVolume on its own node, where the volume is not. With this flag the controller does not offer expansion, the resizer only records the new size, and the kubelet of the volume\'s node asks its cbs to grow it.',
+    }),
     'driver-name': Flags.string({summary: 'The CSI driver name, as in the CSIDriver object and the StorageClass provisioner.', default: DEFAULT_DRIVER_NAME, helpValue: 'NAME'}),
   }
 
@@ -34,6 +39,7 @@ export default class CsiServe extends CbsCommand {
       nodeId: flags['node-id'],
       driverName: flags['driver-name'],
       version: pjson.version,
+      expandOnNode: flags['expand-on-node'],
       log,
     })
     log(`serving ${flags['driver-name']} on ${flags.endpoint} for node ${flags['node-id']}`)

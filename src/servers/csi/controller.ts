@@ -145,7 +145,7 @@ export function controllerService(driver: Driver) {
     },
 
     async ControllerGetCapabilities() {
-      const types = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'CREATE_DELETE_SNAPSHOT', 'LIST_SNAPSHOTS', 'CLONE_VOLUME', 'EXPAND_VOLUME']
+      const types = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'CREATE_DELETE_SNAPSHOT', 'LIST_SNAPSHOTS', 'CLONE_VOLUME', ...(driver.expandOnNode ? [] : ['EXPAND_VOLUME'])]
       return {capabilities: types.map((type) => ({rpc: {type}}))}
     },
 

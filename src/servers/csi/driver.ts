@@ -11,6 +11,8 @@ export interface Driver {
   version: string
   nodeId: string
   inFlight: InFlight
+  /** Growing is left to NodeExpandVolume on the volume's node (see `cbs csi serve --expand-on-node`). */
+  expandOnNode: boolean
 }
 
 /** The topology segment of this node: a cbs volume lives on the node that made it. */

@@ -20,6 +20,7 @@ export interface ServeOptions {
   nodeId: string
   driverName: string
   version: string
+  expandOnNode?: boolean
   /** One line a call and its outcome. */
   log: (line: string) => void
 }
@@ -35,7 +36,7 @@ export async function serveCsi(ctx: Context, options: ServeOptions): Promise<Csi
   const socket = socketPath(options.endpoint)
   const nodeId = options.nodeId
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeId)) throw invalid(`invalid node id "${nodeId}"`, 'use the node name: up to 63 letters, digits, "_", "." or "-"')
-  const driver: Driver = {ctx, name: validateName(options.driverName), version: options.version, nodeId, inFlight: new InFlight()}
+  const driver: Driver = {ctx, name: validateName(options.driverName), version: options.version, nodeId, inFlight: new InFlight(), expandOnNode: options.expandOnNode ?? false}
   const definition = protoLoader.loadSync(protoFile(), {keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true})
   const csi = (grpc.loadPackageDefinition(definition).csi as grpc.GrpcObject).v1 as grpc.GrpcObject
   const server = new grpc.Server()
