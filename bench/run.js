@@ -6,6 +6,7 @@
 import {execFileSync, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
+import {benchCsi} from './csi.js'
 import {benchPlugin} from './plugin.js'
 import {benchSnapshots} from './snapshot.js'
 import {median, printHeader, printRow, round, row, takeDown, timed} from './support.js'
@@ -179,6 +180,7 @@ async function main() {
       await benchSnapshots(fewer)
       report(...(await benchUnion(fewer)))
       report(...(await benchPlugin(fewer)))
+      report(...(await benchCsi({cbsBin: CBS, repeats: REPEATS})))
     }
   } finally {
     takeDown(CBS, root)
