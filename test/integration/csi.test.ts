@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statfsSync, statSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statfsSync, statSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {type CsiClient, csiClient, hasCode, type RunningServer, startServer} from '../support/csi.js'
 import {fingerprint, writeData} from '../support/faults.js'
@@ -381,6 +381,16 @@ describe('integration: csi serve', function () {
       await csi.controller.DeleteVolume({volume_id: 'pvc-race'})
     })
 
+    it('makes 8 volumes at once in one server (its store updates take turns), all usable', async () => {
+      const names = Array.from({length: 8}, (_, index) => `pvc-many-${index}`)
+      const made = await Promise.all(names.map((name) => create(name, {bytes: 8 * MiB})))
+      assert.deepEqual(made.map(({volume}) => volume.volume_id), names)
+      const devices = JSON.parse(cbs(root, ['volume', 'ls', '--json']).stdout).map((volume: any) => volume.device)
+      assert.equal(new Set(devices).size, 8, 'eight loop devices')
+      await Promise.all(names.map((name) => csi.controller.DeleteVolume({volume_id: name})))
+      assert.deepEqual((await csi.controller.ListVolumes()).entries, [])
+    })
+
     for (const [step, outcome] of [
       ['create:format', 'rolled back'],
       ['create:done', 'finished'],
@@ -406,6 +416,7 @@ describe('integration: csi serve', function () {
         await unpublish(volume.volume_id, target)
         await csi.controller.DeleteVolume({volume_id: 'pvc-crash'})
         assert.deepEqual(json(cbs(root, ['volume', 'ls', '--json'])), [])
+        for (const dir of ['images', 'mounts']) assert.deepEqual(readdirSync(join(root, dir)), [], `nothing left in ${dir}`)
       })
     }
 

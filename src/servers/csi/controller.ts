@@ -83,7 +83,8 @@ export function controllerService(driver: Driver) {
       if (parameters.type === 'overlay' && (access.block || !source?.snapshot)) {
         throw invalidArgument('type=overlay makes a union volume over a snapshot: give a snapshot content source and mount access')
       }
-      return driver.inFlight.run([id], async () => {
+      // A clone snapshots its source: no other call may work on that volume meanwhile.
+      return driver.inFlight.run([id, ...(source?.volume ? [source.volume] : [])], async () => {
         await recoverInterrupted(ctx) // a create a dead process left is rolled back or finished first
         const existing = ctx.store.read().volumes[id]
         if (existing) return {volume: sameVolume(existing, request, fs, parameters, access)}
