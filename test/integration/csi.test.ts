@@ -424,7 +424,7 @@ describe('integration: csi serve', function () {
       await stop()
       server = await startServer(root, {args: ['--json']})
       assert.equal(await stop(), 0)
-      const [served] = JSON.parse(lastServer.stdout())
+      const served = JSON.parse(lastServer.stdout())
       assert.deepEqual(served, {endpoint: `unix://${root}/csi.sock`, socket: `${root}/csi.sock`, nodeId: 'node-1', driverName: 'csi.cbs.dev'})
       await start()
     })

@@ -122,6 +122,24 @@ describe('integration: every --json output matches its schema in schemas/', func
     checked.add('plugin-serve.json')
   })
 
+  it('csi serve prints the server it was once stopped', async () => {
+    const socket = join(root, 'csi.sock')
+    const served = cbsAsync(root, ['csi', 'serve', '--json', '--endpoint', `unix://${socket}`, '--node-id', 'node-1'], {
+      onSpawn(child) {
+        const waitForSocket = setInterval(() => {
+          if (!existsSync(socket)) return
+          clearInterval(waitForSocket)
+          child.kill('SIGTERM')
+        }, 50)
+      },
+    })
+    const result = await served
+    assert.equal(result.code, 0, result.stderr)
+    const validate = validatorFor('csi-serve.json')
+    assert.ok(validate(json(result)), JSON.stringify(validate.errors))
+    checked.add('csi-serve.json')
+  })
+
   it('errors, usage errors and unknown commands included, are {"error": ...} with the exit code', () => {
     assert.equal(run(['volume', 'inspect'], ['nope'], {code: 3}).error.exitCode, 3)
     assert.equal(run(['volume', 'create'], ['x', '--size'], {code: 2}).error.message, '--size needs a value: e.g. cbs volume create db --size 10G')
