@@ -276,6 +276,7 @@ describe('integration: csi serve', function () {
       assert.equal(restored.content_source.snapshot.snapshot_id, snapshot.snapshot_id)
       const smaller = {name: 'pvc-small', capacity_range: {limit_bytes: 8 * MiB}, volume_capabilities: [mountCap()], volume_content_source: {snapshot: {snapshot_id: snapshot.snapshot_id}}}
       await assert.rejects(csi.controller.CreateVolume(smaller), hasCode('OUT_OF_RANGE'), 'smaller than its 24M snapshot')
+      await assert.rejects(create('pvc-xfs-copy', {caps: [mountCap('xfs')], source: {snapshot: {snapshot_id: snapshot.snapshot_id}}}), hasCode('INVALID_ARGUMENT'), 'an ext4 snapshot')
       const union = (await create('pvc-union', {parameters: {type: 'overlay'}, source: {snapshot: {snapshot_id: snapshot.snapshot_id}}})).volume
       assert.equal(union.volume_context.type, 'overlay')
       const clone = (await create('pvc-clone', {source: {volume: {volume_id: volume.volume_id}}})).volume

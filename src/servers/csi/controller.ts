@@ -89,6 +89,8 @@ export function controllerService(driver: Driver) {
         const existing = ctx.store.read().volumes[id]
         if (existing) return {volume: sameVolume(existing, request, fs, parameters, access)}
         const sourceBytes = source ? sourceSize(source) : undefined
+        const sourceFs = source && parameters.type !== 'overlay' ? sourceFilesystem(source) : undefined
+        if (sourceFs && access.fs && access.fs !== sourceFs) throw invalidArgument(`the content source is ${sourceFs}: a copy of it cannot be ${access.fs}`)
         const minimum = Math.max(MIN_SIZE[fs], parameters.type === 'overlay' ? MIN_SIZE.ext4 : sourceBytes ?? 0)
         const sizeBytes = sizeFor(request.capacity_range, parameters.type === 'overlay' ? DEFAULT_SIZE : sourceBytes ?? DEFAULT_SIZE, minimum)
         const labels = {[OWNER_LABEL]: driver.name}
@@ -222,6 +224,11 @@ export function controllerService(driver: Driver) {
       return {volume: id}
     }
     throw invalidArgument('volume_content_source names neither a snapshot nor a volume')
+  }
+
+  function sourceFilesystem(source: {snapshot?: string; volume?: string}): Filesystem {
+    const volume = source.volume ?? source.snapshot!.split('@')[0]
+    return ctx.store.read().volumes[volume].fs
   }
 
   function sourceSize(source: {snapshot?: string; volume?: string}): number {
