@@ -104,9 +104,9 @@ describe('integration: every --json output matches its schema in schemas/', func
     assert.equal(run(['plugin', 'install'], plugin).containersConf, join(root, 'containers.conf'))
   })
 
-  it('plugin serve prints the socket it served once stopped', async () => {
-    const socket = join(root, 'serve.sock')
-    const served = cbsAsync(root, ['plugin', 'serve', '--json', '--socket', socket], {
+  /** A server run with --json, stopped by SIGTERM once its socket is there: its output against its schema. */
+  async function runServer(command: string[], args: string[], socket: string): Promise<void> {
+    const result = await cbsAsync(root, [...command, '--json', ...args], {
       onSpawn(child) {
         const waitForSocket = setInterval(() => {
           if (!existsSync(socket)) return
@@ -115,29 +115,20 @@ describe('integration: every --json output matches its schema in schemas/', func
         }, 50)
       },
     })
-    const result = await served
     assert.equal(result.code, 0, result.stderr)
-    const validate = validatorFor('plugin-serve.json')
+    const validate = validatorFor(schemaFile(command))
     assert.ok(validate(json(result)), JSON.stringify(validate.errors))
-    checked.add('plugin-serve.json')
+    checked.add(schemaFile(command))
+  }
+
+  it('plugin serve prints the socket it served once stopped', async () => {
+    const socket = join(root, 'serve.sock')
+    await runServer(['plugin', 'serve'], ['--socket', socket], socket)
   })
 
   it('csi serve prints the server it was once stopped', async () => {
     const socket = join(root, 'csi.sock')
-    const served = cbsAsync(root, ['csi', 'serve', '--json', '--endpoint', `unix://${socket}`, '--node-id', 'node-1'], {
-      onSpawn(child) {
-        const waitForSocket = setInterval(() => {
-          if (!existsSync(socket)) return
-          clearInterval(waitForSocket)
-          child.kill('SIGTERM')
-        }, 50)
-      },
-    })
-    const result = await served
-    assert.equal(result.code, 0, result.stderr)
-    const validate = validatorFor('csi-serve.json')
-    assert.ok(validate(json(result)), JSON.stringify(validate.errors))
-    checked.add('csi-serve.json')
+    await runServer(['csi', 'serve'], ['--endpoint', `unix://${socket}`, '--node-id', 'node-1'], socket)
   })
 
   it('errors, usage errors and unknown commands included, are {"error": ...} with the exit code', () => {
