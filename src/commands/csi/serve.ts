@@ -46,11 +46,14 @@ export default class CsiServe extends CbsCommand {
       expandOnNode: flags['expand-on-node'],
       log,
     })
-    log(`serving ${flags['driver-name']} on ${flags.endpoint} for node ${flags['node-id']}`)
-    const signal = await new Promise<string>((resolve) => {
-      // `on`, not `once`: with no listener left, signal-exit (conf's writer) would re-raise it.
+    // Listening for the signals before saying so: a SIGTERM sent on that line must not find
+    // the default action (death) still in place. `on`, not `once`: with no listener left,
+    // signal-exit (conf's writer) would re-raise it.
+    const stopped = new Promise<string>((resolve) => {
       for (const name of ['SIGTERM', 'SIGINT']) process.on(name, () => resolve(name))
     })
+    log(`serving ${flags['driver-name']} on ${flags.endpoint} for node ${flags['node-id']}`)
+    const signal = await stopped
     log(`${signal}: finishing the calls in flight`)
     await server.stop()
     return {socket: server.socket, endpoint: flags.endpoint, nodeId: flags['node-id'], driverName: flags['driver-name']}
