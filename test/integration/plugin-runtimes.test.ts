@@ -31,10 +31,9 @@ describe('integration: docker through cbs plugin serve', function () {
 
   before(async function () {
     requireRuntime.call(this, 'docker')
-    root = makeRoot()
     prefix = `cbsp-${randomBytes(3).toString('hex')}`
-    setup = await startDockerWithPlugin(root)
-    ;({driver, dockerd} = setup)
+    setup = await startDockerWithPlugin()
+    ;({root, driver, dockerd} = setup)
   })
   after(async () => {
     if (!root) return
@@ -42,7 +41,6 @@ describe('integration: docker through cbs plugin serve', function () {
     if (containers.length > 0) dockerd.must(['rm', '--force', ...containers])
     for (const name of made) dockerd.run(['volume', 'rm', '--force', name])
     await setup.remove()
-    removeRoot(root)
     assert.deepEqual(leftovers(root), [])
   })
 
@@ -187,15 +185,14 @@ describe('integration: docker-compose with driver: <the plugin>', function () {
       console.log('      SKIPPED (docker-compose is not installed)')
       this.skip()
     }
-    root = makeRoot()
     project = `cbsp-${randomBytes(3).toString('hex')}`
-    setup = await startDockerWithPlugin(root)
+    setup = await startDockerWithPlugin()
+    root = setup.root
   })
   after(async () => {
     if (!root) return
     setup.dockerd.run(['volume', 'rm', '--force', `${project}_data`])
     await setup.remove()
-    removeRoot(root)
     assert.deepEqual(leftovers(root), [])
   })
 

@@ -1,15 +1,13 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync} from 'node:fs'
 import {request} from 'node:http'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {REPO} from './integration.js'
-import {PrivateDockerd} from './private-dockerd.js'
+import {REPO, removeRoot} from './integration.js'
+import {PrivateDockerd, sharedFolder} from './private-dockerd.js'
 
 const BIN = join(REPO, 'bin', 'run.js')
-/** dockerd looks for plugins' spec files here (as well as for sockets in /run/docker/plugins). */
-const SPEC_DIR = '/etc/docker/plugins'
 
 export interface Reply {
   status: number
@@ -81,37 +79,42 @@ export class PluginServer {
   }
 }
 
-/** Registers the socket with dockerd under a name of its own (never `cbs`); remove() unregisters it. */
-export function registerWithDocker(driver: string, socket: string): {remove: () => void} {
-  const spec = join(SPEC_DIR, `${driver}.spec`)
-  mkdirSync(SPEC_DIR, {recursive: true})
-  writeFileSync(spec, `unix://${socket}\n`)
-  return {remove: () => existsSync(spec) && rmSync(spec)}
-}
-
 export interface DockerWithPlugin {
+  /** The plugin's CBS_ROOT, inside a shared folder (see sharedFolder) so the dockerd sees its mounts. */
+  root: string
   /** The driver name dockerd knows the plugin by: cbs-test-<random>, never `cbs`. */
   driver: string
   dockerd: PrivateDockerd
   plugin: PluginServer
-  /** Stops dockerd (its containers with it), then the plugin, and unregisters it. */
+  /** Stops dockerd (its containers with it), then the plugin; then removes the root (see removeRoot). */
   remove(): Promise<void>
 }
 
-/** A dockerd of the test's own and a plugin on a socket under `root`, registered under a new name. */
-export async function startDockerWithPlugin(root: string): Promise<DockerWithPlugin> {
+/**
+ * A dockerd of the test's own and a plugin on a socket under a new CBS_ROOT, registered with that
+ * dockerd alone under a new name.
+ */
+export async function startDockerWithPlugin(): Promise<DockerWithPlugin> {
   const driver = `cbs-test-${randomBytes(4).toString('hex')}`
-  const dockerd = await new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-')).start()
-  const plugin = await new PluginServer(root).start()
-  const registration = registerWithDocker(driver, plugin.socket)
-  return {
-    driver,
-    dockerd,
-    plugin,
-    async remove() {
-      await dockerd.remove()
-      await plugin.stop()
-      registration.remove()
-    },
+  const folder = sharedFolder('/tmp/cbs-it-shared-')
+  const root = mkdtempSync(join(folder.path, 'root-'))
+  const remove = async (dockerd?: PrivateDockerd, plugin?: PluginServer) => {
+    await dockerd?.remove()
+    await plugin?.stop()
+    removeRoot(root)
+    folder.remove()
   }
+  let dockerd: PrivateDockerd | undefined
+  let plugin: PluginServer | undefined
+  try {
+    dockerd = new PrivateDockerd(mkdtempSync('/tmp/cbs-dockerd-'))
+    await dockerd.start()
+    plugin = new PluginServer(root)
+    await plugin.start()
+    dockerd.register(driver, plugin.socket)
+  } catch (error) {
+    await remove(dockerd, plugin)
+    throw error
+  }
+  return {root, driver, dockerd, plugin, remove: () => remove(dockerd, plugin)}
 }

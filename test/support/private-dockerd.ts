@@ -1,21 +1,29 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {IMAGE, type Ran} from './runtimes.js'
+
+/** Runs dockerd in a mount namespace of its own, with plugin directories of its own. */
+const IN_NAMESPACE = resolve(import.meta.dirname, 'dockerd-private-plugins.sh')
 
 /**
  * A dockerd of the test's own (its own data, exec root, containerd and API socket under `dir`),
  * for what the shared one must not see: a volume plugin that goes away (dockerd keeps every
  * plugin it has talked to until it restarts, and then waits 15 s on it at each `docker volume ls`),
- * and a dockerd restart. Started and stopped by its pid; the test image is copied in.
+ * and a dockerd restart. It runs in a mount namespace of its own where its plugin directories
+ * are `dir`/plugins (see dockerd-private-plugins.sh): register() never touches the machine's
+ * /etc/docker/plugins, which every other dockerd reads. Started and stopped by its pid; the test
+ * image is copied in.
  */
 export class PrivateDockerd {
   readonly socket: string
+  private readonly plugins: string
   private child?: ChildProcess
 
   constructor(readonly dir: string) {
     this.socket = join(dir, 'docker.sock')
+    this.plugins = join(dir, 'plugins')
   }
 
   get env(): NodeJS.ProcessEnv {
@@ -23,9 +31,10 @@ export class PrivateDockerd {
   }
 
   async start(): Promise<this> {
-    mkdirSync(this.dir, {recursive: true})
+    mkdirSync(this.plugins, {recursive: true})
     const args = ['--data-root', join(this.dir, 'data'), '--exec-root', join(this.dir, 'x'), '-H', `unix://${this.socket}`, '--pidfile', join(this.dir, 'docker.pid')]
-    const child = spawn('dockerd', [...args, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false'], {stdio: ['ignore', 'ignore', 'pipe']})
+    const dockerd = ['dockerd', ...args, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false']
+    const child = spawn('sh', [IN_NAMESPACE, this.plugins, ...dockerd], {stdio: ['ignore', 'ignore', 'pipe']})
     let log = ''
     child.stderr!.on('data', (chunk) => (log = (log + chunk).slice(-4000)))
     this.child = child
@@ -39,6 +48,11 @@ export class PrivateDockerd {
       if (loaded.status !== 0) throw new Error(`docker load into the test's dockerd: ${loaded.stderr}`)
     }
     return this
+  }
+
+  /** Registers a volume plugin's socket under `driver`, for this dockerd alone (a spec file in its own plugin folder). */
+  register(driver: string, socket: string): void {
+    writeFileSync(join(this.plugins, `${driver}.spec`), `unix://${socket}\n`)
   }
 
   /** Stops it (SIGTERM, as systemd does) and waits for it to exit: its containers stop with it. */
@@ -67,5 +81,35 @@ export class PrivateDockerd {
     const result = this.run(args)
     if (result.code !== 0) throw new Error(`docker ${args.join(' ')}: exit ${result.code}: ${result.stderr}`)
     return result.stdout
+  }
+}
+
+/**
+ * A new folder under /tmp that is a shared mount of its own: what is mounted under it later (a
+ * plugin's volumes) also shows in a PrivateDockerd's mount namespace, which otherwise sees only
+ * what was mounted when it started (this machine's mounts are private). remove() takes it down,
+ * once nothing is mounted under it any more.
+ */
+export function sharedFolder(prefix: string): {path: string; remove: () => void} {
+  const path = mkdtempSync(prefix)
+  const mount = (args: string[]) => {
+    const result = spawnSync('mount', args, {encoding: 'utf8'})
+    if (result.status !== 0) throw new Error(`mount ${args.join(' ')}: ${result.stderr}`)
+  }
+  try {
+    mount(['--bind', path, path])
+    mount(['--make-shared', path])
+  } catch (error) {
+    spawnSync('umount', [path])
+    rmSync(path, {recursive: true, force: true})
+    throw error
+  }
+  return {
+    path,
+    remove() {
+      const unmounted = spawnSync('umount', [path], {encoding: 'utf8'})
+      if (unmounted.status !== 0) throw new Error(`umount ${path}: ${unmounted.stderr}`)
+      rmSync(path, {recursive: true, force: true})
+    },
   }
 }
