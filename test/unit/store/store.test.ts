@@ -37,6 +37,16 @@ describe('store', () => {
     )
     assert.equal(Object.keys(store.read().volumes).length, 20)
   })
+
+  it('one process (the plugin server and its requests): 200 concurrent read-modify-writes through several stores lose none', async () => {
+    const stores = Array.from({length: 4}, () => new Store(layoutOf(root)))
+    const bump = (state: {volumes: Record<string, any>}) => {
+      const counter = (state.volumes.counter ??= {name: 'counter', type: 'loop', fs: 'ext4', sizeBytes: 0, labels: {}, createdAt: 'now'})
+      counter.sizeBytes += 1
+    }
+    await Promise.all(Array.from({length: 200}, (_, index) => stores[index % stores.length].update(bump)))
+    assert.equal(new Store(layoutOf(root)).read().volumes.counter.sizeBytes, 200)
+  })
 })
 
 describe('lock', () => {
@@ -55,6 +65,24 @@ describe('lock', () => {
     const release = await new FileLock(join(root, 'l'), 1000).acquire()
     release()
     assert.ok(!existsSync(join(root, 'l')))
+  })
+
+  it('excludes holders in the same process too: a holder that awaits keeps the others out', async () => {
+    const lock = join(root, 'l')
+    let inside = 0
+    let most = 0
+    await Promise.all(
+      Array.from({length: 20}, async () => {
+        const release = await new FileLock(lock).acquire()
+        inside += 1
+        most = Math.max(most, inside)
+        await new Promise((resolve) => setImmediate(resolve))
+        inside -= 1
+        release()
+      }),
+    )
+    assert.equal(most, 1)
+    assert.ok(!existsSync(lock))
   })
 
   it('waits for a live owner and gives up with exit 4', async () => {
