@@ -107,11 +107,16 @@ describe('integration: cbs plugin serve, at the protocol level', function () {
 
   it('SIGTERM: the Create in flight finishes, nothing is unmounted, the socket goes', async () => {
     assert.equal(cbs(root, ['volume', 'create', 'kept', '--size', '32M']).code, 0)
+    await plugin.stop('SIGKILL')
+    await plugin.start({}, ['--verbose'])
     const creating = plugin.call('/VolumeDriver.Create', {Name: 'late', Opts: {size: '32M'}})
-    await plugin.waitFor('"late"') .catch(() => {}) // the log line comes after the answer: do not wait on it
-    const [reply, code] = await Promise.all([creating, (async () => (await new Promise((resolve) => setTimeout(resolve, 30)), plugin.stop('SIGTERM')))()])
-    assert.deepEqual(reply.body, {})
+    await plugin.waitFor('+ mkfs') // its system work has begun: the Create is in flight
+    const code = await plugin.stop('SIGTERM')
+    assert.deepEqual((await creating).body, {})
     assert.equal(code, 0, plugin.stderr)
+    const signalled = plugin.stderr.indexOf('SIGTERM: finishing the requests in flight')
+    const answered = plugin.stderr.indexOf('POST /VolumeDriver.Create "late" 200')
+    assert.ok(signalled >= 0 && answered > signalled, `the signal came while the Create was in flight:\n${plugin.stderr}`)
     const volumes = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
     assert.deepEqual(volumes.map((volume) => [volume.name, volume.status]), [['kept', 'mounted'], ['late', 'mounted']])
     assert.throws(() => statSync(plugin.socket))

@@ -42,9 +42,10 @@ export class PluginServer {
     this.socket = socket
   }
 
-  async start(env: NodeJS.ProcessEnv = {}): Promise<this> {
+  /** Starts it, with `args` after `plugin serve --socket SOCKET` (e.g. --verbose). */
+  async start(env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<this> {
     this.stderr = ''
-    const child = spawn(process.execPath, [BIN, 'plugin', 'serve', '--socket', this.socket], {
+    const child = spawn(process.execPath, [BIN, 'plugin', 'serve', '--socket', this.socket, ...args], {
       env: {...process.env, CBS_ROOT: this.root, NO_COLOR: '1', ...this.env, ...env},
       stdio: ['ignore', 'ignore', 'pipe'],
     })
