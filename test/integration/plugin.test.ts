@@ -172,12 +172,14 @@ describe('integration: volumes come back as they were, and the plugin under sock
 
   it('plugin serve takes the socket systemd passes (LISTEN_FDS) and leaves it in place at SIGTERM', async () => {
     const socket = join(root, 'activated.sock')
-    const child = spawn('systemd-socket-activate', ['--listen', socket, process.execPath, join(REPO, 'bin', 'run.js'), 'plugin', 'serve', '--socket', join(root, 'unused.sock')], {
+    const child = spawn('systemd-socket-activate', ['--listen', socket, process.execPath, join(REPO, 'bin', 'run.js'), 'plugin', 'serve', '--json', '--socket', join(root, 'unused.sock')], {
       env: {...process.env, CBS_ROOT: root},
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
+    let stdout = ''
     child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.stdout.on('data', (chunk) => (stdout += chunk))
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     try {
       for (let waited = 0; !statSync(socket, {throwIfNoEntry: false}); waited += 20) {
@@ -190,6 +192,7 @@ describe('integration: volumes come back as they were, and the plugin under sock
       child.kill('SIGTERM')
     }
     assert.equal(await exited, 0, stderr)
+    assert.deepEqual(JSON.parse(stdout), {socket}, '--json names the socket it served, not --socket')
     assert.ok(statSync(socket).isSocket(), 'the socket is systemd\'s: it stays')
     assert.ok(!statSync(join(root, 'unused.sock'), {throwIfNoEntry: false}))
   })

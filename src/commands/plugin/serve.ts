@@ -22,13 +22,13 @@ export default class PluginServe extends CbsCommand {
     const driver = new VolumeDriver(() => systemContext({verbose: flags.verbose, log}))
     const listen = activatedSocket() ?? {path: flags.socket}
     const server = await startServer(listen, {routes: driver.routes, log, describeError: (error) => describeFailure(error).message})
-    log(`cbs plugin: listening on ${'path' in listen ? listen.path : 'the socket systemd passed'}`)
+    log(`cbs plugin: listening on ${'path' in listen ? listen.path : `the socket systemd passed (${server.path})`}`)
     const signal = await new Promise<string>((resolve) => {
       // `on`, not `once`: with no listener left, signal-exit (conf's writer) would re-raise it.
       for (const name of ['SIGTERM', 'SIGINT']) process.on(name, () => resolve(name))
     })
     log(`cbs plugin: ${signal}: finishing the requests in flight`)
     await server.close()
-    return {socket: flags.socket}
+    return {socket: server.path}
   }
 }

@@ -1,4 +1,4 @@
-import {chmodSync, lstatSync, mkdirSync, rmSync} from 'node:fs'
+import {chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import {connect} from 'node:net'
 import {dirname} from 'node:path'
@@ -40,6 +40,8 @@ export interface ServerOptions {
 export type Listen = {path: string} | {fd: number}
 
 export interface RunningServer {
+  /** The socket's path: the one given, or the one systemd passed. */
+  path: string
   /** Stops taking connections, lets the requests in flight finish, then resolves. */
   close(): Promise<void>
 }
@@ -59,7 +61,9 @@ export async function startServer(listen: Listen, options: ServerOptions): Promi
   server.keepAliveTimeout = 30_000
   if ('path' in listen) await listenOnPath(server, listen.path)
   else await new Promise<void>((resolve, reject) => server.once('error', reject).listen({fd: listen.fd}, resolve))
+  const address = server.address()
   return {
+    path: 'path' in listen ? listen.path : typeof address === 'string' && address ? address : (socketPathOf(listen.fd) ?? ''),
     close: () =>
       new Promise<void>((resolve) => {
         closing = true
@@ -103,6 +107,18 @@ function answers(path: string): Promise<boolean> {
     })
     socket.once('error', () => resolve(false))
   })
+}
+
+/** The path a unix socket open at `fd` is bound to (Node does not tell it for a socket it was given): from /proc/net/unix, by inode. */
+export function socketPathOf(fd: number): string | undefined {
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]
+    // Num RefCount Protocol Flags Type St Inode Path
+    const line = readFileSync('/proc/net/unix', 'utf8').split('\n').map((each) => each.trim().split(/\s+/)).find((fields) => fields[6] === inode && fields[7])
+    return line?.[7]
+  } catch {
+    return undefined
+  }
 }
 
 /** systemd socket activation: the socket it passed (LISTEN_FDS), if it passed exactly one to us. */
