@@ -109,14 +109,25 @@ describe('integration: cbs plugin serve, at the protocol level', function () {
     assert.equal(cbs(root, ['volume', 'create', 'kept', '--size', '32M']).code, 0)
     await plugin.stop('SIGKILL')
     await plugin.start({}, ['--verbose'])
+    // SIGTERM as soon as the Create's system work begins (losetup, mkfs and mount are still to come).
+    const child = plugin.child!
+    const signalled = new Promise<void>((resolve) => {
+      const onData = () => {
+        if (!plugin.stderr.includes('+ truncate')) return
+        child.stderr!.off('data', onData)
+        child.kill('SIGTERM')
+        resolve()
+      }
+      child.stderr!.on('data', onData)
+    })
     const creating = plugin.call('/VolumeDriver.Create', {Name: 'late', Opts: {size: '32M'}})
-    await plugin.waitFor('+ mkfs') // its system work has begun: the Create is in flight
+    await signalled
     const code = await plugin.stop('SIGTERM')
     assert.deepEqual((await creating).body, {})
     assert.equal(code, 0, plugin.stderr)
-    const signalled = plugin.stderr.indexOf('SIGTERM: finishing the requests in flight')
+    const handled = plugin.stderr.indexOf('SIGTERM: finishing the requests in flight')
     const answered = plugin.stderr.indexOf('POST /VolumeDriver.Create "late" 200')
-    assert.ok(signalled >= 0 && answered > signalled, `the signal came while the Create was in flight:\n${plugin.stderr}`)
+    assert.ok(handled >= 0 && answered > handled, `the signal came while the Create was in flight:\n${plugin.stderr}`)
     const volumes = json<Volume[]>(cbs(root, ['volume', 'ls', '--json']))
     assert.deepEqual(volumes.map((volume) => [volume.name, volume.status]), [['kept', 'mounted'], ['late', 'mounted']])
     assert.throws(() => statSync(plugin.socket))
