@@ -4,7 +4,7 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {DoctorReport} from '../../src/lib/doctor/doctor.js'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {fillFilesystem, fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
+import {detachLoop, fillFilesystem, fingerprint, runAndKill, smallHostFilesystem, writeData} from '../support/faults.js'
 import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
@@ -204,7 +204,7 @@ describe('integration: reboot, full host disk, corrupted state', function () {
       return fingerprint(volume.mountpoint)
     })
     for (const volume of volumes) sh('umount', [volume.mountpoint])
-    for (const volume of volumes) sh('losetup', ['--detach', volume.device!])
+    for (const volume of volumes) detachLoop(volume.device!)
     // Volumes meant to be mounted that are down are what a reboot without the boot unit leaves.
     const before = cbs(root, ['doctor'])
     assert.equal(before.code, 1, before.stdout)

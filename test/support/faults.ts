@@ -1,6 +1,6 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {REPO} from './integration.js'
 
@@ -88,4 +88,19 @@ export function fillFilesystem(file: string): void {
     // dd ends with "No space left": that is the point.
     spawnSync('dd', ['if=/dev/zero', `of=${file}${suffix}`, `bs=${bs}`, 'status=none'])
   }
+}
+
+/**
+ * `losetup --detach` as a reboot or an operator would, waiting until the device is really gone:
+ * the kernel only marks a device that udev is still probing, and detaches it once udev lets go.
+ */
+export function detachLoop(device: string): void {
+  const detached = spawnSync('losetup', ['--detach', device], {encoding: 'utf8'})
+  if (detached.status !== 0) throw new Error(`losetup --detach ${device}: ${detached.stderr}`)
+  const backing = `/sys/block/${device.replace('/dev/', '')}/loop/backing_file`
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    if (!existsSync(backing)) return
+    spawnSync('sleep', ['0.05'])
+  }
+  throw new Error(`${device} is still attached 10 s after losetup --detach`)
 }
