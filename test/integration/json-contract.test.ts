@@ -63,6 +63,20 @@ describe('integration: every --json output matches its schema in schemas/', func
     assert.deepEqual(run(['volume', 'snapshot', 'rm'], [`${name}@s2`]).map((snapshot: {status: string}) => snapshot.status), ['removed'])
   })
 
+  it('--dry-run --json prints the objects as the plan would leave them, and changes nothing', () => {
+    const MiB = 1024 ** 2
+    const [planned] = run(['volume', 'create'], ['planned', '--size', '16M', '--dry-run'])
+    assert.deepEqual([planned.name, planned.status, planned.device, planned.sizeBytes], ['planned', 'mounted', null, 16 * MiB])
+    assert.deepEqual(run(['volume', 'unmount'], [name, '--dry-run']).map((volume: {status: string; device: null}) => [volume.status, volume.device]), [['unmounted', null]])
+    assert.equal(run(['volume', 'resize'], [name, '--size', '64M', '--dry-run'])[0].sizeBytes, 64 * MiB)
+    assert.equal(run(['volume', 'snapshot', 'create'], [name, 'planned', '--dry-run'])[0].status, 'ready')
+    assert.deepEqual(
+      run(['volume', 'ls']).map((volume: {name: string; status: string; sizeBytes: number}) => [volume.name, volume.status, volume.sizeBytes]),
+      [[name, 'mounted', 48 * MiB], ['u1', 'mounted', 16 * MiB]],
+    )
+    assert.equal(run(['volume', 'snapshot', 'ls'], [name]).length, 1)
+  })
+
   it('attach and detach print the volume with what is attached; attach --target adds the container it started', () => {
     const [attached] = run(['volume', 'attach'], [name, '--runtime', 'docker'])
     assert.equal(attached.container, null)

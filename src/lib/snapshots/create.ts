@@ -109,7 +109,8 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
   }
-  return {...describeSnapshot(ctx, record), frozenMs}
+  // Under --dry-run no image was made to read: report the snapshot as the plan leaves it.
+  return {...describeSnapshot(ctx, record), ...(ctx.exec.dryRun && {status: 'ready' as const}), frozenMs}
 }
 
 /** Where the volume's filesystem is mounted (its own mountpoint first), if it is. */

@@ -15,7 +15,7 @@ import {recoverInterrupted} from '../recovery/recovery.js'
 import type {VolumeRecord, VolumeType} from '../store/state.js'
 import {Undo} from '../common/undo.js'
 import {checkUnion, isUnion, mountUnion, prepareUpper, requireAufs, type UnionRecord} from '../union/union-volume.js'
-import {describeVolume, type Volume} from './volume.js'
+import {describePlanned, describeVolume, type Volume} from './volume.js'
 import {buildClone, planClone} from './clone.js'
 
 export const DEFAULT_SIZE = 1024 ** 3
@@ -81,7 +81,8 @@ export async function createVolume(ctx: Context, request: CreateRequest): Promis
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
   }
-  return describeVolume(ctx, record, HostView.read(ctx.host))
+  const view = HostView.read(ctx.host)
+  return ctx.exec.dryRun ? describePlanned(ctx, record, view, 'mounted') : describeVolume(ctx, record, view)
 }
 
 async function buildLoopVolume(ctx: Context, record: VolumeRecord, undo: Undo): Promise<void> {

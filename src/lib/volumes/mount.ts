@@ -8,7 +8,7 @@ import {compareOrdinal} from '../common/ordinal.js'
 import {silentProgress} from '../common/progress.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
 import type {VolumeRecord} from '../store/state.js'
-import {describeVolume, type Volume} from './volume.js'
+import {describePlanned, describeVolume, type Volume} from './volume.js'
 import {explainBusy} from '../runtimes/attach.js'
 import {bringDown, bringUp} from './lifecycle.js'
 
@@ -28,8 +28,8 @@ export function selectionOf(all: boolean | undefined, names: string[], verb: 'mo
  * they are now.
  */
 export async function mountVolumes(ctx: Context, selection: Selection, options: {acceptLowers?: boolean} = {}): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, 'lowers first', async (record, view) => {
-    if ('all' in selection && record.meantToBeMounted === false) return
+  return forEachSelected(ctx, selection, 'mounted', async (record, view) => {
+    if ('all' in selection && record.meantToBeMounted === false) return 'skipped'
     await bringUp(ctx, record, view, options)
     if ('names' in selection) await recordMeantToBeMounted(ctx, record.name, true)
   })
@@ -41,7 +41,7 @@ export async function mountVolumes(ctx: Context, selection: Selection, options: 
  * was, so that `mount --all` brings back the same volumes.
  */
 export async function unmountVolumes(ctx: Context, selection: Selection): Promise<Volume[]> {
-  return forEachSelected(ctx, selection, 'unions first', async (record, view) => {
+  return forEachSelected(ctx, selection, 'unmounted', async (record, view) => {
     await bringDown(ctx, record, view).catch((error) => explainBusy(ctx, record, error))
     if ('names' in selection) await recordMeantToBeMounted(ctx, record.name, false)
   })
@@ -58,26 +58,28 @@ export async function recordMeantToBeMounted(ctx: Context, name: string, meant: 
 async function forEachSelected(
   ctx: Context,
   selection: Selection,
-  order: 'lowers first' | 'unions first',
-  step: (record: VolumeRecord, view: HostView) => Promise<void>,
+  /** mounted: lower layers first; unmounted: union volumes first. */
+  goal: 'mounted' | 'unmounted',
+  step: (record: VolumeRecord, view: HostView) => Promise<'skipped' | void>,
 ): Promise<Volume[]> {
   select(ctx, selection) // bad names and unknown volumes are refused before recovery touches anything
   // After a crash or a reboot: first finish or roll back what was left half done.
   await recoverInterrupted(ctx)
   const records = select(ctx, selection)
   const state = ctx.store.read()
-  const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (order === 'lowers first' ? 1 : -1)
+  const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (goal === 'mounted' ? 1 : -1)
   const progress = ctx.progress ?? silentProgress
+  const skipped = new Set<string>()
   try {
     for (const [index, record] of records.toSorted((a, b) => depth(a) - depth(b)).entries()) {
       progress.update(index + 1, records.length, record.name)
-      await step(record, HostView.read(ctx.host))
+      if ((await step(record, HostView.read(ctx.host))) === 'skipped') skipped.add(record.name)
     }
   } finally {
     progress.finish()
   }
   const view = HostView.read(ctx.host)
-  return records.map((record) => describeVolume(ctx, record, view))
+  return records.map((record) => (ctx.exec.dryRun && !skipped.has(record.name) ? describePlanned(ctx, record, view, goal) : describeVolume(ctx, record, view)))
 }
 
 function select(ctx: Context, selection: Selection): VolumeRecord[] {

@@ -60,7 +60,9 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   }
   await checkpoint('resize:done')
   await finishIntent(ctx, name, mine, sizeBytes)
-  return describeConfirmed(ctx, {...record, sizeBytes})
+  const resized = await describeConfirmed(ctx, {...record, sizeBytes})
+  // Under --dry-run the image keeps its size: report the planned one.
+  return ctx.exec.dryRun ? {...resized, sizeBytes, ...(resized.upper && {upper: {...resized.upper, sizeBytes}})} : resized
 }
 
 /** What the resize is to do; undefined when the volume already has that size. */

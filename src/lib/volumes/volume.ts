@@ -81,6 +81,20 @@ export function describeVolume(ctx: Context, record: VolumeRecord, view: HostVie
   }
 }
 
+/**
+ * Under --dry-run nothing on the host has changed, so reading it shows the volume as it was (a
+ * planned create would show no image and status "error"): report it as the plan leaves it, with
+ * the planned size and status. What only the run would tell (the loop device, the usage) is null.
+ */
+export function describePlanned(ctx: Context, record: VolumeRecord, view: HostView, status?: 'mounted' | 'unmounted'): Volume {
+  const now = describeVolume(ctx, record, view)
+  const planned = status ?? now.status
+  const changes = planned !== now.status
+  const usedBytes = changes ? null : now.usedBytes
+  const volume: Volume = {...now, status: planned, sizeBytes: record.sizeBytes, usedBytes, device: changes ? null : now.device}
+  return volume.upper ? {...volume, upper: {...volume.upper, sizeBytes: record.sizeBytes, usedBytes}} : volume
+}
+
 const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring', resize: 'resizing'} as const satisfies Record<string, VolumeStatus>
 
 function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
