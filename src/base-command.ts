@@ -24,7 +24,8 @@ export abstract class CbsCommand extends Command {
     const dryRun = flags['dry-run'] ?? false
     // Dry-run lines are the output, unless stdout is reserved for the JSON document.
     // Command lines carry paths and names: printable, like all human output.
-    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(printable(line)) : (line: string) => this.logToStderr(printable(line))
+    // (oclif's logToStderr is silent under --json: `--dry-run --json` would show no plan at all.)
+    const log = dryRun && !this.jsonEnabled() ? (line: string) => this.log(printable(line)) : (line: string) => this.toStderr(printable(line))
     // Progress only for a person watching, and never mixed into --verbose or --dry-run lines.
     const progress = flags.verbose || dryRun ? undefined : ttyProgress()
     const ctx = systemContext({verbose: flags.verbose, dryRun, log, progress})
@@ -32,6 +33,11 @@ export abstract class CbsCommand extends Command {
     // (conf's file writer re-raises the first one) must not cut the undo short.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => ctx.exec.interrupt(interrupted(signal)))
     return ctx
+  }
+
+  /** A line on stderr, with --json too: stdout alone is kept for the one document. */
+  protected toStderr(line: string): void {
+    process.stderr.write(`${line}\n`)
   }
 
   /** Whatever oclif's parser rejects (a flag without its value included) is a usage error, exit 2. */

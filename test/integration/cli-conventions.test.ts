@@ -73,6 +73,7 @@ describe('integration: command-line conventions', function () {
     const asJson = cbs(root, ['volume', 'inspect', 'a', 'nope', '--json'])
     assert.equal(asJson.code, 3)
     assert.deepEqual(json(asJson).map((volume: {name: string}) => volume.name), ['a'])
+    assert.equal(asJson.stderr, 'cbs: no such volume: nope: see `cbs volume ls`\n', 'with --json too, stderr names nope')
     assert.equal(cbs(root, ['volume', 'rm', 'a']).code, 0)
   })
 

@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {systemContext} from '../../lib/system/context.js'
 import {inspectExisting} from '../../lib/volumes/list.js'
 import {type Volume, VOLUME_FIELDS} from '../../lib/volumes/volume.js'
 import {parseTemplate, renderTemplate} from '../../ui/go-template.js'
@@ -25,7 +24,7 @@ export default class VolumeInspect extends CbsCommand {
     const {argv, flags} = await this.parse(VolumeInspect)
     // A typing error in the template shows before any work.
     const template = flags.format === undefined ? undefined : parseTemplate(flags.format, VOLUME_FIELDS)
-    const {volumes, missing} = await inspectExisting(systemContext(), argv as string[])
+    const {volumes, missing} = await inspectExisting(this.context(flags), argv as string[])
     if (missing && volumes.length === 0) throw missing
     if (!this.jsonEnabled() && template) this.log(renderTemplate(template, volumes))
     else if (!this.jsonEnabled()) {
@@ -34,7 +33,7 @@ export default class VolumeInspect extends CbsCommand {
     }
     // As docker does: what exists is printed, and the names that do not make it fail.
     if (missing) {
-      this.logToStderr(`${this.config.bin}: ${missing.message}`)
+      this.toStderr(`${this.config.bin}: ${missing.message}`)
       process.exitCode = missing.exitCode
     }
     return volumes

@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
-import {systemContext} from '../../lib/system/context.js'
 import {parseFilter} from '../../lib/input/filters.js'
 import {listVolumes} from '../../lib/volumes/list.js'
 import {type Volume, VOLUME_FIELDS, VOLUME_FILTERS} from '../../lib/volumes/volume.js'
@@ -34,7 +33,7 @@ export default class VolumeLs extends CbsCommand {
     const filters = (flags.filter ?? []).map((text) => parseFilter(text, VOLUME_FILTERS))
     const listing = {quiet: flags.quiet, format: flags.format, fields: VOLUME_FIELDS}
     checkFormat(listing)
-    const volumes = await listVolumes(systemContext(), filters)
+    const volumes = await listVolumes(this.context(flags), filters)
     if (this.jsonEnabled() && !flags.quiet) return volumes
     const table = async () => {
       const [{volumeTable}, {styleFor}] = await Promise.all([import('../../ui/volume-output.js'), import('../../ui/style.js')])
