@@ -63,7 +63,11 @@ describe('integration: prune, --format, filters, busy messages', function () {
     create('spare')
     const all = cbs(root, ['volume', 'prune', '--all', '--force', '--json'])
     assert.equal(all.code, 0, all.stderr)
-    assert.deepEqual(json<Volume[]>(all).map((volume) => [volume.name, volume.status]), [['snapped', 'removed'], ['spare', 'removed']], 'as rm prints them: as they were, removed')
+    // As rm prints them: as they were, status removed, with the snapshots removed along.
+    assert.deepEqual(
+      json<Volume[]>(all).map((volume) => [volume.name, volume.status, (volume.snapshots ?? []).map((snapshot) => snapshot.name)]),
+      [['snapped', 'removed', ['snapped@s']], ['spare', 'removed', []]],
+    )
     assert.deepEqual(names(['volume', 'ls', '-q']), ['live'])
     assert.deepEqual(names(['volume', 'snapshot', 'ls', '-q']), [])
 

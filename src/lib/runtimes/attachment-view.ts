@@ -104,6 +104,15 @@ export async function withConfirmedAttachments(ctx: Context, records: VolumeReco
   })
 }
 
+/**
+ * Whether some runtime the record names could not be asked: its attachments are unknown, not
+ * gone. What removes volumes (prune) must keep such a volume, as docker would keep one in use.
+ */
+export async function hasUncheckedAttachments(ctx: Context, record: VolumeRecord): Promise<boolean> {
+  const answers = await answersFor(ctx, [record])
+  return [...answers.values()].some((answer) => 'problem' in answer)
+}
+
 /** A record no runtime confirms, in whole or in part: what doctor reports and `--fix` drops. */
 export interface StaleAttachment {
   volume: string

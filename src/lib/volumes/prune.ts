@@ -1,5 +1,6 @@
 import type {Context} from '../system/context.js'
 import {isKind} from '../common/errors.js'
+import {hasUncheckedAttachments} from '../runtimes/attachment-view.js'
 import {stackDepth} from '../union/lowers.js'
 import {listVolumes} from './list.js'
 import {removeVolumes} from './remove.js'
@@ -22,8 +23,12 @@ export interface PruneRequest {
 export async function pruneCandidates(ctx: Context, all = false): Promise<Volume[]> {
   const state = ctx.store.read()
   const volumes = await listVolumes(ctx)
+  // A runtime that did not answer (a daemon down or stuck) confirms no attachment, yet may have one.
+  const unchecked = new Set<string>()
+  for (const volume of volumes) if (await hasUncheckedAttachments(ctx, state.volumes[volume.name])) unchecked.add(volume.name)
   return volumes
     .filter((volume) => volume.status === 'mounted' || volume.status === 'unmounted')
+    .filter((volume) => !unchecked.has(volume.name))
     .filter((volume) => all || (volume.status === 'unmounted' && volume.attachments.length === 0 && Object.keys(state.volumes[volume.name]?.snapshots ?? {}).length === 0))
     .sort((a, b) => stackDepth(state, b.name) - stackDepth(state, a.name)) // union volumes before what they stack
 }

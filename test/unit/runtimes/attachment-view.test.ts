@@ -4,6 +4,7 @@ import {attachmentFindings, dropStaleAttachments} from '../../../src/lib/doctor/
 import {confirm, parseContainerStatus} from '../../../src/lib/runtimes/attachment-view.js'
 import type {AttachmentRecord} from '../../../src/lib/store/state.js'
 import {inspectVolumes, listVolumes} from '../../../src/lib/volumes/list.js'
+import {pruneCandidates} from '../../../src/lib/volumes/prune.js'
 import type {Expectation} from '../../support/fake-executor.js'
 import {type UnitContext, unitContext, withScript} from '../../support/unit-context.js'
 
@@ -80,6 +81,15 @@ describe('ls, inspect and doctor read attachments from the runtimes', () => {
     ])
     assert.deepEqual((await listVolumes(ls))[0].attachments, [])
     ls.exec.assertDone()
+  })
+
+  it('prune keeps a volume whose runtime does not answer: its attachment is unknown, not gone', async () => {
+    await seed(ctx, 'db', [{runtime: 'docker', name: 'db', containers: []}])
+    await seed(ctx, 'idle')
+    const prune = withScript(ctx, [{command: /^docker ps /, fails: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?'}])
+    assert.deepEqual((await pruneCandidates(prune)).map((volume) => volume.name), ['idle'])
+    assert.deepEqual((await pruneCandidates(prune, true)).map((volume) => volume.name), ['idle'])
+    prune.exec.assertDone()
   })
 
   it('doctor reports records no runtime confirms, says which runtimes it could not ask, and --fix drops only the stale parts', async () => {
