@@ -15,7 +15,11 @@ import type {AttachmentRecord, RuntimeName, VolumeRecord} from '../store/state.j
 
 const ASK_TIMEOUT_MS = 3000
 
-export const volumeNamesArgs = () => ['volume', 'ls', '--quiet']
+/**
+ * cbs registers its volumes with the local driver. Only those are listed: a full `volume ls`
+ * also asks every volume plugin dockerd has known, and waits 15 s on one that does not answer.
+ */
+export const volumeNamesArgs = () => ['volume', 'ls', '--quiet', '--filter', 'driver=local']
 export const containerStatusArgs = () => ['ps', '--all', '--no-trunc', '--format', '{{.ID}} {{.Status}}']
 
 /** What one runtime answered. */

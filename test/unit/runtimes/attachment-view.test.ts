@@ -13,7 +13,7 @@ const OTHER = 'b'.repeat(64)
 const LIVE = 'c'.repeat(64)
 
 const ps = (runtime: string, lines: string[]): Expectation => ({command: `${runtime} ps --all --no-trunc --format '{{.ID}} {{.Status}}'`, stdout: lines.map((line) => `${line}\n`).join('')})
-const volumes = (runtime: string, names: string[]): Expectation => ({command: `${runtime} volume ls --quiet`, stdout: names.map((name) => `${name}\n`).join('')})
+const volumes = (runtime: string, names: string[]): Expectation => ({command: `${runtime} volume ls --quiet --filter driver=local`, stdout: names.map((name) => `${name}\n`).join('')})
 
 async function seed(ctx: UnitContext, name: string, attachments?: AttachmentRecord[]): Promise<void> {
   mkdirSync(ctx.layout.imagesDir, {recursive: true})
