@@ -233,6 +233,12 @@ describe('volume attach / detach (planned commands)', () => {
       detach.exec.assertDone()
       assert.equal(await exitCodeOf(removeVolumes(withScript(ctx, [probe(runtime), ...used]), ['db'])), 4)
       assert.equal(statusOf(ctx), 'mounted')
+      // Running: `rm` alone refuses it (docker and podman alike), so the hint is rm -f.
+      const running = containers(runtime, [[ID, runtime === 'docker' ? '/web' : 'web', 'running', [{Type: 'bind', Source: mountpoint, Destination: '/data'}]]])
+      await assert.rejects(removeVolumes(withScript(ctx, [probe(runtime), ...running]), ['db']), (error: CbsError) => {
+        assert.equal(error.message, `volume "db" is used by container web (${runtime} aaaaaaaaaaaa, running): remove it first (${runtime} rm -f web)`)
+        return true
+      })
 
       // Once it is gone, detach forgets it.
       const gone = withScript(ctx, [probe(runtime), ...containers(runtime, [])])
