@@ -10,7 +10,7 @@ import {partialPath} from '../store/layout.js'
 import {ensureDirectory, removeImage} from '../images/loop-volume.js'
 import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
-import {defaultSnapshotName, describeSnapshot, formatSnapshotRef, type Snapshot} from './snapshot.js'
+import {defaultSnapshotName, describeSnapshot, formatSnapshotRef, parseSnapshotRef, type Snapshot} from './snapshot.js'
 import type {CopyMethod, SnapshotRecord} from '../store/state.js'
 import {Undo} from '../common/undo.js'
 
@@ -45,8 +45,10 @@ export interface CreatedSnapshot extends Snapshot {
  * command that changes something clears it.
  */
 export async function createSnapshot(ctx: Context, request: SnapshotRequest): Promise<CreatedSnapshot> {
-  const volumeName = validateName(request.volume)
-  const name = validateName(request.snapshot ?? defaultSnapshotName(), 'snapshot name')
+  // `db@name`, as `zfs snapshot` takes it, is `db name`.
+  const given = request.snapshot === undefined && request.volume.includes('@') ? parseSnapshotRef(request.volume) : undefined
+  const volumeName = validateName(given?.volume ?? request.volume)
+  const name = validateName(given?.snapshot ?? request.snapshot ?? defaultSnapshotName(), 'snapshot name')
   const ref = formatSnapshotRef({volume: volumeName, snapshot: name})
   requireRoot(ctx.host)
   // Among others, clears the snapshots a killed cbs left half taken or half removed.

@@ -92,6 +92,13 @@ describe('volume snapshot create (planned commands)', () => {
     run.exec.assertDone()
   })
 
+  it('takes VOLUME@SNAPSHOT as zfs snapshot does; a second name with it is exit 2', async () => {
+    const run = withScript(ctx, snapshotScript(ctx, 's1', {reflink: false}))
+    assert.equal((await createSnapshot(run, {volume: 'db@s1'})).name, 'db@s1')
+    run.exec.assertDone()
+    assert.equal(await exitCodeOf(createSnapshot(withScript(ctx, []), {volume: 'db@s2', snapshot: 's3'})), 2)
+  })
+
   it('names a snapshot after the UTC time by default', async () => {
     const dry = unitContext([], {dryRun: true})
     try {

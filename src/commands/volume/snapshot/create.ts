@@ -10,9 +10,10 @@ export default class VolumeSnapshotCreate extends CbsCommand {
   static override examples = [
     {description: 'Name it after the UTC time, e.g. db@20261125T231800Z', command: '<%= config.bin %> <%= command.id %> db'},
     {description: 'Before a migration', command: '<%= config.bin %> <%= command.id %> db before-migration --label ticket=DB-42'},
+    {description: 'The same, named as in ZFS', command: '<%= config.bin %> <%= command.id %> db@before-migration --label ticket=DB-42'},
   ]
   static override args = {
-    volume: Args.string({description: 'Volume name', required: true}),
+    volume: Args.string({description: 'Volume name, or VOLUME@SNAPSHOT (as zfs snapshot takes it)', required: true}),
     snapshot: Args.string({description: 'Snapshot name (same rule as volume names); default: the UTC time'}),
   }
   static override flags = {
