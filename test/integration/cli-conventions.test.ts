@@ -33,7 +33,7 @@ describe('integration: command-line conventions', function () {
     ['volume ls a', /^unexpected argument a: cbs volume ls takes none \(see cbs volume ls --help\)$/],
     ['volume bogus db', /^unknown command "cbs volume bogus": the volume commands are attach, create, detach, inspect, ls, mount, prune, resize, rm, snapshot, unmount \(see cbs volume --help\)$/],
     ['volume snapshot bogus', /^unknown command "cbs volume snapshot bogus": the volume snapshot commands are create, ls, restore, rm \(see cbs volume snapshot --help\)$/],
-    ['--bogus', /^--bogus is not a command: the commands are autocomplete, doctor, plugin, system, volume \(see cbs --help\)$/],
+    ['--bogus', /^--bogus is not a command: the commands are autocomplete, csi, doctor, plugin, system, volume \(see cbs --help\)$/],
     ['volume mount --all db', /^--all takes no volume names \(db\): type `cbs volume mount --all` or `cbs volume mount db`$/],
     ['volume unmount -a db', /^--all takes no volume names \(db\): type `cbs volume unmount --all` or `cbs volume unmount db`$/],
     ['volume snapshot create db s --freeze-timeout x', /^--freeze-timeout: expected an integer but received: x: see cbs volume snapshot create --help$/],
