@@ -262,6 +262,26 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.equal(detached.code, 0, detached.stderr)
       assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', name, '--json']))[0].attachments, [])
     })
+
+    it('--target with a union volume: unmount is refused while the container runs, and the overlay the container writes to stays the only one on its upper', () => {
+      const base = `${name}-db`
+      assert.equal(cbs(root, ['volume', 'create', base, '--size', '16M']).code, 0)
+      assert.equal(cbs(root, ['volume', 'snapshot', 'create', base, 'seed']).code, 0)
+      const volume = jsonOne<Volume>(cbs(root, ['volume', 'create', name, '--type', 'overlay', '--lower', `${base}@seed`, '--size', '16M', '--json']))
+      const run = ['--network', 'none', '--label', `cbs.test=${root}`]
+      const started = cbs(root, ['volume', 'attach', name, '--runtime', engine, '--target', '/data', '--', ...run, '-d', IMAGE, 'sleep', '600'])
+      assert.equal(started.code, 0, started.stderr)
+      // The overlay's anonymous device: a second overlay on the same upper would have another.
+      const overlay = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((line) => line.split(' ')[4] === volume.mountpoint)?.split(' ')[2]
+      const before = overlay()
+      const refused = cbs(root, ['volume', 'unmount', name])
+      assert.equal(refused.code, 4, refused.stderr)
+      assert.match(refused.stderr, new RegExp(`\\(${engine} [0-9a-f]{12}, running\\)`))
+      assert.equal(overlay(), before, 'the same overlay, never unmounted and mounted again')
+      cleanRuntime(engine, root, [])
+      assert.equal(cbs(root, ['volume', 'unmount', name]).code, 0)
+      assert.equal(cbs(root, ['volume', 'rm', name, base, '-r']).code, 0)
+    })
   })
 }
 

@@ -182,6 +182,13 @@ describe('integration: union volumes (overlayfs)', function () {
       assert.equal(mount.stderr.trim().split('\n').length, 1, mount.stderr)
       assert.match(mount.stderr, new RegExp(`lower layer ${data} of volume "u" ${why.source}`))
       assert.equal(spawnSync('findmnt', [volume.mountpoint]).status, 1, 'the union is not mounted')
+      assert.equal(spawnSync('findmnt', [join(root, 'uppers', 'u')]).status, 1, 'nor its upper volume: up whole or not at all')
+      const doctor = cbs(root, ['doctor', '--json'])
+      assert.equal(doctor.code, 1, doctor.stdout)
+      const found = json<{findings: Array<{message: string; fix?: string}>}>(doctor).findings.filter((finding) => finding.message.startsWith(`lower layer ${data} `))
+      assert.equal(found.length, 1, doctor.stdout)
+      assert.match(found[0].message, new RegExp(`of volume "u" ${why.source}.*: its next mount will be refused$`))
+      assert.match(found[0].fix ?? '', /cbs volume mount u --accept-lowers/)
     }
 
     asNobody(`mv data data.checked && ln -s ${secret} data`)

@@ -36,6 +36,9 @@ export class FakeHost implements Host {
   mountUsage = (mountpoint: string) => (this.vanished.has(mountpoint) ? undefined : this.fsUsage())
   canReflink = () => this.reflink
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
+  /** Filesystems ("MAJOR:MINOR") mounted in other mount namespaces, and a process in each. */
+  elsewhere = new Map<string, number[]>()
+  mountedElsewhere = (device: string) => this.elsewhere.get(device) ?? []
   processCommand = (pid: number) => (this.alive.has(pid) ? (this.commands.get(pid) ?? 'sh') : undefined)
   listDirectory = (path: string) => systemHost.listDirectory(path)
   /** Start times a test sets (a container's process); other live pids answer the real one. */

@@ -11,6 +11,7 @@ import {type Recovery, recoverInterrupted} from '../recovery/recovery.js'
 import {formatSize} from '../input/sizes.js'
 import {rebuildState} from './state-rebuild.js'
 import {attachmentFindings, dropStaleAttachments} from './attachments.js'
+import {folderLowerFindings} from './folder-lowers.js'
 import type {State} from '../store/state.js'
 import {CorruptState} from '../store/store.js'
 import {probeTools, type ToolStatus} from '../system/tools.js'
@@ -50,6 +51,7 @@ export async function runDoctor(ctx: Context, options: {fix?: boolean} = {}): Pr
     ...kernelFindings(kernel, inUse),
     ...toolFindings(tools, inUse),
     ...store.problems.map((problem) => problem.finding),
+    ...(store.state ? folderLowerFindings(ctx, store.state) : []),
     ...(store.state ? await attachmentFindings(ctx, store.state) : []),
   ]
   return {healthy: findings.every((finding) => finding.severity === 'ok' || finding.severity === 'info'), root: ctx.layout.root, findings, repaired, kernel, tools}

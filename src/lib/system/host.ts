@@ -1,10 +1,11 @@
-import {closeSync, constants, copyFileSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, copyFileSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
 import {release} from 'node:os'
 import {basename, join} from 'node:path'
 import {type LoopDevice, readLoopDevices} from './loops.js'
 import {isGone} from './gone.js'
 import {startTimeOf} from './process-identity.js'
 import {mapsUseDevice} from './devices.js'
+import {parseMountinfo} from './mountinfo.js'
 
 export interface FileInfo {
   sizeBytes: number
@@ -53,6 +54,11 @@ export interface Host {
    * in any mount namespace (containers included); never cbs itself.
    */
   processesUsing(mountpoint: string): number[]
+  /**
+   * A process in each other mount namespace (a container's) where the filesystem `device`
+   * ("MAJOR:MINOR", as mountinfo says) is mounted: a union mount a container holds, say.
+   */
+  mountedElsewhere(device: string): number[]
   /**
    * Opens a folder without following a symbolic link at its end; 'missing' when nothing is
    * there, 'not a folder' for a file or a symbolic link. The handle pins that very folder.
@@ -203,6 +209,26 @@ export const systemHost: Host = {
       if (uses) using.push(pid)
     }
     return using
+  },
+
+  mountedElsewhere(device) {
+    const namespaceOf = (pid: number | 'self') => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/mnt`)
+      } catch {
+        return undefined // gone
+      }
+    }
+    const seen = new Set([namespaceOf('self')])
+    const holders: number[] = []
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry)
+      const namespace = Number.isInteger(pid) ? namespaceOf(pid) : undefined
+      if (namespace === undefined || seen.has(namespace)) continue
+      seen.add(namespace)
+      if (parseMountinfo(readOr(`/proc/${pid}/mountinfo`)).some((mount) => mount.device === device)) holders.push(pid)
+    }
+    return holders
   },
 
   openFolder(path) {

@@ -14,15 +14,28 @@ import {isUnion, mountUnion, releaseLowers} from '../union/union-volume.js'
 
 export async function bringUp(ctx: Context, record: VolumeRecord, view: HostView, options: {acceptLowers?: boolean} = {}): Promise<void> {
   if (!isUnion(record)) return attachAndMount(ctx, record.name, ctx.layout.mountpoint(record.name), view)
-  await attachAndMount(ctx, record.name, ctx.layout.upperMount(record.name), view)
-  await mountUnion(ctx, record, options)
+  // Up whole or not at all: an upper volume left mounted alone (a lower refused) looks up to doctor.
+  const undo = new Undo()
+  await attachAndMount(ctx, record.name, ctx.layout.upperMount(record.name), view, undo)
+  try {
+    await mountUnion(ctx, record, options)
+  } catch (error) {
+    await undo.run()
+    throw error
+  }
 }
 
 /** Unmounts and detaches; refused (exit 4, nothing changed) while anything still uses the volume. */
 export async function bringDown(ctx: Context, record: VolumeRecord, view: HostView): Promise<void> {
   if (!isUnion(record)) return unmountAndDetach(ctx, record.name, ctx.layout.mountpoint(record.name), view)
   const dir = ctx.layout.mountpoint(record.name)
-  const mounted = view.mountAt(dir)?.fstype === record.type
+  const union = view.mountAt(dir)
+  const mounted = union?.fstype === record.type
+  // A container's bind mount of the union keeps its overlay alive after ours goes, and mounting
+  // ours back over the same upper (below) would make two overlays write to one upper layer.
+  if (mounted && !ctx.exec.dryRun && ctx.host.mountedElsewhere(union.device).length > 0) {
+    throw conflict(`volume "${record.name}" is in use outside this mount namespace (a container?)`, 'stop the containers using it and try again')
+  }
   if (mounted) await unmount(ctx, dir, record.name)
   try {
     await unmountAndDetach(ctx, record.name, ctx.layout.upperMount(record.name), view)
@@ -33,8 +46,8 @@ export async function bringDown(ctx: Context, record: VolumeRecord, view: HostVi
   await releaseLowers(ctx, record)
 }
 
-/** Attaches the volume's image and mounts it on `dir`. */
-async function attachAndMount(ctx: Context, name: string, dir: string, view: HostView): Promise<void> {
+/** Attaches the volume's image and mounts it on `dir`; `undo` takes back what was done, until the caller is done too. */
+async function attachAndMount(ctx: Context, name: string, dir: string, view: HostView, undo = new Undo()): Promise<void> {
   const file = ctx.layout.image(name)
   if (!ctx.host.fileInfo(file)) {
     throw notFound(`backing file ${file} of volume "${name}" is missing`, 'run `cbs doctor` to see what happened to it')
@@ -44,11 +57,10 @@ async function attachAndMount(ctx: Context, name: string, dir: string, view: Hos
   if (attached && top?.source === attached) return
   if (top) throw conflict(`${top.source} is mounted on ${dir}, the mountpoint of volume "${name}"`, `unmount it first (umount ${dir})`)
 
-  const undo = new Undo()
   try {
     const device = attached ?? (await attach(ctx, file, undo))
     if (!ctx.host.fileInfo(dir)) await prepareMountpoint(ctx, dir, undo)
-    await mount(ctx, device, dir)
+    await mount(ctx, device, dir, undo)
   } catch (error) {
     await undo.run()
     throw error

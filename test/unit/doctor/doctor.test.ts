@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {runDoctor} from '../../../src/lib/doctor/doctor.js'
 import {findDrift, type Observed} from '../../../src/lib/doctor/drift.js'
 import {HostView} from '../../../src/lib/system/host-view.js'
@@ -163,6 +165,38 @@ describe('doctor: kernel, tools, unit file (pure)', () => {
 
 describe('doctor --fix (planned commands)', () => {
   const probes = (): Expectation[] => TOOLS.map(({name}) => ({command: new RegExp(`^${name.replace('.', '\\.')}( |$)`), stdout: `${name} 1.0`}))
+
+  it('reports a folder lower that is not the one checked at create (its next mount is refused), with mount\'s fix', async () => {
+    const ctx = unitContext()
+    const lowers = mkdtempSync(join(tmpdir(), 'cbs-lowers-'))
+    try {
+      const [kept, swapped] = [join(lowers, 'kept'), join(lowers, 'swapped')]
+      mkdirSync(kept)
+      mkdirSync(swapped)
+      const identity = (path: string) => `${statSync(path).dev}:${statSync(path).ino}`
+      const lower = (path: string) => ({type: 'directory' as const, path, identity: identity(path)})
+      await ctx.store.update((state) => {
+        state.volumes.u = volume('u', {type: 'overlay', lowers: [lower(kept), lower(swapped)], meantToBeMounted: false})
+      })
+      mkdirSync(ctx.layout.imagesDir, {recursive: true})
+      writeFileSync(ctx.layout.image('u'), '')
+      assert.equal((await runDoctor(withScript(ctx, probes()))).healthy, true, 'both as checked')
+      renameSync(swapped, `${swapped}.checked`) // kept, so that the new folder cannot reuse its inode
+      mkdirSync(swapped)
+      const report = await runDoctor(withScript(ctx, probes()))
+      assert.equal(report.healthy, false)
+      const found = report.findings.filter((finding) => /lower layer/.test(finding.message))
+      assert.deepEqual(found.map((finding) => finding.severity), ['warning'])
+      assert.match(found[0].message, new RegExp(`^lower layer ${swapped} of volume "u" is not the folder checked at create .*: its next mount will be refused$`))
+      assert.match(found[0].fix!, /check it and run `cbs volume mount u --accept-lowers`$/)
+      rmSync(swapped, {recursive: true})
+      const missing = (await runDoctor(withScript(ctx, probes()))).findings.find((finding) => /lower layer/.test(finding.message))
+      assert.match(`${missing?.message}: ${missing?.fix}`, /is missing: its next mount will be refused: put the folder back, or remove the volume$/)
+    } finally {
+      ctx.cleanup()
+      rmSync(lowers, {recursive: true, force: true})
+    }
+  })
 
   it('repairs in order: unmount, then detach, then move the image to lost+found and remove the stray mountpoint', async () => {
     const ctx = unitContext()

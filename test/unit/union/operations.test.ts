@@ -188,6 +188,32 @@ describe('union volumes (planned commands)', () => {
     down.exec.assertDone()
   })
 
+  it('refuses (exit 4) to unmount a union a container still holds, before unmounting anything: mounting it back would put a second overlay on the same upper', async () => {
+    await create()
+    const union = ctx.host.mountinfo().split('\n').find((line) => line.includes(` ${ctx.layout.mountpoint('u')} `))!.split(' ')[2]
+    ctx.host.elsewhere.set(union, [4242])
+    const untouched = withScript(ctx, [])
+    await assert.rejects(unmountVolumes(untouched, {names: ['u']}), (error: CbsError) => error.exitCode === 4 && /in use outside this mount namespace/.test(error.message))
+    untouched.exec.assertDone()
+  })
+
+  it('takes the upper volume down again when the union cannot be mounted on it (a lower swapped): up whole or not at all', async () => {
+    await create()
+    ctx.host.loops = []
+    ctx.host.mounts = []
+    renameSync(b, `${b}.checked`) // kept, so that the new folder cannot reuse its inode
+    mkdirSync(b) // same path, another folder
+    const upper = ctx.layout.upperMount('u')
+    const up = withScript(ctx, [
+      {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('u')}`, stdout: '/dev/loop5'},
+      {command: `mount -o discard /dev/loop5 ${upper}`},
+      {command: `umount ${upper}`},
+      {command: 'losetup --detach /dev/loop5'},
+    ])
+    assert.equal(await exitCodeOf(mountVolumes(up, {names: ['u']})), 4)
+    up.exec.assertDone()
+  })
+
   it('refuses a missing host folder lower at mount time (exit 3)', async () => {
     await create()
     ctx.host.mounts = ctx.host.mounts.filter((mount) => mount.fstype !== 'overlay')
