@@ -1,4 +1,5 @@
 import {invalid} from '../lib/common/errors.js'
+import {printable} from './printable.js'
 
 /**
  * `--format`: the part of Go's text/template that docker users type, over cbs's JSON objects.
@@ -10,7 +11,8 @@ import {invalid} from '../lib/common/errors.js'
  *   table ...            a header row (the field names in capitals), then columns aligned on tabs
  *   \t  \n               a tab, a newline (as typed in a shell, inside single quotes)
  *
- * A field prints as text: strings as they are, null as nothing, a list as "a,b", an object of
+ * A field prints as text: strings as they are (control characters escaped, as in all human output;
+ * json prints them as JSON escapes), null as nothing, a list as "a,b", an object of
  * plain values as "k=v,k2=v2" (docker prints labels so), anything deeper as JSON. A field that
  * is not a key of the objects is a typing error (exit 2) naming the valid ones, even when there
  * is nothing to print.
@@ -85,11 +87,11 @@ function evaluate(node: Node, item: unknown): string {
     case 'json':
       return JSON.stringify(value ?? null)
     case 'upper':
-      return asText(value).toUpperCase()
+      return printable(asText(value).toUpperCase())
     case 'lower':
-      return asText(value).toLowerCase()
+      return printable(asText(value).toLowerCase())
     default:
-      return node.path.length === 0 ? JSON.stringify(item) : asText(value)
+      return node.path.length === 0 ? JSON.stringify(item) : printable(asText(value))
   }
 }
 

@@ -25,6 +25,12 @@ describe('--format: the Go-template subset docker users type (pure)', () => {
     assert.equal(render('{{json .Labels}}'), '{"env":"prod","team":"web"}\n{}')
     assert.equal(render('{{ upper .Name }}'), 'DB\nCACHE')
   })
+  it('escapes control characters in the values it prints (a root path, say), never in the template; json keeps its own escapes', () => {
+    const hostile = [{name: 'x', mountpoint: '/r\u001B[31m/mounts/x\nFAKE', labels: {}}]
+    const print = (source: string) => renderTemplate(parseTemplate(source, FIELDS), hostile)
+    assert.equal(print('{{.Mountpoint}}\\t{{upper .Mountpoint}}\\n'), '/r\\x1b[31m/mounts/x\\nFAKE\t/R\\x1b[31M/MOUNTS/X\\nFAKE\n')
+    assert.equal(print('{{json .Mountpoint}}'), '"/r\\u001b[31m/mounts/x\\nFAKE"')
+  })
   it('table: a header of the field names, columns aligned on tabs', () => {
     assert.equal(render('table {{.Name}}\\t{{.SizeBytes}}\\t{{.Mountpoint}}'), [
       'NAME    SIZE BYTES   MOUNTPOINT',
