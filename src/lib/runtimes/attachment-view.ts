@@ -41,11 +41,11 @@ export function parseContainerStatus(text: string): Map<string, boolean> {
 
 export type Answer = {facts: RuntimeFacts} | {problem: string}
 
-async function ask(ctx: Context, runtime: RuntimeName): Promise<Answer> {
+async function ask(ctx: Context, runtime: RuntimeName, withVolumes: boolean): Promise<Answer> {
   try {
     const run = (args: string[]) => ctx.exec.run(runtime, args, {timeoutMs: ASK_TIMEOUT_MS})
     const containers = parseContainerStatus((await run(containerStatusArgs())).stdout)
-    const volumes = hasBindVolumes(runtime) ? (await run(volumeNamesArgs())).stdout.split('\n').map((line) => line.trim()).filter(Boolean) : []
+    const volumes = withVolumes && hasBindVolumes(runtime) ? (await run(volumeNamesArgs())).stdout.split('\n').map((line) => line.trim()).filter(Boolean) : []
     return {facts: {volumes: new Set(volumes), containers}}
   } catch (error) {
     if (!(error instanceof CommandFailed)) throw error
@@ -54,16 +54,21 @@ async function ask(ctx: Context, runtime: RuntimeName): Promise<Answer> {
   }
 }
 
-const asked = new WeakMap<Context['exec'], Map<RuntimeName, Promise<Answer>>>()
+const asked = new WeakMap<Context['exec'], Map<string, Promise<Answer>>>()
 
-/** The runtime's answer, asked at most once per command (per executor). */
-export function askRuntime(ctx: Context, runtime: RuntimeName): Promise<Answer> {
-  const answers = asked.get(ctx.exec) ?? new Map<RuntimeName, Promise<Answer>>()
+/**
+ * The runtime's answer, asked at most once per command (per executor). Its named volumes only
+ * when a record names one: `volume ls` asks every volume driver dockerd knows, and one that
+ * hangs must not hide the containers and live mounts, which `ps` alone confirms.
+ */
+export function askRuntime(ctx: Context, runtime: RuntimeName, withVolumes = true): Promise<Answer> {
+  const answers = asked.get(ctx.exec) ?? new Map<string, Promise<Answer>>()
   asked.set(ctx.exec, answers)
-  let answer = answers.get(runtime)
+  const key = `${runtime} ${withVolumes}`
+  let answer = answers.get(key)
   if (!answer) {
-    answer = ask(ctx, runtime)
-    answers.set(runtime, answer)
+    answer = ask(ctx, runtime, withVolumes)
+    answers.set(key, answer)
   }
   return answer
 }
@@ -88,9 +93,13 @@ export function confirm(attachment: AttachmentRecord, facts: RuntimeFacts): Atta
 
 /** Only the records that name a runtime ask it; none: no runtime is asked at all. */
 async function answersFor(ctx: Context, records: VolumeRecord[]): Promise<Map<RuntimeName, Answer>> {
-  const runtimes = [...new Set(records.flatMap((record) => (record.attachments ?? []).map((attachment) => attachment.runtime)))]
+  const attachments = records.flatMap((record) => record.attachments ?? [])
+  const runtimes = [...new Set(attachments.map((attachment) => attachment.runtime))]
   const answers = new Map<RuntimeName, Answer>()
-  for (const runtime of runtimes) answers.set(runtime, await askRuntime(ctx, runtime))
+  for (const runtime of runtimes) {
+    const named = attachments.some((attachment) => attachment.runtime === runtime && attachment.name !== null)
+    answers.set(runtime, await askRuntime(ctx, runtime, named))
+  }
   return answers
 }
 
