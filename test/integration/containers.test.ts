@@ -279,8 +279,10 @@ for (const engine of ['docker', 'podman'] as const) {
       assert.match(refused.stderr, new RegExp(`\\(${engine} [0-9a-f]{12}, running\\)`))
       assert.equal(overlay(), before, 'the same overlay, never unmounted and mounted again')
       cleanRuntime(engine, root, [])
-      assert.equal(cbs(root, ['volume', 'unmount', name]).code, 0)
-      assert.equal(cbs(root, ['volume', 'rm', name, base, '-r']).code, 0)
+      const unmounted = cbs(root, ['volume', 'unmount', name])
+      assert.equal(unmounted.code, 0, unmounted.stderr)
+      const removed = cbs(root, ['volume', 'rm', name, base, '-r'])
+      assert.equal(removed.code, 0, removed.stderr)
     })
   })
 }

@@ -212,23 +212,13 @@ export const systemHost: Host = {
   },
 
   mountedElsewhere(device) {
-    const namespaceOf = (pid: number | 'self') => {
-      try {
-        return readlinkSync(`/proc/${pid}/ns/mnt`)
-      } catch {
-        return undefined // gone
-      }
+    // A container removed a moment ago may still show its mounts (as for isDeviceBusy): give it that moment.
+    const deadline = Date.now() + BUSY_GRACE_MS
+    for (;;) {
+      const holders = namespacesMounting(device)
+      if (holders.length === 0 || Date.now() >= deadline) return holders
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
     }
-    const seen = new Set([namespaceOf('self')])
-    const holders: number[] = []
-    for (const entry of readdirSync('/proc')) {
-      const pid = Number(entry)
-      const namespace = Number.isInteger(pid) ? namespaceOf(pid) : undefined
-      if (namespace === undefined || seen.has(namespace)) continue
-      seen.add(namespace)
-      if (parseMountinfo(readOr(`/proc/${pid}/mountinfo`)).some((mount) => mount.device === device)) holders.push(pid)
-    }
-    return holders
   },
 
   openFolder(path) {
@@ -278,6 +268,27 @@ export const systemHost: Host = {
       loopControl: existsSync('/dev/loop-control'),
     }
   },
+}
+
+/** A process in each mount namespace other than ours where the filesystem `device` is mounted. */
+function namespacesMounting(device: string): number[] {
+  const namespaceOf = (pid: number | 'self') => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/mnt`)
+    } catch {
+      return undefined // gone
+    }
+  }
+  const seen = new Set([namespaceOf('self')])
+  const holders: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry)
+    const namespace = Number.isInteger(pid) ? namespaceOf(pid) : undefined
+    if (namespace === undefined || seen.has(namespace)) continue
+    seen.add(namespace)
+    if (parseMountinfo(readOr(`/proc/${pid}/mountinfo`)).some((mount) => mount.device === device)) holders.push(pid)
+  }
+  return holders
 }
 
 function readOr(path: string): string {
