@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Volume} from '../../src/lib/volumes/volume.js'
-import {cbs, json, jsonOne, leftovers, makeRoot, removeRoot, requireHost, sh} from '../support/integration.js'
+import {cbs, json, jsonOne, leftovers, makeRoot, releaseRoot, removeRoot, requireHost, sh} from '../support/integration.js'
 
 const MiB = 1024 ** 2
 const statfsBytes = (dir: string) => {
@@ -204,6 +204,27 @@ describe('integration: union volumes (overlayfs)', function () {
     assert.match(mount.stderr, /\+ mount -t overlay -o lowerdir=\/proc\/\d+\/fd\/\d+\//, 'the folder is passed by its open handle')
     assert.equal(readFileSync(join(volume.mountpoint, 'mine'), 'utf8'), 'mine\n')
     assert.equal(existsSync(join(volume.mountpoint, 'key')), false)
+  })
+
+  it('a copy of the union that mount propagation made in a service\'s namespace does not block unmount: it goes with it', () => {
+    // As on a systemd host: mounts under the root are shared, and a service runs in a slave namespace.
+    sh('mount', ['--bind', root, root])
+    sh('mount', ['--make-shared', root])
+    const service = spawn('unshare', ['--mount', '--propagation', 'slave', 'sleep', '600'], {stdio: 'ignore'})
+    try {
+      const namespace = (pid: number | 'self') => spawnSync('readlink', [`/proc/${pid}/ns/mnt`], {encoding: 'utf8'}).stdout
+      for (let waited = 0; namespace(service.pid!) === namespace('self') && waited < 5000; waited += 50) spawnSync('sleep', ['0.05'])
+      const volume = create('u')
+      const copies = () => readFileSync(`/proc/${service.pid}/mountinfo`, 'utf8').split('\n').filter((line) => line.split(' ')[4] === volume.mountpoint)
+      assert.match(copies().join('\n'), / master:\d+ - overlay /, 'the service sees the union, as a slave copy')
+      const unmounted = cbs(root, ['volume', 'unmount', 'u'])
+      assert.equal(unmounted.code, 0, unmounted.stderr)
+      assert.deepEqual(copies(), [], 'the copy went with it')
+    } finally {
+      service.kill()
+      releaseRoot(root)
+      spawnSync('umount', [root])
+    }
   })
 
   it('refuses --type aufs on this kernel (exit 5) and creates nothing', function () {

@@ -1,5 +1,6 @@
 import {type Host, type KernelInfo, systemHost} from '../../src/lib/system/host.js'
 import type {LoopDevice} from '../../src/lib/system/loops.js'
+import type {MountEntry} from '../../src/lib/system/mountinfo.js'
 
 /** The system as a test wants it: root, mounts and loop devices are set; files are real (temporary). */
 export class FakeHost implements Host {
@@ -38,7 +39,7 @@ export class FakeHost implements Host {
   processesUsing = (mountpoint: string) => (this.users.get(mountpoint) ?? []).filter((pid) => this.alive.has(pid))
   /** Filesystems ("MAJOR:MINOR") mounted in other mount namespaces, and a process in each. */
   elsewhere = new Map<string, number[]>()
-  mountedElsewhere = (device: string) => this.elsewhere.get(device) ?? []
+  mountedElsewhere = (mount: MountEntry) => this.elsewhere.get(mount.device) ?? []
   processCommand = (pid: number) => (this.alive.has(pid) ? (this.commands.get(pid) ?? 'sh') : undefined)
   listDirectory = (path: string) => systemHost.listDirectory(path)
   /** Start times a test sets (a container's process); other live pids answer the real one. */

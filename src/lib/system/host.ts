@@ -5,7 +5,7 @@ import {type LoopDevice, readLoopDevices} from './loops.js'
 import {isGone} from './gone.js'
 import {startTimeOf} from './process-identity.js'
 import {mapsUseDevice} from './devices.js'
-import {parseMountinfo} from './mountinfo.js'
+import {isPropagatedCopy, type MountEntry, parseMountinfo} from './mountinfo.js'
 
 export interface FileInfo {
   sizeBytes: number
@@ -55,10 +55,11 @@ export interface Host {
    */
   processesUsing(mountpoint: string): number[]
   /**
-   * A process in each other mount namespace (a container's) where the filesystem `device`
-   * ("MAJOR:MINOR", as mountinfo says) is mounted: a union mount a container holds, say.
+   * A process in each other mount namespace (a container's) where the filesystem of our `mount`
+   * is mounted and stays when we unmount ours (copies that propagation made go with it): a union
+   * mount a container binds, say.
    */
-  mountedElsewhere(device: string): number[]
+  mountedElsewhere(mount: MountEntry): number[]
   /**
    * Opens a folder without following a symbolic link at its end; 'missing' when nothing is
    * there, 'not a folder' for a file or a symbolic link. The handle pins that very folder.
@@ -211,11 +212,11 @@ export const systemHost: Host = {
     return using
   },
 
-  mountedElsewhere(device) {
+  mountedElsewhere(mount) {
     // A container removed a moment ago may still show its mounts (as for isDeviceBusy): give it that moment.
     const deadline = Date.now() + BUSY_GRACE_MS
     for (;;) {
-      const holders = namespacesMounting(device)
+      const holders = namespacesHolding(mount)
       if (holders.length === 0 || Date.now() >= deadline) return holders
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
     }
@@ -270,8 +271,8 @@ export const systemHost: Host = {
   },
 }
 
-/** A process in each mount namespace other than ours where the filesystem `device` is mounted. */
-function namespacesMounting(device: string): number[] {
+/** A process in each mount namespace other than ours that holds the filesystem of `mount` (see mountedElsewhere). */
+function namespacesHolding(mount: MountEntry): number[] {
   const namespaceOf = (pid: number | 'self') => {
     try {
       return readlinkSync(`/proc/${pid}/ns/mnt`)
@@ -286,7 +287,8 @@ function namespacesMounting(device: string): number[] {
     const namespace = Number.isInteger(pid) ? namespaceOf(pid) : undefined
     if (namespace === undefined || seen.has(namespace)) continue
     seen.add(namespace)
-    if (parseMountinfo(readOr(`/proc/${pid}/mountinfo`)).some((mount) => mount.device === device)) holders.push(pid)
+    const held = parseMountinfo(readOr(`/proc/${pid}/mountinfo`)).some((entry) => entry.device === mount.device && !isPropagatedCopy(entry, mount))
+    if (held) holders.push(pid)
   }
   return holders
 }

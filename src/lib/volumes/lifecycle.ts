@@ -33,7 +33,7 @@ export async function bringDown(ctx: Context, record: VolumeRecord, view: HostVi
   const mounted = union?.fstype === record.type
   // A container's bind mount of the union keeps its overlay alive after ours goes, and mounting
   // ours back over the same upper (below) would make two overlays write to one upper layer.
-  if (mounted && !ctx.exec.dryRun && ctx.host.mountedElsewhere(union.device).length > 0) {
+  if (mounted && !ctx.exec.dryRun && ctx.host.mountedElsewhere(union).length > 0) {
     throw conflict(`volume "${record.name}" is in use outside this mount namespace (a container?)`, 'stop the containers using it and try again')
   }
   if (mounted) await unmount(ctx, dir, record.name)

@@ -5,7 +5,7 @@ import {matchesAll, parseFilter} from '../../../src/lib/input/filters.js'
 import {SNAPSHOT_FILTERS, type Snapshot} from '../../../src/lib/snapshots/snapshot.js'
 import {parseLabels} from '../../../src/lib/input/labels.js'
 import {attachArgs, attachedLoopNames, parseLoopBacking} from '../../../src/lib/system/loops.js'
-import {parseMountinfo} from '../../../src/lib/system/mountinfo.js'
+import {isPropagatedCopy, parseMountinfo} from '../../../src/lib/system/mountinfo.js'
 import {validateName} from '../../../src/lib/input/names.js'
 import {validateContainerTarget} from '../../../src/lib/input/container-paths.js'
 import {parseMountedInto} from '../../../src/lib/runtimes/mount-into.js'
@@ -80,10 +80,26 @@ describe('mountinfo', () => {
   it('reads id, device, root, mountpoint, type and source, with optional fields of any count', () => {
     const entries = parseMountinfo(text)
     assert.equal(entries.length, 4)
-    assert.deepEqual(entries[1], {id: 40, device: '7:0', root: '/', mountpoint: '/var/lib/cbs/mounts/db', options: 'rw,relatime', fstype: 'ext4', source: '/dev/loop0'})
+    assert.deepEqual(entries[1], {id: 40, device: '7:0', root: '/', mountpoint: '/var/lib/cbs/mounts/db', options: 'rw,relatime', fstype: 'ext4', source: '/dev/loop0', propagation: ['shared:20']})
     assert.equal(entries[3].fstype, 'overlay')
+    assert.deepEqual(entries[3].propagation, ['master:3', 'shared:4'])
   })
   it('unescapes octal escapes', () => assert.equal(parseMountinfo(text)[2].mountpoint, '/tmp/with space'))
+  it('tells a copy that propagation made in another namespace (gone with our unmount) from a container\'s bind of the same filesystem', () => {
+    const [ours] = parseMountinfo('61 27 0:45 / /var/lib/cbs/mounts/ci rw shared:12 - overlay overlay rw')
+    const [service, peer, bind, slaveBind, other] = parseMountinfo(
+      [
+        '90 80 0:45 / /var/lib/cbs/mounts/ci rw master:12 - overlay overlay rw', // a systemd service's slave namespace
+        '91 80 0:45 / /var/lib/cbs/mounts/ci rw shared:12 - overlay overlay rw', // a peer namespace
+        '92 80 0:45 / /data rw - overlay overlay rw', // docker's bind (rprivate)
+        '93 80 0:45 / /data rw master:12 - overlay overlay rw', // a bind with :rslave
+        '94 80 0:45 / /var/lib/cbs/mounts/ci rw master:7 - overlay overlay rw', // a slave of some other group
+      ].join('\n'),
+    )
+    assert.deepEqual([service, peer, bind, slaveBind, other].map((entry) => isPropagatedCopy(entry, ours)), [true, true, false, false, false])
+    const [privateOurs] = parseMountinfo('61 27 0:45 / /var/lib/cbs/mounts/ci rw - overlay overlay rw')
+    assert.equal(isPropagatedCopy(service, privateOurs), false, 'a private mount of ours propagates nowhere')
+  })
 })
 
 describe('loop devices', () => {
