@@ -94,7 +94,9 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
   // After a reboot without the boot unit, every volume is down and nothing else looks wrong.
   for (const record of records.filter((each) => !each.pending && each.meantToBeMounted !== false)) {
     const image = layout.image(record.name)
-    if (view.mountAt(layout.mountpoint(record.name)) || view.deviceOf(image) || !observed.images.includes(basename(image))) continue
+    // A loop volume attached but not mounted is reported below; a union volume is up only with its union.
+    const up = view.mountAt(layout.mountpoint(record.name)) || (record.type === 'loop' && view.deviceOf(image))
+    if (up || !observed.images.includes(basename(image))) continue
     report('warning', `volume "${record.name}" is meant to be mounted but is not`, `cbs volume mount ${record.name} (every such volume: cbs volume mount --all; to keep it down: cbs volume unmount ${record.name})`)
   }
 

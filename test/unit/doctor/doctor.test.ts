@@ -49,6 +49,20 @@ describe('doctor: drift between the store and the system (pure)', () => {
     )
   })
 
+  it('warns about a union volume meant to be mounted whose union is down, even while its upper volume is up', () => {
+    const host = new FakeHost()
+    host.loops = [{device: '/dev/loop1', backingFile: '/r/images/u.img'}]
+    host.mounts = [{source: '/dev/loop1', mountpoint: '/r/uppers/u'}]
+    const state = {...emptyState(), volumes: {u: volume('u', {type: 'overlay', lowers: [{type: 'directory', path: '/srv/a'}]})}}
+    const problems = findDrift(layoutOf('/r'), observe(host, state, {images: ['u.img'], mountDirs: ['u']}), () => false)
+    assert.deepEqual(
+      problems.map(({finding}) => `${finding.severity}: ${finding.message}`),
+      ['warning: volume "u" is meant to be mounted but is not'],
+    )
+    host.mounts.push({source: 'overlay', mountpoint: '/r/mounts/u', fstype: 'overlay'})
+    assert.deepEqual(findDrift(layoutOf('/r'), observe(host, state, {images: ['u.img'], mountDirs: ['u']}), () => false), [])
+  })
+
   it('knows every kind of volume and snapshot: loop, union over a snapshot or folders, clones, snapshots of union volumes', () => {
     const host = new FakeHost()
     const seed = {name: 'seed', volume: 'db', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: ''}
