@@ -80,7 +80,7 @@ describe('integration: volume resize', function () {
     await new Promise((done) => setTimeout(done, 300))
     const lines = await busy.stop()
     assert.equal(refused.code, 4, refused.stderr)
-    assert.match(refused.stderr, /^cbs: volume "v" is in use by process \d+ \(\w+\), and this host does not let cbs grow ext4 while mounted \(it lacks CAP_SYS_RESOURCE\): stop the processes/)
+    assert.match(refused.stderr, /^cbs: volume "v" is in use by process(es)? \d+ \(\w+\)(, \d+ \(\w+\))*, and this host does not let cbs grow ext4 while mounted \(it lacks CAP_SYS_RESOURCE\): stop the processes/)
     assertUnbroken(lines)
     const [after] = json<Volume[]>(cbs(root, ['volume', 'inspect', 'v', '--json']))
     assert.equal(after.status, 'mounted')

@@ -81,12 +81,16 @@ export function smallHostFilesystem(dir: string, sizeMiB: number): {mountpoint: 
 
 /** Writes zeros to `file` until the filesystem is full (big writes, then the last few blocks). */
 export function fillFilesystem(file: string): void {
+  // ext4 reserves blocks for data not yet written out (delayed allocation) generously and gives
+  // back what it did not need at writeback: so fill, flush, and fill what that gave back.
   for (const [suffix, bs] of [
     ['', '1M'],
     ['.tail', '4k'],
+    ['.flushed', '4k'],
   ]) {
     // dd ends with "No space left": that is the point.
     spawnSync('dd', ['if=/dev/zero', `of=${file}${suffix}`, `bs=${bs}`, 'status=none'])
+    spawnSync('sync', ['--file-system', file])
   }
 }
 
