@@ -14,6 +14,8 @@ import SystemInstallUnit from './commands/system/install-unit.js'
 import VolumeAttach from './commands/volume/attach.js'
 import VolumeCreate from './commands/volume/create.js'
 import VolumeDetach from './commands/volume/detach.js'
+import VolumeExport from './commands/volume/export.js'
+import VolumeImport from './commands/volume/import.js'
 import VolumeInspect from './commands/volume/inspect.js'
 import VolumeLs from './commands/volume/ls.js'
 import VolumeMount from './commands/volume/mount.js'
@@ -40,6 +42,8 @@ export const COMMANDS = {
   'volume:attach': VolumeAttach,
   'volume:create': VolumeCreate,
   'volume:detach': VolumeDetach,
+  'volume:export': VolumeExport,
+  'volume:import': VolumeImport,
   'volume:inspect': VolumeInspect,
   'volume:ls': VolumeLs,
   'volume:mount': VolumeMount,

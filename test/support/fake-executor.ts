@@ -40,6 +40,10 @@ export class FakeExecutor implements Executor {
     this.interruption.request(reason)
   }
 
+  async throwIfInterrupted(): Promise<void> {
+    this.interruption.deliver()
+  }
+
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (options.mutates) this.interruption.deliver()
     const line = formatCommand(file, args)

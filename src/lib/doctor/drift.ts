@@ -69,12 +69,17 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     } else report('info', `volume "${record.name}" is being ${operation}d by process ${pid}`)
   }
 
+  for (const [name, pending] of Object.entries(state.imports ?? {})) {
+    if (isAbandoned(pending)) report('error', `the import of volume "${name}" was left half done by process ${pending.pid}, which is gone`, DOCTOR_FIX, {kind: 'recover'})
+    else report('info', `volume "${name}" is being imported by process ${pending.pid}`)
+  }
+
   for (const record of records) {
     for (const snapshot of Object.values(record.snapshots ?? {})) {
       const ref = `${record.name}@${snapshot.name}`
       const image = layout.snapshotImage(record.name, snapshot.name)
       if (snapshot.pending && isAbandoned(snapshot.pending)) {
-        const what = snapshot.pending.operation === 'remove' ? 'removal' : 'creation'
+        const what = {remove: 'removal', snapshot: 'creation', export: 'export'}[snapshot.pending.operation]
         report('error', `the ${what} of snapshot ${ref} was left half done by process ${snapshot.pending.pid}, which is gone`, DOCTOR_FIX, {kind: 'recover'})
       } else if (!snapshot.pending && !observed.snapshotImages.includes(image)) {
         report('error', `snapshot ${ref} has lost its image ${image}`, `forget it: cbs volume snapshot rm ${ref}`)
@@ -126,8 +131,8 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
     })
   }
 
-  // A clone or a restore copies into the partial file next to the image, then renames it.
-  const partials = new Set([...byImage.keys()].map(partialPath))
+  // A clone, a restore or an import copies into the partial file next to the image, then renames it.
+  const partials = new Set([...byImage.keys(), ...Object.keys(state.imports ?? {}).map(layout.image)].map(partialPath))
   for (const file of observed.images.map((name) => join(layout.imagesDir, name))) {
     if (byImage.has(file) || partials.has(file)) continue
     report('warning', `${file} belongs to no volume`, `${DOCTOR_FIX} (moves it to ${layout.lostFoundDir}/)`, {kind: 'lost+found', file})

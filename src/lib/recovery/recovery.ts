@@ -63,11 +63,33 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
       recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
     }
   }
-  return [...recoveries, ...(await reapSnapshots(ctx, abandoned.length > 0 ? ctx.store.read() : state))]
+  const reaped = await reapSnapshots(ctx, abandoned.length > 0 ? ctx.store.read() : state)
+  return [...recoveries, ...reaped, ...(await reapImports(ctx, ctx.store.read()))]
 }
 
 /**
- * Snapshots a dead process was taking or removing are no good either way: their files and
+ * A full import whose process died: no volume exists yet, only its partial image (and the partial
+ * image of its snapshot) under the intent in `state.imports`. Both go, then the intent.
+ */
+async function reapImports(ctx: Context, state: State): Promise<Recovery[]> {
+  const recoveries: Recovery[] = []
+  for (const [name, pending] of Object.entries(state.imports ?? {})) {
+    if (!isAbandoned(ctx.host, pending)) continue
+    try {
+      await removeImage(ctx, partialPath(ctx.layout.image(name)))
+      await ctx.store.update((state) => {
+        if (state.imports?.[name] && sameOwner(state.imports[name], pending)) delete state.imports[name]
+      })
+      recoveries.push({volume: name, operation: 'import', outcome: 'rolled back'})
+    } catch (error) {
+      recoveries.push({volume: name, operation: 'import', outcome: 'failed', error: describeFailure(error).message})
+    }
+  }
+  return recoveries
+}
+
+/**
+ * Snapshots a dead process was taking, removing or exporting through are no good either way: their files and
  * records go. A volume frozen for the copy was thawed by its guardian process when cbs died.
  */
 async function reapSnapshots(ctx: Context, state: State): Promise<Recovery[]> {
@@ -75,10 +97,11 @@ async function reapSnapshots(ctx: Context, state: State): Promise<Recovery[]> {
   for (const volume of Object.values(state.volumes)) {
     for (const {name, pending} of Object.values(volume.snapshots ?? {})) {
       if (!pending || !isAbandoned(ctx.host, pending)) continue
-      const reaped = {volume: formatSnapshotRef({volume: volume.name, snapshot: name}), operation: pending.operation === 'remove' ? 'snapshot remove' : 'snapshot'}
+      const operation = {remove: 'snapshot remove', snapshot: 'snapshot', export: 'export'}[pending.operation]
+      const reaped = {volume: formatSnapshotRef({volume: volume.name, snapshot: name}), operation}
       try {
         await removeSnapshot(ctx, {volume: volume.name, snapshot: name})
-        recoveries.push({...reaped, outcome: pending.operation === 'remove' ? 'finished' : 'rolled back'})
+        recoveries.push({...reaped, outcome: pending.operation === 'snapshot' ? 'rolled back' : 'finished'})
       } catch (error) {
         const {message} = describeFailure(error)
         await ctx.store.update((state) => {
@@ -144,6 +167,11 @@ const RECOVER: Record<PendingOperation['operation'], Recover> = {
     if (record.pending!.wasMounted) await bringUp(ctx, record, HostView.read(ctx.host))
     await finishIntent(ctx, record.name, record.pending!, ctx.host.fileInfo(ctx.layout.image(record.name))?.sizeBytes)
     return 'finished'
+  },
+
+  // An incremental import: the same, its new snapshot being reaped with the other unfinished ones.
+  async receive(ctx, record) {
+    return RECOVER.restore(ctx, record)
   },
 
   async resize(ctx, record) {

@@ -1,3 +1,4 @@
+import {randomUUID} from 'node:crypto'
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
@@ -21,6 +22,8 @@ export interface SnapshotRequest {
   labels?: Record<string, string>
   /** The longest the volume may stay frozen for the copy; default: see maxFreezeMsFor. */
   maxFreezeMs?: number
+  /** For `volume export`: the snapshot stays marked as the export's (see SnapshotRecord.pending) until the export removes it. */
+  temporary?: boolean
 }
 
 const MiB = 1024 ** 2
@@ -62,6 +65,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
 
   const record: SnapshotRecord = {
     name,
+    id: randomUUID(),
     volume: volumeName,
     fs: volume.fs,
     sizeBytes: file.sizeBytes,
@@ -104,7 +108,9 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     await makeReadOnly(ctx, image)
     await checkpoint('snapshot:done')
     await ctx.store.update((state) => {
-      delete state.volumes[volumeName].snapshots![name].pending
+      const snapshot = state.volumes[volumeName].snapshots![name]
+      if (request.temporary) snapshot.pending = intent('export')
+      else delete snapshot.pending
     })
   } catch (error) {
     const leftovers = await undo.run()

@@ -36,7 +36,7 @@ export function refuseWhileWorkedOn(ctx: Context, state: State, ref: SnapshotRef
   const name = formatSnapshotRef(ref)
   const pending = state.volumes[ref.volume]?.snapshots?.[ref.snapshot]?.pending
   if (pending && !isAbandoned(ctx.host, pending)) {
-    throw conflict(`snapshot ${name} is being ${pending.operation === 'remove' ? 'removed' : 'created'} by process ${pending.pid}`, 'wait for it to finish')
+    throw conflict(`snapshot ${name} is being ${{remove: 'removed', snapshot: 'created', export: 'exported'}[pending.operation]} by process ${pending.pid}`, 'wait for it to finish')
   }
 }
 

@@ -32,12 +32,13 @@ export function defaultSnapshotName(now = new Date()): string {
 }
 
 /**
- * ready: complete and usable. creating, removing: a live cbs process is at it. incomplete: the
+ * ready: complete and usable. creating, removing: a live cbs process is at it; exporting: a
+ * snapshot `volume export` took, removed when it ends. incomplete: the
  * process creating or removing it died; it is no good, and the next command that recovers
  * (recovery.ts) or `snapshot rm` clears it. error: its image is missing. removed: only in what
  * `snapshot rm` and `volume rm` print, the snapshot as it was.
  */
-export const SNAPSHOT_STATUSES = ['ready', 'creating', 'removing', 'incomplete', 'error'] as const
+export const SNAPSHOT_STATUSES = ['ready', 'creating', 'removing', 'exporting', 'incomplete', 'error'] as const
 /** removed: only in what `snapshot rm` and `volume rm` print, the snapshot as it was. */
 export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number] | 'removed'
 
@@ -53,6 +54,8 @@ export const SNAPSHOT_FILTERS: FilterKeys = {name: 'substring', volume: 'exact',
 export interface Snapshot {
   /** VOLUME@SNAPSHOT */
   name: string
+  /** Unique, and the same on every host a stream carried it to. */
+  id: string
   volume: string
   snapshot: string
   fs: Filesystem
@@ -77,6 +80,7 @@ export function describeSnapshot(ctx: Context, record: SnapshotRecord): Snapshot
   const file = ctx.host.fileInfo(image)
   return {
     name: formatSnapshotRef({volume: record.volume, snapshot: record.name}),
+    id: record.id,
     volume: record.volume,
     snapshot: record.name,
     fs: record.fs,
@@ -93,7 +97,7 @@ export function describeSnapshot(ctx: Context, record: SnapshotRecord): Snapshot
 function snapshotStatus(ctx: Context, record: SnapshotRecord, hasImage: boolean): SnapshotStatus {
   if (record.pending) {
     if (isAbandoned(ctx.host, record.pending)) return 'incomplete'
-    return record.pending.operation === 'remove' ? 'removing' : 'creating'
+    return ({remove: 'removing', export: 'exporting', snapshot: 'creating'} as const)[record.pending.operation]
   }
   return hasImage ? 'ready' : 'error'
 }

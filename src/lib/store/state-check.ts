@@ -22,8 +22,8 @@ interface Problem {
   message: string
 }
 
-const VOLUME_OPERATIONS = ['create', 'remove', 'restore', 'resize'] as const satisfies ReadonlyArray<PendingOperation['operation']>
-const SNAPSHOT_OPERATIONS = ['snapshot', 'remove'] as const
+const VOLUME_OPERATIONS = ['create', 'remove', 'restore', 'resize', 'receive'] as const satisfies ReadonlyArray<PendingOperation['operation']>
+const SNAPSHOT_OPERATIONS = ['snapshot', 'remove', 'export'] as const
 const RUNTIME_NAMES = ['docker', 'nerdctl', 'podman'] as const satisfies readonly RuntimeName[]
 
 const show = (value: unknown) => (value === undefined ? 'missing' : (JSON.stringify(value)?.slice(0, 80) ?? String(value)))
@@ -130,6 +130,7 @@ const ATTACHMENT: Fields = {
 
 const SNAPSHOT: Fields = {
   name,
+  id: rule((value) => typeof value === 'string' && /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i.test(value), 'is not a UUID'),
   volume: name,
   fs: oneOf(FILESYSTEMS),
   sizeBytes: count,
@@ -137,6 +138,7 @@ const SNAPSHOT: Fields = {
   labels: map(labelKey, text),
   createdAt: text,
   pending: optional(intent(SNAPSHOT_OPERATIONS)),
+  receivedFingerprint: optional(text),
 }
 
 const VOLUME: Fields = {
@@ -156,6 +158,7 @@ const VOLUME: Fields = {
 const STATE = object({
   schemaVersion: oneOf([SCHEMA_VERSION]),
   volumes: map(name, object(VOLUME)),
+  imports: optional(map(name, intent(['import']))),
 })
 
 /**

@@ -1,7 +1,8 @@
+import {randomUUID} from 'node:crypto'
 import type {Filesystem} from '../images/filesystems.js'
 
 /** Bumped when the shape of the state file changes; see migrateState. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 export const VOLUME_TYPES = ['loop', 'overlay', 'aufs'] as const
 export type VolumeType = (typeof VOLUME_TYPES)[number]
@@ -62,7 +63,7 @@ export interface LiveMount {
  * change to the host and removed after the last. When its process dies (kill -9, power loss)
  * the next cbs command (or `cbs doctor --fix`) finishes or rolls it back: see recovery.ts.
  */
-export interface PendingOperation<Operation extends string = 'create' | 'remove' | 'restore' | 'resize'> {
+export interface PendingOperation<Operation extends string = 'create' | 'remove' | 'restore' | 'resize' | 'receive'> {
   operation: Operation
   pid: number
   /** The owner's start time (see process-identity.ts), so that a reused pid is not taken for it. */
@@ -70,7 +71,7 @@ export interface PendingOperation<Operation extends string = 'create' | 'remove'
   startedAt: string
   /** Set once the operation is past its point of no return: it can then only be finished. */
   committed?: boolean
-  /** resize: the size asked for and the size before; resize, restore: whether the volume was mounted. */
+  /** resize: the size asked for and the size before; resize, restore, receive: whether the volume was mounted. */
   sizeBytes?: number
   fromBytes?: number
   wasMounted?: boolean
@@ -88,18 +89,28 @@ export type CopyMethod = 'reflink' | 'copy'
  */
 export interface SnapshotRecord {
   name: string
+  /** Unique for every snapshot ever made (a UUID, like ZFS's guid): kept by export and import, so incremental streams can name their base. */
+  id: string
   volume: string
   fs: Filesystem
   sizeBytes: number
   method: CopyMethod
   labels: Record<string, string>
   createdAt: string
-  pending?: PendingOperation<'snapshot' | 'remove'>
+  /** export: a snapshot `volume export` took of a volume, removed when the export ends (or by recovery once its process is gone). */
+  pending?: PendingOperation<'snapshot' | 'remove' | 'export'>
+  /** Snapshots made by `volume import`: a digest of the volume's file listing right after, to tell whether it changed since (see streams/fingerprint.ts). */
+  receivedFingerprint?: string
 }
 
 export interface State {
   schemaVersion: number
   volumes: Record<string, VolumeRecord>
+  /**
+   * Imports under way, by the name of the volume they make. The volume itself exists only once
+   * the stream has been verified; until then this intent says whose partial image is whose.
+   */
+  imports?: Record<string, PendingOperation<'import'>>
 }
 
 export const emptyState = (): State => ({schemaVersion: SCHEMA_VERSION, volumes: {}})
@@ -108,7 +119,19 @@ export const emptyState = (): State => ({schemaVersion: SCHEMA_VERSION, volumes:
  * Brings a state file written by an older cbs (its schema version given) up to date; the result
  * is checked by stateProblem (state-check.ts).
  */
-export function migrateState(data: Record<string, unknown>, _version: number): unknown {
-  // Version 1 is the first (a file without `volumes` has none yet); later migrations go here, one step at a time.
-  return {...data, volumes: data.volumes === undefined ? {} : data.volumes, schemaVersion: SCHEMA_VERSION}
+export function migrateState(data: Record<string, unknown>, version: number): unknown {
+  // A file without `volumes` has none yet. Then one step at a time, oldest first.
+  const state = {...data, volumes: data.volumes === undefined ? {} : data.volumes}
+  if (version < 2) giveSnapshotsIds(state.volumes)
+  return {...state, schemaVersion: SCHEMA_VERSION}
+}
+
+/** 1 -> 2: every snapshot has a unique id (see SnapshotRecord.id). Anything odd is left to the check. */
+function giveSnapshotsIds(volumes: unknown): void {
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+  if (!isObject(volumes)) return
+  for (const volume of Object.values(volumes)) {
+    if (!isObject(volume) || !isObject(volume.snapshots)) continue
+    for (const snapshot of Object.values(volume.snapshots)) if (isObject(snapshot)) snapshot.id ??= randomUUID()
+  }
 }

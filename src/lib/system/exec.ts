@@ -36,6 +36,8 @@ export interface Executor {
    * of running, so the operation's undo steps (which run normally afterwards) take it back.
    */
   interrupt(reason: Error): void
+  /** Throws the interruption, if one was asked for, between steps of in-process work (a long copy loop). */
+  throwIfInterrupted(): Promise<void>
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
   /** An in-process change to the host (create a file, remove a folder), logged like a command. */
   change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void>
@@ -125,6 +127,10 @@ export class SystemExecutor implements Executor {
 
   interrupt(reason: Error): void {
     this.interruption.request(reason)
+  }
+
+  async throwIfInterrupted(): Promise<void> {
+    if (this.interruption.signal.aborted) await this.deliverInterruption()
   }
 
   /**

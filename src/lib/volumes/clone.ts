@@ -114,7 +114,7 @@ async function fsck(ctx: Context, file: string): Promise<void> {
  * log, and a snapshot of a mounted xfs has one to replay: mount it once (nouuid, as its source
  * may be mounted), unmount, then generate. xfs_admin reports a refusal on stderr with exit 0.
  */
-async function renewXfsId(ctx: Context, name: string, device: string, dir: string): Promise<void> {
+export async function renewXfsId(ctx: Context, name: string, device: string, dir: string): Promise<void> {
   await ctx.exec.run('mount', mountArgs(device, dir, ['nouuid']), {mutates: true})
   await unmount(ctx, dir, name)
   const {stdout, stderr} = await ctx.exec.run('xfs_admin', ['-U', 'generate', device], {mutates: true})

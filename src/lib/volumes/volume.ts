@@ -7,7 +7,7 @@ import {describeLowers, isUnion, type Lower} from '../union/union-volume.js'
 import type {Snapshot} from '../snapshots/snapshot.js'
 import {isUp} from './lifecycle.js'
 
-export const VOLUME_STATUSES = ['mounted', 'unmounted', 'error', 'creating', 'removing', 'restoring', 'resizing'] as const
+export const VOLUME_STATUSES = ['mounted', 'unmounted', 'error', 'creating', 'removing', 'restoring', 'resizing', 'receiving'] as const
 /** removed: only in what `cbs volume rm` prints, the volume as it was. */
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number] | 'removed'
 
@@ -95,7 +95,7 @@ export function describePlanned(ctx: Context, record: VolumeRecord, view: HostVi
   return volume.upper ? {...volume, upper: {...volume.upper, sizeBytes: record.sizeBytes, usedBytes}} : volume
 }
 
-const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring', resize: 'resizing'} as const satisfies Record<string, VolumeStatus>
+const PENDING_STATUS = {create: 'creating', remove: 'removing', restore: 'restoring', resize: 'resizing', receive: 'receiving'} as const satisfies Record<string, VolumeStatus>
 
 function statusOf(record: VolumeRecord, hasFile: boolean, mounted: boolean, somethingElseMounted: boolean): VolumeStatus {
   if (record.pending) return PENDING_STATUS[record.pending.operation]

@@ -1,0 +1,41 @@
+import {open} from 'node:fs/promises'
+import type {Context} from '../system/context.js'
+import {environment} from '../common/errors.js'
+import {silentProgress} from '../common/progress.js'
+import {formatSize} from '../input/sizes.js'
+import type {Range} from './extents.js'
+import type {StreamReader} from './reader.js'
+
+/**
+ * Writes the records of a stream into `file` (a partial image nobody else sees), each once its
+ * checksum matched. Ranges that became holes are punched once the whole stream has matched, so
+ * that a damaged stream never costs more than a partial file to remove. Returns the data bytes.
+ */
+export async function applyRecords(ctx: Context, reader: StreamReader, file: string, label: string): Promise<number> {
+  const progress = ctx.progress ?? silentProgress
+  const holes: Range[] = []
+  let written = 0
+  const handle = await open(file, 'r+')
+  try {
+    for await (const record of reader.records()) {
+      await ctx.exec.throwIfInterrupted()
+      if (record.kind === 'zeros') {
+        holes.push({offset: record.offset, length: record.length})
+        continue
+      }
+      await handle.write(record.data, 0, record.data.length, record.offset).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOSPC' || error.code === 'EDQUOT') throw environment(`no space left on the host under ${ctx.layout.root} while importing ${label}`, 'free some space and try again')
+        throw error
+      })
+      written += record.data.length
+      progress.update(0, 0, `importing ${label}: ${formatSize(written)}`)
+    }
+  } finally {
+    progress.finish()
+    await handle.close()
+  }
+  for (const hole of holes) {
+    await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
+  }
+  return written
+}

@@ -1,0 +1,34 @@
+import type {Context} from '../system/context.js'
+import {invalid} from '../common/errors.js'
+import {type Exported, exportStream} from './export.js'
+import {fileSink, streamSink} from './sinks.js'
+import {exportTar} from './tar.js'
+
+export interface ExportVolumeRequest {
+  source: string
+  since?: string
+  format?: 'cbs' | 'tar'
+  /** A file, written from its start and removed when the export fails; default: stdout. */
+  output?: string
+}
+
+/** `cbs volume export`: a cbs stream or a tar, to a file or stdout. */
+export async function exportVolume(ctx: Context, request: ExportVolumeRequest): Promise<Exported> {
+  const tar = request.format === 'tar'
+  if (tar && request.since) throw invalid('--since is for the cbs format', 'a tar holds all the files; leave out --since or --format tar')
+  if (!request.output) {
+    const sink = streamSink(process.stdout)
+    const exported = tar ? await exportTar(ctx, request.source, sink) : await exportStream(ctx, request, sink)
+    await sink.close()
+    return exported
+  }
+  const sink = await fileSink(request.output)
+  try {
+    const exported = tar ? await exportTar(ctx, request.source, sink) : await exportStream(ctx, request, sink)
+    await sink.close()
+    return exported
+  } catch (error) {
+    await sink.discard()
+    throw error
+  }
+}

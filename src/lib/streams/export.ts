@@ -1,0 +1,138 @@
+import {open} from 'node:fs/promises'
+import type {Context} from '../system/context.js'
+import {requireRoot} from '../system/context.js'
+import {invalid, notFound} from '../common/errors.js'
+import {silentProgress} from '../common/progress.js'
+import {formatSize} from '../input/sizes.js'
+import {validateName} from '../input/names.js'
+import {recoverInterrupted} from '../recovery/recovery.js'
+import {createSnapshot} from '../snapshots/create.js'
+import {removeSnapshot} from '../snapshots/remove.js'
+import {defaultSnapshotName, findSnapshot, formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from '../snapshots/snapshot.js'
+import type {SnapshotRecord} from '../store/state.js'
+import {HostView} from '../system/host-view.js'
+import {describeVolume, type Volume} from '../volumes/volume.js'
+import {changesByContent, changesByExtents, type Changes} from './diff.js'
+import {allocatedRanges, type Range} from './extents.js'
+import {CHUNK_BYTES, type StreamHeader} from './format.js'
+import {type Sink, StreamWriter} from './writer.js'
+
+export interface ExportRequest {
+  /** VOLUME@SNAPSHOT, or a VOLUME (exported through a snapshot taken for it and removed after). */
+  source: string
+  /** VOLUME@BASE: an incremental stream of what changed since BASE. */
+  since?: string
+}
+
+export interface Exported {
+  volume: Volume
+  /** The snapshot streamed (a temporary one for a volume). */
+  snapshot: string
+  streamBytes: number
+  dataBytes: number
+}
+
+/**
+ * Writes a volume or snapshot as a cbs stream (format.ts) to `sink`: only the ranges of its
+ * image that hold data or, with `since`, only those that changed since BASE. A volume is
+ * exported through a snapshot (frozen only for the copy) that is removed when the export ends,
+ * fails or is interrupted; after a SIGKILL the next cbs command removes it (recovery.ts).
+ */
+export async function exportStream(ctx: Context, request: ExportRequest, sink: Sink): Promise<Exported> {
+  const {volume, snapshot: named} = parseSource(request.source)
+  const base = request.since === undefined ? undefined : parseSnapshotRef(request.since)
+  if (base && base.volume !== volume) throw invalid(`--since ${formatSnapshotRef(base)} is not a snapshot of "${volume}"`, `name one of its snapshots, e.g. ${volume}@BASE`)
+  requireRoot(ctx.host)
+  await recoverInterrupted(ctx)
+  const record = ctx.store.read().volumes[volume]
+  if (!record) throw notFound(`no such volume: ${volume}`, 'see `cbs volume ls`')
+  if (record.type !== 'loop') throw invalid(`volume "${volume}" is a ${record.type} volume`, 'export its files with --format tar, or export the snapshots of its lower layers')
+  const baseRecord = base && findSnapshot(ctx, base).record
+  if (named) findSnapshot(ctx, {volume, snapshot: named})
+  const ref: SnapshotRef = {volume, snapshot: named ?? `export-${defaultSnapshotName()}-${process.pid}`}
+  if (!named) await createSnapshot(ctx, {volume, snapshot: ref.snapshot, temporary: true})
+  try {
+    const state = ctx.store.read()
+    const record = state.volumes[volume].snapshots![ref.snapshot]
+    if (baseRecord && baseRecord.id === record.id) throw invalid(`--since ${formatSnapshotRef(base!)} is the snapshot being exported`, 'name an older one')
+    const header: StreamHeader = {
+      source: volume,
+      fs: record.fs,
+      sizeBytes: record.sizeBytes,
+      labels: state.volumes[volume].labels,
+      snapshot: named ? {name: record.name, id: record.id, createdAt: record.createdAt} : null,
+      base: baseRecord ? {name: baseRecord.name, id: baseRecord.id} : null,
+      createdAt: new Date().toISOString(),
+    }
+    const image = ctx.layout.snapshotImage(volume, ref.snapshot)
+    const changes = baseRecord ? await changesSince(ctx, baseRecord, record) : {data: await allocatedRanges(ctx, image, record.sizeBytes), zeros: []}
+    const writer = await StreamWriter.start(sink, header)
+    const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`)
+    await writer.end()
+    return {volume: describeVolume(ctx, ctx.store.read().volumes[volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
+  } finally {
+    if (!named) await removeTemporary(ctx, ref)
+  }
+}
+
+/** Removes the export's snapshot; an interruption not delivered yet is, after (it must not stop the removal). */
+async function removeTemporary(ctx: Context, ref: SnapshotRef): Promise<void> {
+  let pending: unknown
+  await ctx.exec.throwIfInterrupted().catch((error) => (pending = error))
+  await removeSnapshot(ctx, ref)
+  if (pending) throw pending
+}
+
+function parseSource(source: string): {volume: string; snapshot?: string} {
+  if (!source.includes('@')) return {volume: validateName(source)}
+  const ref = parseSnapshotRef(source)
+  return {volume: ref.volume, snapshot: ref.snapshot}
+}
+
+/**
+ * Reflinked snapshots share the extents they have in common: the extent maps tell what changed.
+ * Otherwise the images are compared.
+ */
+async function changesSince(ctx: Context, base: SnapshotRecord, source: SnapshotRecord): Promise<Changes> {
+  const baseImage = ctx.layout.snapshotImage(base.volume, base.name)
+  const sourceImage = ctx.layout.snapshotImage(source.volume, source.name)
+  const shared = base.method === 'reflink' && source.method === 'reflink'
+  return (shared ? changesByExtents : changesByContent)(ctx, baseImage, sourceImage, source.sizeBytes)
+}
+
+/** The records, in the order of their offsets; returns the data bytes sent. */
+async function writeChanges(ctx: Context, writer: StreamWriter, image: string, changes: Changes, label: string): Promise<number> {
+  const records = [...changes.data.map((range) => ({...range, zeros: false})), ...changes.zeros.map((range) => ({...range, zeros: true}))]
+  records.sort((a, b) => a.offset - b.offset)
+  const total = changes.data.reduce((sum, range) => sum + range.length, 0)
+  const progress = ctx.progress ?? silentProgress
+  let done = 0
+  const file = await open(image, 'r')
+  try {
+    for (const record of records) {
+      if (record.zeros) {
+        await writer.zeros(record.offset, record.length)
+        continue
+      }
+      for (const chunk of chunks(record)) {
+        await ctx.exec.throwIfInterrupted()
+        const bytes = Buffer.allocUnsafe(chunk.length)
+        const {bytesRead} = await file.read(bytes, 0, chunk.length, chunk.offset)
+        if (bytesRead < chunk.length) bytes.fill(0, bytesRead) // the image cannot shrink; be safe anyway
+        await writer.data(chunk.offset, bytes)
+        done += chunk.length
+        progress.update(Math.floor((done / (total || 1)) * 100), 100, `exporting ${label}: ${formatSize(done)} of ${formatSize(total)}`)
+      }
+    }
+  } finally {
+    progress.finish()
+    await file.close()
+  }
+  return done
+}
+
+function* chunks(range: Range): Generator<Range> {
+  for (let offset = range.offset; offset < range.offset + range.length; offset += CHUNK_BYTES) {
+    yield {offset, length: Math.min(CHUNK_BYTES, range.offset + range.length - offset)}
+  }
+}

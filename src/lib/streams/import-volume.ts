@@ -1,0 +1,20 @@
+import {createReadStream} from 'node:fs'
+import type {Context} from '../system/context.js'
+import {notFound} from '../common/errors.js'
+import type {Volume} from '../volumes/volume.js'
+import {type ImportRequest, importStream} from './import.js'
+import {importTar} from './tar.js'
+
+export interface ImportVolumeRequest extends ImportRequest {
+  /** A file; default: stdin. */
+  input?: string
+  format?: 'cbs' | 'tar'
+}
+
+/** `cbs volume import`: a cbs stream or a tar, from a file or stdin. */
+export async function importVolume(ctx: Context, request: ImportVolumeRequest): Promise<Volume> {
+  if (request.input !== undefined && !ctx.host.fileInfo(request.input)) throw notFound(`no such file: ${request.input}`)
+  if (request.format === 'tar') return importTar(ctx, request)
+  const input = request.input === undefined ? process.stdin : createReadStream(request.input, {highWaterMark: 1024 ** 2})
+  return importStream(ctx, request, input as AsyncIterable<Buffer>)
+}
