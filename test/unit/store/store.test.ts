@@ -15,7 +15,7 @@ describe('store', () => {
   afterEach(() => rmSync(root, {recursive: true, force: true}))
 
   it('reads an empty state when there is no file yet', () => {
-    assert.deepEqual(new Store(layoutOf(root)).read(), {schemaVersion: 1, volumes: {}})
+    assert.deepEqual(new Store(layoutOf(root)).read(), {schemaVersion: 2, volumes: {}})
   })
 
   it('round-trips changes through conf', async () => {
