@@ -32,7 +32,7 @@ describe('integration: cbs doctor', function () {
     assert.match(result.stdout, new RegExp(`^ok\\s+root\\s+${root}: writable, and only root can change it or its parents$`, 'm'))
     assert.match(result.stdout, /^ok\s+kernel\s+loop, ext4, .*fsfreeze$/m)
     assert.match(result.stdout, /^ok\s+tools\s+losetup \d+\.\d+\S*, .*mkfs\.ext4 \d/m)
-    assert.match(result.stdout, /^ok\s+state\s+\S+state\.json: 1 volume, schema 1$/m)
+    assert.match(result.stdout, /^ok\s+state\s+\S+state\.json: 1 volume, schema 2$/m)
     assert.match(result.stdout, /^ok\s+space\s+\S+ free of \S+ on the host filesystem under /m)
     assert.match(result.stdout, /\nhealthy\n$/)
     const report = json<DoctorReport>(cbs(root, ['doctor', '--json']))

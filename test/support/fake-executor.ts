@@ -44,6 +44,10 @@ export class FakeExecutor implements Executor {
     this.interruption.deliver()
   }
 
+  get interrupted(): AbortSignal {
+    return this.interruption.signal
+  }
+
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (options.mutates) this.interruption.deliver()
     const line = formatCommand(file, args)

@@ -17,8 +17,7 @@ export async function applyRecords(ctx: Context, reader: StreamReader, file: str
   let written = 0
   const handle = await open(file, 'r+')
   try {
-    for await (const record of reader.records()) {
-      await ctx.exec.throwIfInterrupted()
+    for await (const record of untilInterrupted(ctx, reader.records())) {
       if (record.kind === 'zeros') {
         holes.push({offset: record.offset, length: record.length})
         continue
@@ -38,4 +37,23 @@ export async function applyRecords(ctx: Context, reader: StreamReader, file: str
     await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
   }
   return written
+}
+
+/** The records, and an interruption (SIGINT, SIGTERM) as soon as it comes, even while the pipe is silent. */
+async function* untilInterrupted<T>(ctx: Context, records: AsyncGenerator<T>): AsyncGenerator<T> {
+  const signal = ctx.exec.interrupted
+  const stopped = new Promise<never>((_, reject) => {
+    const stop = () => reject(signal.reason)
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, {once: true})
+  })
+  stopped.catch(() => {})
+  for (;;) {
+    const next = await Promise.race([records.next(), stopped]).catch(async (error) => {
+      await ctx.exec.throwIfInterrupted() // delivers it, so that the undo steps after run normally
+      throw error
+    })
+    if (next.done) return
+    yield next.value
+  }
 }

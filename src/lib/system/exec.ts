@@ -38,6 +38,8 @@ export interface Executor {
   interrupt(reason: Error): void
   /** Throws the interruption, if one was asked for, between steps of in-process work (a long copy loop). */
   throwIfInterrupted(): Promise<void>
+  /** Aborted when an interruption is asked for: for in-process work that waits (on a pipe); then call throwIfInterrupted. */
+  readonly interrupted: AbortSignal
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
   /** An in-process change to the host (create a file, remove a folder), logged like a command. */
   change(argv: readonly string[], apply: () => Promise<void> | void): Promise<void>
@@ -131,6 +133,10 @@ export class SystemExecutor implements Executor {
 
   async throwIfInterrupted(): Promise<void> {
     if (this.interruption.signal.aborted) await this.deliverInterruption()
+  }
+
+  get interrupted(): AbortSignal {
+    return this.interruption.signal
   }
 
   /**
