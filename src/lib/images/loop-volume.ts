@@ -7,6 +7,7 @@ import {describeHolders} from '../system/processes.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, mkfsCommand, mountArgs} from './filesystems.js'
 import {attachArgs, detachArgs} from '../system/loops.js'
+import {HostView} from '../system/host-view.js'
 import type {Undo} from '../common/undo.js'
 
 /** The host steps that make up a loop volume; each registers its undo when given an Undo. */
@@ -132,6 +133,26 @@ export async function unmount(ctx: Context, dir: string, volume: string): Promis
     }
     throw error
   }
+}
+
+/**
+ * Takes down one of cbs's short-lived mounts (an export's snapshot, an import's partial image):
+ * unmounts it, detaches its loop device and removes the folder. Whatever is already gone is fine.
+ */
+export async function releaseMount(ctx: Context, dir: string): Promise<void> {
+  const view = HostView.read(ctx.host)
+  const top = view.mountAt(dir)
+  if (top) {
+    await unmount(ctx, dir, basename(dir))
+    if (/^\/dev\/loop\d+$/.test(top.source) && view.mountsOf(top.source).length === 1) await detach(ctx, top.source)
+  }
+  await ctx.exec.change(['rmdir', dir], () => {
+    try {
+      rmdirSync(dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  })
 }
 
 export async function removeImage(ctx: Context, file: string): Promise<void> {

@@ -6,7 +6,7 @@ import {HostView} from '../system/host-view.js'
 import {currentProcess, type ProcessIdentity} from '../system/process-identity.js'
 import {finishIntent, isAbandoned, sameOwner, takeOver} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
-import {removeImage, removeMountpoint} from '../images/loop-volume.js'
+import {releaseMount, removeImage, removeMountpoint} from '../images/loop-volume.js'
 import {formatSnapshotRef} from '../snapshots/snapshot.js'
 import type {PendingOperation, State, VolumeRecord} from '../store/state.js'
 import {growVolume, rollBackGrow} from '../volumes/grow.js'
@@ -76,6 +76,7 @@ async function reapImports(ctx: Context, state: State): Promise<Recovery[]> {
   for (const [name, pending] of Object.entries(state.imports ?? {})) {
     if (!isAbandoned(ctx.host, pending)) continue
     try {
+      await releaseMount(ctx, ctx.layout.importMount(name)) // a tar import's
       await removeImage(ctx, partialPath(ctx.layout.image(name)))
       await ctx.store.update((state) => {
         if (state.imports?.[name] && sameOwner(state.imports[name], pending)) delete state.imports[name]
@@ -100,6 +101,7 @@ async function reapSnapshots(ctx: Context, state: State): Promise<Recovery[]> {
       const operation = {remove: 'snapshot remove', snapshot: 'snapshot', export: 'export'}[pending.operation]
       const reaped = {volume: formatSnapshotRef({volume: volume.name, snapshot: name}), operation}
       try {
+        if (pending.operation === 'export') await releaseMount(ctx, ctx.layout.exportMount(reaped.volume)) // a tar export's
         await removeSnapshot(ctx, {volume: volume.name, snapshot: name})
         recoveries.push({...reaped, outcome: pending.operation === 'snapshot' ? 'rolled back' : 'finished'})
       } catch (error) {

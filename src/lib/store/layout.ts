@@ -27,6 +27,12 @@ export interface Layout {
   /** snapshots/VOLUME: the snapshots of one volume. */
   snapshotDir(volume: string): string
   snapshotImage(volume: string, snapshot: string): string
+  exportsDir: string
+  /** Where `volume export --format tar` mounts the snapshot it reads (read-only), for as long as it runs. */
+  exportMount(ref: string): string
+  importsDir: string
+  /** Where `volume import --format tar` mounts the partial image it fills. */
+  importMount(volume: string): string
 }
 
 export function layoutOf(root: string): Layout {
@@ -48,6 +54,10 @@ export function layoutOf(root: string): Layout {
     lowersLockFile: join(root, 'lowers.lock'),
     snapshotDir: (volume) => join(root, 'snapshots', fileName(volume)),
     snapshotImage: (volume, snapshot) => join(root, 'snapshots', fileName(volume), `${fileName(snapshot)}.img`),
+    exportsDir: join(root, 'exports'),
+    exportMount: (ref) => join(root, 'exports', fileName(ref)),
+    importsDir: join(root, 'imports'),
+    importMount: (volume) => join(root, 'imports', fileName(volume)),
   }
 }
 

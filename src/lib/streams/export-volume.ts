@@ -1,3 +1,4 @@
+import {rm} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
 import {invalid} from '../common/errors.js'
 import {type Exported, exportStream} from './export.js'
@@ -16,15 +17,21 @@ export interface ExportVolumeRequest {
 export async function exportVolume(ctx: Context, request: ExportVolumeRequest): Promise<Exported> {
   const tar = request.format === 'tar'
   if (tar && request.since) throw invalid('--since is for the cbs format', 'a tar holds all the files; leave out --since or --format tar')
+  if (tar) {
+    return exportTar(ctx, request.source, request.output).catch(async (error) => {
+      if (request.output) await rm(request.output, {force: true})
+      throw error
+    })
+  }
   if (!request.output) {
     const sink = streamSink(process.stdout)
-    const exported = tar ? await exportTar(ctx, request.source, sink) : await exportStream(ctx, request, sink)
+    const exported = await exportStream(ctx, request, sink)
     await sink.close()
     return exported
   }
   const sink = await fileSink(request.output)
   try {
-    const exported = tar ? await exportTar(ctx, request.source, sink) : await exportStream(ctx, request, sink)
+    const exported = await exportStream(ctx, request, sink)
     await sink.close()
     return exported
   } catch (error) {

@@ -83,7 +83,7 @@ async function removeTemporary(ctx: Context, ref: SnapshotRef): Promise<void> {
   if (pending) throw pending
 }
 
-function parseSource(source: string): {volume: string; snapshot?: string} {
+export function parseSource(source: string): {volume: string; snapshot?: string} {
   if (!source.includes('@')) return {volume: validateName(source)}
   const ref = parseSnapshotRef(source)
   return {volume: ref.volume, snapshot: ref.snapshot}

@@ -1,6 +1,6 @@
 import {createReadStream} from 'node:fs'
 import type {Context} from '../system/context.js'
-import {notFound} from '../common/errors.js'
+import {invalid, notFound} from '../common/errors.js'
 import type {Volume} from '../volumes/volume.js'
 import {type ImportRequest, importStream} from './import.js'
 import {importTar} from './tar.js'
@@ -14,7 +14,10 @@ export interface ImportVolumeRequest extends ImportRequest {
 /** `cbs volume import`: a cbs stream or a tar, from a file or stdin. */
 export async function importVolume(ctx: Context, request: ImportVolumeRequest): Promise<Volume> {
   if (request.input !== undefined && !ctx.host.fileInfo(request.input)) throw notFound(`no such file: ${request.input}`)
-  if (request.format === 'tar') return importTar(ctx, request)
+  if (request.format === 'tar') {
+    if (request.force) throw invalid('--force is for incremental cbs streams', 'a tar always makes a new volume')
+    return importTar(ctx, request)
+  }
   const input = request.input === undefined ? process.stdin : createReadStream(request.input, {highWaterMark: 1024 ** 2})
   return importStream(ctx, request, input as AsyncIterable<Buffer>)
 }

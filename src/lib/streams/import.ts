@@ -53,8 +53,23 @@ const exists = (name: string) =>
   conflict(`volume "${name}" already exists`, 'remove it first (cbs volume rm), import under another name, or send an incremental stream (export --since)')
 
 async function receiveFull(ctx: Context, name: string, header: StreamHeader, reader: StreamReader): Promise<void> {
-  const image = ctx.layout.image(name)
-  const partial = partialPath(image)
+  const partial = partialPath(ctx.layout.image(name))
+  await whileImporting(ctx, name, async (importing, undo) => {
+    await createImage(ctx, partial, header.sizeBytes, new Undo())
+    undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
+    await checkpoint('import:data')
+    await applyRecords(ctx, reader, partial, name)
+    await checkpoint('import:verified')
+    const record: VolumeRecord = {name, type: 'loop', fs: header.fs, sizeBytes: header.sizeBytes, labels: header.labels, createdAt: new Date().toISOString()}
+    await adoptImage(ctx, record, importing, undo, header.snapshot ? receivedSnapshot(ctx, name, header, partial) : null)
+  })
+}
+
+/**
+ * Runs `work` under an import intent (state.imports), so that no other import or create takes
+ * the name meanwhile and recovery knows whose partial image it is; undoes it all on failure.
+ */
+export async function whileImporting(ctx: Context, name: string, work: (importing: PendingOperation<'import'>, undo: Undo) => Promise<void>): Promise<void> {
   const importing = intent('import')
   await ctx.store.update((state) => {
     if (state.volumes[name]) throw exists(name)
@@ -66,36 +81,40 @@ async function receiveFull(ctx: Context, name: string, header: StreamHeader, rea
   undo.push(`forget the import of ${name}`, () => ctx.store.update((state) => forgetImport(state.imports, name, importing)))
   try {
     for (const dir of [ctx.layout.imagesDir, ctx.layout.mountsDir]) await ensureDirectory(ctx, dir)
-    await createImage(ctx, partial, header.sizeBytes, new Undo())
-    undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
-    await checkpoint('import:data')
-    await applyRecords(ctx, reader, partial, name)
-    await checkpoint('import:verified')
-    const record: VolumeRecord = {name, type: 'loop', fs: header.fs, sizeBytes: header.sizeBytes, labels: header.labels, createdAt: new Date().toISOString()}
-    const creating = intent('create')
-    const snapshot = header.snapshot && receivedSnapshot(ctx, name, header, partial)
-    await ctx.store.update((state) => {
-      if (state.volumes[name]) throw exists(name)
-      forgetImport(state.imports, name, importing)
-      state.volumes[name] = {...record, pending: creating, ...(snapshot ? {snapshots: {[snapshot.name]: snapshot}} : {})}
-    })
-    undo.push(`forget volume ${name}`, () =>
-      ctx.store.update((state) => {
-        if (state.volumes[name]?.pending && sameOwner(state.volumes[name].pending!, creating)) delete state.volumes[name]
-      }),
-    )
-    if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo)
-    await moveIntoPlace(ctx, partial, image)
-    undo.push(`remove ${image}`, () => removeImage(ctx, image))
-    undo.push(`take ${name} down`, () => bringDown(ctx, record, HostView.read(ctx.host)))
-    await bringUpReceived(ctx, record, snapshot)
-    await checkpoint('import:done')
-    await finishIntent(ctx, name, creating)
+    await work(importing, undo)
   } catch (error) {
     const leftovers = await undo.run()
     if (leftovers.length > 0) (error as Error).message += `; could not undo: ${leftovers.join(', ')}`
     throw error
   }
+}
+
+/**
+ * Turns a complete partial image into a volume: its record (from here on a create, as far as
+ * recovery is concerned), the snapshot it came with, the image renamed into place, mounted.
+ */
+export async function adoptImage(ctx: Context, record: VolumeRecord, importing: PendingOperation<'import'>, undo: Undo, snapshot: SnapshotRecord | null): Promise<void> {
+  const {name} = record
+  const image = ctx.layout.image(name)
+  const partial = partialPath(image)
+  const creating = intent('create')
+  await ctx.store.update((state) => {
+    if (state.volumes[name]) throw exists(name)
+    forgetImport(state.imports, name, importing)
+    state.volumes[name] = {...record, pending: creating, ...(snapshot ? {snapshots: {[snapshot.name]: snapshot}} : {})}
+  })
+  undo.push(`forget volume ${name}`, () =>
+    ctx.store.update((state) => {
+      if (state.volumes[name]?.pending && sameOwner(state.volumes[name].pending!, creating)) delete state.volumes[name]
+    }),
+  )
+  if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo)
+  await moveIntoPlace(ctx, partial, image)
+  undo.push(`remove ${image}`, () => removeImage(ctx, image))
+  undo.push(`take ${name} down`, () => bringDown(ctx, record, HostView.read(ctx.host)))
+  await bringUpReceived(ctx, record, snapshot)
+  await checkpoint('import:done')
+  await finishIntent(ctx, name, creating)
 }
 
 function forgetImport(imports: State['imports'], name: string, mine: PendingOperation<'import'>): void {

@@ -22,6 +22,9 @@ export interface RunOptions {
   abortable?: boolean
   /** Aborting it stops the program (SIGTERM); run() then throws the signal's reason. */
   signal?: AbortSignal
+  /** The program reads cbs's stdin, or writes cbs's stdout, directly (a stream such as a tar); stderr is still collected. */
+  passStdin?: boolean
+  passStdout?: boolean
 }
 
 export interface RunResult {
@@ -298,13 +301,18 @@ async function runProgram(file: string, args: readonly string[], options: RunOpt
     // would kill the program half way.
     cleanup: false,
     maxBuffer: MAX_OUTPUT,
-    stdio: options.interactive ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+    stdio: stdioOf(options),
   })
   const printed = {stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '')}
   if (result.timedOut) return {...printed, why: `timed out after ${options.timeoutMs! / 1000} s`}
   if (result.signal !== undefined) return {...printed, why: `killed by ${result.signal}`}
   if (result.exitCode === undefined) return {...printed, notStarted: result.code === 'ENOENT' ? `${file}: command not found` : (result.originalMessage ?? result.message ?? 'could not run')}
   return {...printed, exitCode: result.exitCode}
+}
+
+function stdioOf(options: RunOptions): 'inherit' | Array<'ignore' | 'pipe' | 'inherit'> {
+  if (options.interactive) return 'inherit'
+  return [options.passStdin ? 'inherit' : 'ignore', options.passStdout ? 'inherit' : 'pipe', 'pipe']
 }
 
 /** More than any program cbs runs prints (docker inspect of many containers included). */
