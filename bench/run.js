@@ -9,6 +9,7 @@ import {join, resolve} from 'node:path'
 import {benchCsi} from './csi.js'
 import {benchPlugin} from './plugin.js'
 import {benchSnapshots} from './snapshot.js'
+import {benchStreams} from './streams.js'
 import {median, printHeader, printRow, round, row, takeDown, timed} from './support.js'
 import {benchUnion} from './union.js'
 
@@ -181,6 +182,7 @@ async function main() {
       report(...(await benchUnion(fewer)))
       report(...(await benchPlugin(fewer)))
       report(...(await benchCsi({cbsBin: CBS, repeats: REPEATS})))
+      report(...(await benchStreams(fewer)))
     }
   } finally {
     takeDown(CBS, root)

@@ -62,6 +62,7 @@ export function printHeader() {
 /** Prints one row as soon as it is measured: the table grows while the benchmark runs. */
 export function printRow(r) {
   if (r.volume_mib_s !== undefined) printLine([r.name, `${r.volume_mib_s} MiB/s`, r.floor_name, `${r.floor_mib_s} MiB/s`, `${r.ratio}x`])
+  else if (r.stream_mib !== undefined) printLine([r.name, `${r.stream_mib} MiB`, 'allocated / written', `${r.allocated_mib} MiB`, `${r.ratio}x`])
   else printLine([r.name, `${r.median_ms} ms`, r.floor_name, `${r.floor_ms} ms`, `${r.ratio}x`])
 }
 

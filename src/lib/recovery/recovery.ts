@@ -1,3 +1,4 @@
+import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from '../system/context.js'
 import {conflict} from '../common/errors.js'
@@ -78,6 +79,11 @@ async function reapImports(ctx: Context, state: State): Promise<Recovery[]> {
     try {
       await releaseMount(ctx, ctx.layout.importMount(name)) // a tar import's
       await removeImage(ctx, partialPath(ctx.layout.image(name)))
+      // Its snapshot's image, written beside it; no volume of that name exists to own another.
+      const snapshots = ctx.layout.snapshotDir(name)
+      if (!state.volumes[name] && ctx.host.fileInfo(snapshots)) {
+        for (const file of ctx.host.listDirectory(snapshots).filter((file) => file.startsWith('.') && file.endsWith('.partial'))) await removeImage(ctx, join(snapshots, file))
+      }
       await ctx.store.update((state) => {
         if (state.imports?.[name] && sameOwner(state.imports[name], pending)) delete state.imports[name]
       })

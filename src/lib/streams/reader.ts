@@ -7,45 +7,62 @@ export type StreamRecord = {kind: 'data'; offset: number; data: Buffer} | {kind:
 
 const damaged = (what: string) => invalid(`the stream is damaged: ${what}`, 'nothing was imported; export it again')
 
-/** Reads exact byte counts from chunks of any size. */
+/** Reads exact byte counts from chunks of any size, copying only what spans two chunks. */
 class Bytes {
-  private buffered: Buffer[] = []
+  private chunks: Buffer[] = []
+  /** Bytes of chunks[0] already taken. */
+  private taken = 0
   private length = 0
   private done = false
 
-  constructor(private readonly chunks: AsyncIterator<Buffer>) {}
+  constructor(private readonly source: AsyncIterator<Buffer>) {}
 
-  /** Exactly `count` bytes, or undefined at the end when none are left; fewer is a truncated stream. */
-  async read(count: number, what: string): Promise<Buffer> {
-    while (this.length < count && !this.done) {
-      const next = await this.chunks.next()
-      if (next.done) this.done = true
-      else if (next.value.length > 0) {
-        this.buffered.push(next.value)
-        this.length += next.value.length
-      }
+  private async pull(): Promise<boolean> {
+    if (this.done) return false
+    const next = await this.source.next()
+    if (next.done) {
+      this.done = true
+      return false
     }
-    if (this.length < count) throw invalid(`the stream is truncated (it ends inside ${what})`, 'nothing was imported; export it again')
-    const all = this.buffered.length === 1 ? this.buffered[0] : Buffer.concat(this.buffered)
-    const taken = all.subarray(0, count)
-    const rest = all.subarray(count)
-    this.buffered = rest.length > 0 ? [rest] : []
-    this.length = rest.length
-    return taken
+    if (next.value.length > 0) {
+      this.chunks.push(next.value)
+      this.length += next.value.length
+    }
+    return true
+  }
+
+  /** Exactly `count` bytes; fewer left is a truncated stream. */
+  async read(count: number, what: string): Promise<Buffer> {
+    while (this.length < count) {
+      if (!(await this.pull())) throw invalid(`the stream is truncated (it ends inside ${what})`, 'nothing was imported; export it again')
+    }
+    this.length -= count
+    const first = this.chunks[0]
+    if (first && first.length - this.taken >= count) return this.take(first, count)
+    const bytes = Buffer.allocUnsafe(count)
+    for (let filled = 0; filled < count; ) {
+      const chunk = this.chunks[0]
+      const part = Math.min(chunk.length - this.taken, count - filled)
+      chunk.copy(bytes, filled, this.taken, this.taken + part)
+      filled += part
+      this.take(chunk, part)
+    }
+    return bytes
+  }
+
+  private take(chunk: Buffer, count: number): Buffer {
+    const bytes = chunk.subarray(this.taken, this.taken + count)
+    this.taken += count
+    if (this.taken === chunk.length) {
+      this.chunks.shift()
+      this.taken = 0
+    }
+    return bytes
   }
 
   async atEnd(): Promise<boolean> {
-    if (this.length > 0) return false
-    while (!this.done) {
-      const next = await this.chunks.next()
-      if (next.done) this.done = true
-      else if (next.value.length > 0) {
-        this.buffered.push(next.value)
-        this.length += next.value.length
-        return false
-      }
-    }
-    return true
+    while (this.length === 0) if (!(await this.pull())) return true
+    return false
   }
 }
 

@@ -13,7 +13,7 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
   } catch (error) {
     throw environment(`cannot write ${path} (${(error as NodeJS.ErrnoException).code})`, 'choose another -o FILE')
   }
-  const batch = batcher((bytes) => handle.write(bytes).then(() => {}), path)
+  const batch = batcher((parts) => handle.writev(parts).then(() => {}), path)
   return {
     write: batch.write,
     async close() {
@@ -32,10 +32,11 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
 export function streamSink(stream: NodeJS.WritableStream): Sink & {close(): Promise<void>} {
   let failure: Error | undefined
   stream.on('error', (error: NodeJS.ErrnoException) => (failure = error))
-  const put = (bytes: Buffer) =>
+  const put = (parts: Buffer[]) =>
     new Promise<void>((resolve, reject) => {
       if (failure) return reject(failure)
-      const flushed = stream.write(bytes, (error) => (error ? reject(error) : undefined))
+      let flushed = true
+      for (const part of parts) flushed = stream.write(part, (error) => (error ? reject(error) : undefined))
       if (flushed) resolve()
       else stream.once('drain', resolve)
     })
@@ -43,16 +44,16 @@ export function streamSink(stream: NodeJS.WritableStream): Sink & {close(): Prom
   return {write: batch.write, close: batch.flush}
 }
 
-function batcher(put: (bytes: Buffer) => Promise<void>, where: string): {write(bytes: Buffer): Promise<void>; flush(): Promise<void>} {
+function batcher(put: (parts: Buffer[]) => Promise<void>, where: string): {write(bytes: Buffer): Promise<void>; flush(): Promise<void>} {
   let parts: Buffer[] = []
   let size = 0
   const flush = async () => {
     if (size === 0) return
-    const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts)
+    const taken = parts
     parts = []
     size = 0
     try {
-      await put(bytes)
+      await put(taken)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'EPIPE') throw environment(`the reader of the stream went away (${where}: broken pipe)`, 'see why the command reading it failed')

@@ -48,7 +48,7 @@ export class StreamWriter {
 
   private async record(fields: Buffer, data?: Buffer): Promise<void> {
     const checksum = data ? sha256(fields, data) : sha256(fields)
-    await this.put(Buffer.concat(data ? [fields, data, checksum] : [fields, checksum]))
+    for (const part of data ? [fields, data, checksum] : [fields, checksum]) await this.put(part)
     this.chain = sha256(this.chain, checksum)
     this.records++
   }

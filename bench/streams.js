@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Moving volumes: `cbs volume export | cbs volume import` of a 4 GiB volume holding 1 GiB of
+// data, between two CBS_ROOTs on this host's ext4, against `cp --sparse=always` + `sync` of the
+// image (what a hand-made copy costs); the full stream's size against the bytes the image has
+// allocated; and on a reflink-capable xfs host (made on a loop device for the purpose), an
+// incremental stream after 16 MiB of random 4 KiB writes: its size against 16 MiB, and its
+// time against the full export on the same host.
+// Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/streams.js`.
+// Needs root. Everything it makes goes at the end.
+import {spawnSync} from 'node:child_process'
+import {randomBytes, randomInt} from 'node:crypto'
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync} from 'node:fs'
+import {join, resolve} from 'node:path'
+import {performance} from 'node:perf_hooks'
+import {MiB, median, printTable, releaseRoot, round, row, timed, writeRandom} from './support.js'
+
+export async function benchStreams({cbsBin, repeats = 5}) {
+  return [...benchPipe(cbsBin, repeats), ...benchIncremental(cbsBin, repeats)]
+}
+
+/** export | import between two roots on the host's own filesystem, and the full stream's size. */
+function benchPipe(cbsBin, repeats) {
+  const dir = mkdtempSync('/tmp/cbs-bench-streams-')
+  const from = join(dir, 'a')
+  const to = join(dir, 'b')
+  try {
+    const image = seed(cbsBin, from)
+    cbs(cbsBin, from, ['volume', 'snapshot', 'create', 'bench', 'full'])
+    const snapshotImage = join(from, 'snapshots', 'bench', 'full.img')
+    const stream = join(dir, 'full.cbs')
+    cbs(cbsBin, from, ['volume', 'export', 'bench@full', '-o', stream])
+    const streamBytes = statSync(stream).size
+    const allocated = statSync(snapshotImage).blocks * 512
+    rmSync(stream)
+    const copy = join(dir, 'cp-floor.img')
+    const runs = []
+    for (let index = -1; index < repeats; index++) {
+      run('sync', [])
+      const start = performance.now()
+      const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `CBS_ROOT=${from} ${process.execPath} ${cbsBin} volume export bench@full | CBS_ROOT=${to} ${process.execPath} ${cbsBin} volume import copy`])
+      const ms = performance.now() - start
+      if (piped.status !== 0) throw new Error(`export | import: ${piped.stderr}`)
+      cbs(cbsBin, to, ['volume', 'rm', '--force', 'copy'])
+      run('sync', [])
+      const floorStart = performance.now()
+      run('cp', ['--sparse=always', snapshotImage, copy])
+      run('sync', [copy])
+      const floorMs = performance.now() - floorStart
+      rmSync(copy)
+      if (index >= 0) runs.push({ms, floorMs})
+    }
+    void image
+    return [
+      row('cbs volume export | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', median(runs.map((r) => r.ms)), 'cp --sparse=always + sync of the image', median(runs.map((r) => r.floorMs))),
+      {name: 'full stream size, 4 GiB volume / 1 GiB data (MiB)', median_ms: null, stream_mib: round(streamBytes / MiB), allocated_mib: round(allocated / MiB), ratio: round(streamBytes / allocated, 3)},
+    ]
+  } finally {
+    for (const root of [from, to]) cleanUp(cbsBin, root)
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** On an xfs host with reflink: an incremental stream after 16 MiB of random 4 KiB writes. */
+function benchIncremental(cbsBin, repeats) {
+  const dir = mkdtempSync('/tmp/cbs-bench-streams-xfs-')
+  const hostImage = join(dir, 'host.img')
+  const root = join(dir, 'root')
+  mkdirSync(root, {mode: 0o700})
+  let mounted = false
+  try {
+    run('truncate', ['--size', '8G', hostImage])
+    run('mkfs.xfs', ['-q', '-m', 'reflink=1', hostImage])
+    run('mount', ['-o', 'loop', hostImage, root])
+    mounted = true
+    seed(cbsBin, root)
+    const data = join(root, 'mounts', 'bench', 'data')
+    const sizes = []
+    const runs = []
+    for (let index = 0; index <= repeats; index++) {
+      cbs(cbsBin, root, ['volume', 'snapshot', 'create', 'bench', `s${index}`])
+      if (index === 0) continue
+      const stream = join(dir, 'incremental.cbs')
+      const full = join(dir, 'full.cbs')
+      run('sync', [])
+      const fullStart = performance.now()
+      cbs(cbsBin, root, ['volume', 'export', `bench@s${index}`, '-o', full])
+      const fullMs = performance.now() - fullStart
+      rmSync(full)
+      run('sync', [])
+      const start = performance.now()
+      cbs(cbsBin, root, ['volume', 'export', `bench@s${index}`, '--since', `bench@s${index - 1}`, '-o', stream])
+      const ms = performance.now() - start
+      sizes.push(statSync(stream).size)
+      rmSync(stream)
+      runs.push({ms, fullMs})
+      cbs(cbsBin, root, ['volume', 'snapshot', 'rm', `bench@s${index - 1}`])
+      randomWrites(data, 16 * MiB)
+      // (the snapshot at the top of the next round takes these writes)
+    }
+    // The first round streams no change: measure sizes after writes only.
+    return [
+      {name: 'incremental stream after 16 MiB of random 4 KiB writes, xfs host (MiB)', median_ms: null, stream_mib: round(median(sizes.slice(1)) / MiB), allocated_mib: 16, ratio: round(median(sizes.slice(1)) / (16 * MiB), 3)},
+      row('cbs volume export --since, after 16 MiB of random writes, xfs host (reflink)', median(runs.slice(1).map((r) => r.ms)), 'full export of the same snapshot', median(runs.slice(1).map((r) => r.fullMs))),
+    ]
+  } finally {
+    cleanUp(cbsBin, root)
+    if (mounted) spawnSync('umount', [root])
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data; returns its image. */
+function seed(cbsBin, root) {
+  const volume = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
+  writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
+  return volume.backingFile
+}
+
+/** `bytes` of 4 KiB writes at distinct random 4 KiB-aligned places in the file, flushed. */
+function randomWrites(file, bytes) {
+  const blocks = statSync(file).size / 4096
+  const chosen = new Set()
+  while (chosen.size < bytes / 4096) chosen.add(randomInt(blocks))
+  const fd = openSync(file, 'r+')
+  try {
+    for (const block of chosen) writeSync(fd, randomBytes(4096), 0, 4096, block * 4096)
+  } finally {
+    closeSync(fd)
+  }
+  spawnSync('sync', ['-f', file])
+}
+
+const cbs = (cbsBin, root, args) => timed(process.execPath, [cbsBin, ...args], {CBS_ROOT: root})
+const run = (file, args) => timed(file, args)
+
+function cleanUp(cbsBin, root) {
+  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', 'bench', 'copy'], {env: {...process.env, CBS_ROOT: root}})
+  releaseRoot(root)
+}
+
+if (process.argv[1] === import.meta.filename) {
+  if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
+  const rows = await benchStreams({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5)})
+  printTable(rows)
+}
