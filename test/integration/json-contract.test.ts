@@ -101,6 +101,15 @@ describe('integration: every --json output matches its schema in schemas/', func
     assert.deepEqual(run(['volume', 'rm'], [name])[0].snapshots, [])
   })
 
+  it('export and import print the volume they acted on', () => {
+    run(['volume', 'create'], ['e1', '--size', '16M'])
+    run(['volume', 'snapshot', 'create'], ['e1', 'mon'])
+    const stream = join(root, 'e1.cbs')
+    assert.equal(run(['volume', 'export'], ['e1@mon', '-o', stream])[0].name, 'e1')
+    assert.equal(run(['volume', 'import'], ['e2', '-i', stream])[0].status, 'mounted')
+    run(['volume', 'rm'], ['-r', 'e1', 'e2'])
+  })
+
   it('prune prints the volumes it removed, as they were', () => {
     run(['volume', 'create'], ['p1', '--size', '16M'])
     run(['volume', 'unmount'], ['p1'])

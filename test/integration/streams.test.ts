@@ -293,7 +293,7 @@ describe('integration: volume export / import', function () {
     const sums = fileSums(copy.mountpoint)
     for (let index = 0; index < 8; index++) assert.ok(sums[`f${index}`.replace(/^f(\d*[13579])$/, 'f-dir/f$1')], `f${index}`)
     ok(cbs(b, ['volume', 'unmount', 'copy']))
-    sh('e2fsck', ['-f', '-n', copy.backingFile]) // throws on any inconsistency
+    sh('e2fsck', ['-f', '-n', copy.image]) // throws on any inconsistency
   })
 
   it('refuses binary output to a terminal and --json without -o (exit 2)', () => {

@@ -71,7 +71,7 @@ export interface Snapshot {
 
 /** Every key a Snapshot has, for `--format` to check fields against (the compiler keeps it complete). */
 const SNAPSHOT_KEYS: Record<keyof Snapshot, true> = {
-  name: true, volume: true, snapshot: true, fs: true, sizeBytes: true, allocatedBytes: true, method: true, status: true, image: true, labels: true, createdAt: true,
+  name: true, id: true, volume: true, snapshot: true, fs: true, sizeBytes: true, allocatedBytes: true, method: true, status: true, image: true, labels: true, createdAt: true,
 }
 export const SNAPSHOT_FIELDS = Object.keys(SNAPSHOT_KEYS)
 

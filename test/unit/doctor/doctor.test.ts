@@ -65,7 +65,7 @@ describe('doctor: drift between the store and the system (pure)', () => {
 
   it('knows every kind of volume and snapshot: loop, union over a snapshot or folders, clones, snapshots of union volumes', () => {
     const host = new FakeHost()
-    const seed = {name: 'seed', volume: 'db', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: ''}
+    const seed = {name: 'seed', id: '00000000-0000-4000-8000-000000000004', volume: 'db', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: ''}
     const overSeed = [{type: 'snapshot' as const, volume: 'db', snapshot: 'seed'}]
     const state = {
       ...emptyState(),

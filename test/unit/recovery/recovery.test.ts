@@ -128,7 +128,7 @@ describe('recovery of operations a killed cbs left half done (planned commands)'
     writeFileSync(image, '')
     const left = {operation: 'snapshot' as const, pid: DEAD, startTime: '1', startedAt: ''}
     await ctx.store.update((state) => {
-      state.volumes.db.snapshots = {half: {name: 'half', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: left}}
+      state.volumes.db.snapshots = {half: {name: 'half', id: '00000000-0000-4000-8000-000000000001', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: left}}
     })
     const [reaped] = await recoverInterrupted(withScript(ctx, [{command: `chattr -i ${image}`, fails: 'chattr: Operation not permitted'}]))
     assert.equal(reaped.outcome, 'failed')

@@ -164,7 +164,7 @@ describe('volume snapshot create (planned commands)', () => {
 
   it('shows a snapshot whose process died as incomplete, never ready, and the next snapshot clears it', async () => {
     const abandoned: SnapshotRecord = {
-      name: 'old', id: 'id-old', volume: 'db', fs: 'ext4', sizeBytes: 64 * MiB, method: 'copy', labels: {}, createdAt: '2026-11-25T23:10:00.000Z',
+      name: 'old', id: '00000000-0000-4000-8000-000000000002', volume: 'db', fs: 'ext4', sizeBytes: 64 * MiB, method: 'copy', labels: {}, createdAt: '2026-11-25T23:10:00.000Z',
       pending: {operation: 'snapshot', pid: DEAD_PID, startedAt: '2026-11-25T23:10:00.000Z'},
     }
     await ctx.store.update((state) => (state.volumes.db.snapshots = {old: abandoned}))
@@ -181,7 +181,7 @@ describe('volume snapshot create (planned commands)', () => {
     ctx.host.alive.add(4242)
     await ctx.store.update((state) => {
       state.volumes.db.snapshots = {
-        a: {name: 'a', id: 'id-a', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: {operation: 'snapshot', pid: 4242, startedAt: ''}},
+        a: {name: 'a', id: '00000000-0000-4000-8000-000000000003', volume: 'db', fs: 'ext4', sizeBytes: 1, method: 'copy', labels: {}, createdAt: '', pending: {operation: 'snapshot', pid: 4242, startedAt: ''}},
       }
     })
     assert.equal(await exitCodeOf(createSnapshot(withScript(ctx, []), {volume: 'db', snapshot: 'b'})), 4)

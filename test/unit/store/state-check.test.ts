@@ -8,7 +8,7 @@ import {CorruptState, Store} from '../../../src/lib/store/store.js'
 
 /** A state holding every kind of record: loop and union volumes, snapshots, intents, attachments. */
 const GOOD = {
-  schemaVersion: 1,
+  schemaVersion: 2,
   volumes: {
     db: {
       name: 'db',
@@ -18,7 +18,8 @@ const GOOD = {
       labels: {env: 'prod', 'example.com/team': 'a = b'},
       createdAt: '2026-11-28T05:00:00.000Z',
       snapshots: {
-        seed: {name: 'seed', volume: 'db', fs: 'ext4', sizeBytes: 16777216, method: 'copy', labels: {}, createdAt: '', pending: {operation: 'snapshot', pid: 7, startedAt: ''}},
+        seed: {name: 'seed', id: '3f1c7f0e-8a4b-4c1e-9d2a-0b6f5e4d3c2b', volume: 'db', fs: 'ext4', sizeBytes: 16777216, method: 'copy', labels: {}, createdAt: '', pending: {operation: 'snapshot', pid: 7, startedAt: ''}},
+        tue: {name: 'tue', id: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', volume: 'db', fs: 'ext4', sizeBytes: 16777216, method: 'reflink', labels: {}, createdAt: '', receivedFingerprint: 'ab12'},
       },
       attachments: [{runtime: 'docker', name: 'db', containers: ['3f2a1b4c5d6e'], live: [{container: 'a'.repeat(64), name: 'web', target: '/data'}]}],
       pending: {operation: 'resize', pid: 42, startTime: '123', startedAt: '', committed: true, sizeBytes: 2, fromBytes: 1, wasMounted: false, error: 'busy'},
@@ -35,6 +36,7 @@ const GOOD = {
       attachments: [{runtime: 'nerdctl', name: null, containers: []}],
     },
   },
+  imports: {web: {operation: 'import', pid: 9, startedAt: ''}},
 }
 
 /** GOOD with one change made by `edit`. */
@@ -53,7 +55,10 @@ describe('state check (pure)', () => {
   it('names where the state is wrong and how', () => {
     const cases: Array<[string, (state: any) => void]> = [
       ['volumes: null is not an object', (state) => (state.volumes = null)],
-      ['schemaVersion: 2 is not one of 1', (state) => (state.schemaVersion = 2)],
+      ['schemaVersion: 3 is not one of 2', (state) => (state.schemaVersion = 3)],
+      ['volumes.db.snapshots.seed.id: "x" is not a UUID', (state) => (state.volumes.db.snapshots.seed.id = 'x')],
+      ['imports.../x: "../x" does not follow the name rule', (state) => (state.imports['../x'] = state.imports.web)],
+      ['imports.web.operation: "create" is not one of import', (state) => (state.imports.web.operation = 'create')],
       ['volumes.../../elsewhere/x: "../../elsewhere/x" does not follow the name rule', (state) => (state.volumes['../../elsewhere/x'] = state.volumes.db)],
       ['volumes.db.name: "../../elsewhere/x" does not follow the name rule', (state) => (state.volumes.db.name = '../../elsewhere/x')],
       ['volumes.db.name: "ci" is not its key "db"', (state) => (state.volumes.db.name = 'ci')],
@@ -63,10 +68,10 @@ describe('state check (pure)', () => {
       ['volumes.db.sizeBytes: -1 is not a whole number of bytes', (state) => (state.volumes.db.sizeBytes = -1)],
       ['volumes.db.labels.env: 1 is not a string', (state) => (state.volumes.db.labels.env = 1)],
       ['volumes.db.labels.-x: "-x" is not a label key', (state) => (state.volumes.db.labels['-x'] = '')],
-      ['volumes.db.pending.operation: "format" is not one of create, remove, restore, resize', (state) => (state.volumes.db.pending.operation = 'format')],
+      ['volumes.db.pending.operation: "format" is not one of create, remove, restore, resize, receive', (state) => (state.volumes.db.pending.operation = 'format')],
       ['volumes.db.pending.pid: 0 is not a process id', (state) => (state.volumes.db.pending.pid = 0)],
       ['volumes.db.pending.committed: "yes" is not true or false', (state) => (state.volumes.db.pending.committed = 'yes')],
-      ['volumes.db.snapshots.seed.pending.operation: "resize" is not one of snapshot, remove', (state) => (state.volumes.db.snapshots.seed.pending.operation = 'resize')],
+      ['volumes.db.snapshots.seed.pending.operation: "resize" is not one of snapshot, remove, export', (state) => (state.volumes.db.snapshots.seed.pending.operation = 'resize')],
       ['volumes.db.snapshots.seed.volume: "ci" is not "db"', (state) => (state.volumes.db.snapshots.seed.volume = 'ci')],
       ['volumes.db.snapshots.seed.name: "x" is not its key "seed"', (state) => (state.volumes.db.snapshots.seed.name = 'x')],
       ['volumes.db.snapshots...: ".." does not follow the name rule', (state) => (state.volumes.db.snapshots['..'] = state.volumes.db.snapshots.seed)],
@@ -126,7 +131,7 @@ describe('store: a state file of the wrong shape', () => {
   it('reads a file of version 1 without volumes as empty, and a good one as it is', () => {
     const layout = layoutOf(root)
     writeFileSync(layout.stateFile, '{}')
-    assert.deepEqual(new Store(layout).read(), {schemaVersion: 1, volumes: {}})
+    assert.deepEqual(new Store(layout).read(), {schemaVersion: 2, volumes: {}})
     writeFileSync(layout.stateFile, JSON.stringify(GOOD))
     assert.deepEqual(new Store(layout).read(), GOOD)
   })

@@ -298,7 +298,7 @@ describe('union volumes over snapshots (planned commands)', () => {
     writeFileSync(ctx.layout.snapshotImage('db', 'seed'), '')
     await ctx.store.update((state) => {
       state.volumes.db = {name: 'db', type: 'loop', fs: 'ext4', sizeBytes: 64 * MiB, labels: {}, createdAt: ''}
-      state.volumes.db.snapshots = {seed: {name: 'seed', id: 'id-seed', volume: 'db', fs: 'ext4', sizeBytes: 64 * MiB, method: 'copy', labels: {}, createdAt: ''}}
+      state.volumes.db.snapshots = {seed: {name: 'seed', id: '00000000-0000-4000-8000-000000000004', volume: 'db', fs: 'ext4', sizeBytes: 64 * MiB, method: 'copy', labels: {}, createdAt: ''}}
     })
   })
   afterEach(() => ctx.cleanup())

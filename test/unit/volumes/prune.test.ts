@@ -16,7 +16,7 @@ async function seed(ctx: UnitContext, name: string, extra: Partial<VolumeRecord>
   ctx.host.mounts.push({source: mountedOn, mountpoint: ctx.layout.mountpoint(name)})
 }
 
-const snapshot = {a: {name: 'a', volume: 'snap', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: '2026-01-01T00:00:00.000Z'}}
+const snapshot = {a: {name: 'a', id: '00000000-0000-4000-8000-000000000003', volume: 'snap', fs: 'ext4' as const, sizeBytes: 1, method: 'copy' as const, labels: {}, createdAt: '2026-01-01T00:00:00.000Z'}}
 
 describe('volume prune (planned commands)', () => {
   let ctx: UnitContext
