@@ -40,7 +40,7 @@ function benchPipe(cbsBin, repeats) {
       const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `CBS_ROOT=${from} ${process.execPath} ${cbsBin} volume export bench@full | CBS_ROOT=${to} ${process.execPath} ${cbsBin} volume import copy`])
       const ms = performance.now() - start
       if (piped.status !== 0) throw new Error(`export | import: ${piped.stderr}`)
-      cbs(cbsBin, to, ['volume', 'rm', '--force', 'copy'])
+      cbs(cbsBin, to, ['volume', 'rm', '-r', 'copy'])
       run('sync', [])
       const floorStart = performance.now()
       run('cp', ['--sparse=always', snapshotImage, copy])
@@ -111,9 +111,9 @@ function benchIncremental(cbsBin, repeats) {
 
 /** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data; returns its image. */
 function seed(cbsBin, root) {
-  const volume = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
+  const [volume] = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
   writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
-  return volume.backingFile
+  return volume.image
 }
 
 /** `bytes` of 4 KiB writes at distinct random 4 KiB-aligned places in the file, flushed. */
@@ -134,7 +134,7 @@ const cbs = (cbsBin, root, args) => timed(process.execPath, [cbsBin, ...args], {
 const run = (file, args) => timed(file, args)
 
 function cleanUp(cbsBin, root) {
-  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '--force', 'bench', 'copy'], {env: {...process.env, CBS_ROOT: root}})
+  spawnSync(process.execPath, [cbsBin, 'volume', 'rm', '-f', '-r', 'bench', 'copy'], {env: {...process.env, CBS_ROOT: root}})
   releaseRoot(root)
 }
 

@@ -45,7 +45,7 @@ describe('integration: volume export | ssh | volume import, through a real sshd 
   const remote = (args: string) => `${sshd!.ssh.join(' ')} "CBS_ROOT='${b}' '${process.execPath}' '${BIN}' ${args}"`
 
   it('sends a full stream, then an incremental one through zstd, to the other side; files and snapshot ids match', () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--label', 'team=db', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--label', 'team=db', '--json']))[0]
     writeFiles(source.mountpoint, 12)
     assert.equal(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']).code, 0)
     run(`${local('volume export db@mon')} | ${remote('volume import db')}`)

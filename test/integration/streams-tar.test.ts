@@ -36,7 +36,7 @@ describe('integration: volume export / import --format tar, against the real pod
   }
 
   it('a cbs volume exported as a tar is what `podman volume import` takes: same files, owners and modes', () => {
-    const volume = json<Volume>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const volume = json<Volume[]>(cbs(root, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
     writeFiles(volume.mountpoint, 3)
     mkdirSync(join(volume.mountpoint, 'conf'))
     writeFileSync(join(volume.mountpoint, 'conf', 'app.ini'), 'port=5432\n', {mode: 0o640})
@@ -78,7 +78,7 @@ describe('integration: volume export / import --format tar, against the real pod
     const damaged = cbs(root, ['volume', 'import', 'x', '--format', 'tar', '--size', '16M', '-i', tar])
     assert.equal(damaged.code, 2, damaged.stderr)
     assert.match(damaged.stderr, /^cbs: tar failed: [^\n]*\n$/)
-    const big = json<Volume>(cbs(root, ['volume', 'create', 'big', '--size', '64M', '--json']))
+    const big = json<Volume[]>(cbs(root, ['volume', 'create', 'big', '--size', '64M', '--json']))[0]
     writeFiles(big.mountpoint, 24)
     const bigTar = join(files, 'big.tar')
     assert.equal(cbs(root, ['volume', 'export', 'big', '--format', 'tar', '-o', bigTar]).code, 0)

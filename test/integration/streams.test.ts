@@ -62,7 +62,7 @@ describe('integration: volume export / import', function () {
 
   for (const fs of ['ext4', 'xfs', 'btrfs']) {
     it(`${fs}: a full and an incremental round trip through a pipe; files, labels and snapshot ids match`, () => {
-      const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--fs', fs, '--size', '512M', '--label', 'env=prod', '--json']))
+      const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--fs', fs, '--size', '512M', '--label', 'env=prod', '--json']))[0]
       writeFiles(source.mountpoint, 24)
       ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
       ok(pipe(a, ['db@mon'], b, ['db']), 'full')
@@ -94,7 +94,7 @@ describe('integration: volume export / import', function () {
   it('a chain of three incrementals on a reflink (xfs) host, each applying on the one before', () => {
     host = makeHostFs('xfs', 2048)
     const src = join(host.root, 'a')
-    const source = json<Volume>(cbs(src, ['volume', 'create', 'db', '--size', '256M', '--json']))
+    const source = json<Volume[]>(cbs(src, ['volume', 'create', 'db', '--size', '256M', '--json']))[0]
     writeFiles(source.mountpoint, 8)
     ok(cbs(src, ['volume', 'snapshot', 'create', 'db', 's0']))
     ok(pipe(src, ['db@s0'], b, ['db']), 'full')
@@ -116,7 +116,7 @@ describe('integration: volume export / import', function () {
   })
 
   it('refuses damaged streams, each with one line and a stable exit code, leaving nothing and the target untouched', () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--label', 'k=v', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--label', 'k=v', '--json']))[0]
     writeFiles(source.mountpoint, 6)
     ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
     const full = join(files, 'mon.cbs')
@@ -131,7 +131,7 @@ describe('integration: volume export / import', function () {
     const flip = (at: number) => (copy: Buffer) => ((copy[at] ^= 0x20), copy)
     const newer = (copy: Buffer) => (copy.writeUInt16BE(2, 8), copy)
     // b has a volume of its own, which every refusal must leave alone
-    const other = json<Volume>(cbs(b, ['volume', 'create', 'keep', '--size', '16M', '--json']))
+    const other = json<Volume[]>(cbs(b, ['volume', 'create', 'keep', '--size', '16M', '--json']))[0]
     writeFileSync(join(other.mountpoint, 'x'), 'keep me')
     const cases: Array<[string, string, number, RegExp]> = [
       ['truncated', variant('truncated.cbs', (copy) => copy.subarray(0, Math.floor(copy.length / 2))), 2, /the stream is truncated/],
@@ -181,7 +181,7 @@ describe('integration: volume export / import', function () {
   })
 
   it('refuses an incremental import onto a target changed since its base (exit 4), unless --force', () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
     writeFiles(source.mountpoint, 2)
     ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
     ok(pipe(a, ['db@mon'], b, ['db']))
@@ -199,14 +199,14 @@ describe('integration: volume export / import', function () {
   })
 
   it('a full host disk during import: exit 5, nothing left, the other volumes untouched', () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--json']))[0]
     writeFiles(source.mountpoint, 48)
     ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
     const stream = join(files, 'mon.cbs')
     ok(cbs(a, ['volume', 'export', 'db@mon', '-o', stream]))
     host = makeHostFs('ext4', 40)
     const small = join(host.root, 'cbs')
-    const keep = json<Volume>(cbs(small, ['volume', 'create', 'keep', '--size', '8M', '--json']))
+    const keep = json<Volume[]>(cbs(small, ['volume', 'create', 'keep', '--size', '8M', '--json']))[0]
     writeFileSync(join(keep.mountpoint, 'x'), 'keep me')
     const full = cbs(small, ['volume', 'import', 'db', '-i', stream])
     assert.equal(full.code, 5, full.stderr)
@@ -218,7 +218,7 @@ describe('integration: volume export / import', function () {
 
   for (const signal of ['SIGINT', 'SIGKILL'] as const) {
     it(`${signal} half way through an import leaves no volume${signal === 'SIGKILL' ? ' once the next command recovers' : ''}`, async () => {
-      const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))
+      const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
       writeFiles(source.mountpoint, 8)
       ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
       const stream = join(files, 'mon.cbs')
@@ -251,7 +251,7 @@ describe('integration: volume export / import', function () {
   }
 
   it('SIGINT during the export of a volume removes its temporary snapshot; after SIGKILL the next command does', async () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
     writeFiles(source.mountpoint, 16)
     for (const signal of ['SIGINT', 'SIGKILL'] as const) {
       // A reader that takes nothing: the export blocks on the full pipe, half way.
@@ -276,7 +276,7 @@ describe('integration: volume export / import', function () {
   })
 
   it('an export of a volume being written is consistent (it comes from a snapshot), and removes its snapshot', async () => {
-    const source = json<Volume>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--json']))
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--json']))[0]
     writeFiles(source.mountpoint, 8)
     const writer = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=${source.mountpoint}/busy-$((i % 8)) bs=256k count=4 status=none; done`])
     try {
