@@ -9,10 +9,10 @@
 // Needs root. Everything it makes goes at the end.
 import {spawnSync} from 'node:child_process'
 import {randomBytes, randomInt} from 'node:crypto'
-import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync} from 'node:fs'
+import {closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {MiB, median, printTable, releaseRoot, round, row, timed, writeRandom} from './support.js'
+import {MiB, median, printTable, releaseRoot, round, row, seedVolume, timed, withXfsHost} from './support.js'
 
 export async function benchStreams({cbsBin, repeats = 5}) {
   return [...benchPipe(cbsBin, repeats), ...benchIncremental(cbsBin, repeats)]
@@ -24,7 +24,7 @@ function benchPipe(cbsBin, repeats) {
   const from = join(dir, 'a')
   const to = join(dir, 'b')
   try {
-    const image = seed(cbsBin, from)
+    seedVolume(cbsBin, from)
     cbs(cbsBin, from, ['volume', 'snapshot', 'create', 'bench', 'full'])
     const snapshotImage = join(from, 'snapshots', 'bench', 'full.img')
     const stream = join(dir, 'full.cbs')
@@ -49,7 +49,6 @@ function benchPipe(cbsBin, repeats) {
       rmSync(copy)
       if (index >= 0) runs.push({ms, floorMs})
     }
-    void image
     return [
       row('cbs volume export | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', median(runs.map((r) => r.ms)), 'cp --sparse=always + sync of the image', median(runs.map((r) => r.floorMs))),
       {name: 'full stream size, 4 GiB volume / 1 GiB data (MiB)', median_ms: null, stream_mib: round(streamBytes / MiB), allocated_mib: round(allocated / MiB), ratio: round(streamBytes / allocated, 3)},
@@ -62,17 +61,9 @@ function benchPipe(cbsBin, repeats) {
 
 /** On an xfs host with reflink: an incremental stream after 16 MiB of random 4 KiB writes. */
 function benchIncremental(cbsBin, repeats) {
-  const dir = mkdtempSync('/tmp/cbs-bench-streams-xfs-')
-  const hostImage = join(dir, 'host.img')
-  const root = join(dir, 'root')
-  mkdirSync(root, {mode: 0o700})
-  let mounted = false
-  try {
-    run('truncate', ['--size', '8G', hostImage])
-    run('mkfs.xfs', ['-q', '-m', 'reflink=1', hostImage])
-    run('mount', ['-o', 'loop', hostImage, root])
-    mounted = true
-    seed(cbsBin, root)
+  return withXfsHost('cbs-bench-streams-xfs', (root) => cleanUp(cbsBin, root), (root) => {
+    const dir = join(root, '..')
+    seedVolume(cbsBin, root)
     const data = join(root, 'mounts', 'bench', 'data')
     const sizes = []
     const runs = []
@@ -102,18 +93,7 @@ function benchIncremental(cbsBin, repeats) {
       {name: 'incremental stream after 16 MiB of random 4 KiB writes, xfs host (MiB)', median_ms: null, stream_mib: round(median(sizes.slice(1)) / MiB), allocated_mib: 16, ratio: round(median(sizes.slice(1)) / (16 * MiB), 3)},
       row('cbs volume export --since, after 16 MiB of random writes, xfs host (reflink)', median(runs.slice(1).map((r) => r.ms)), 'full export of the same snapshot', median(runs.slice(1).map((r) => r.fullMs))),
     ]
-  } finally {
-    cleanUp(cbsBin, root)
-    if (mounted) spawnSync('umount', [root])
-    rmSync(dir, {recursive: true, force: true})
-  }
-}
-
-/** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data; returns its image. */
-function seed(cbsBin, root) {
-  const [volume] = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
-  writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
-  return volume.image
+  })
 }
 
 /** `bytes` of 4 KiB writes at distinct random 4 KiB-aligned places in the file, flushed. */

@@ -1,7 +1,8 @@
 // What the benchmark files share: medians, result rows, test data, and taking down a root.
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {closeSync, openSync, rmSync, writeSync} from 'node:fs'
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 
 export const MiB = 1024 ** 2
@@ -72,4 +73,34 @@ const printLine = (cells) => console.log(cells.map((cell, column) => cell.padEnd
 export function printTable(rows) {
   printHeader()
   rows.forEach(printRow)
+}
+
+/** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data. */
+export function seedVolume(cbsBin, root) {
+  const [volume] = JSON.parse(timed(process.execPath, [cbsBin, 'volume', 'create', 'bench', '--size', '4G', '--json'], {CBS_ROOT: root}).stdout)
+  writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
+  return {image: volume.image, mountpoint: volume.mountpoint}
+}
+
+/**
+ * Runs `work(root)` with a CBS_ROOT on an 8 GiB reflink-capable xfs made on a loop device for
+ * the purpose; `cleanUp(root)` then takes down what cbs left, and the xfs goes.
+ */
+export function withXfsHost(prefix, cleanUp, work) {
+  const dir = mkdtempSync(`/tmp/${prefix}-`)
+  const hostImage = join(dir, 'host.img')
+  const root = join(dir, 'root')
+  mkdirSync(root, {mode: 0o700})
+  let mounted = false
+  try {
+    timed('truncate', ['--size', '8G', hostImage])
+    timed('mkfs.xfs', ['-q', '-m', 'reflink=1', hostImage])
+    timed('mount', ['-o', 'loop', hostImage, root])
+    mounted = true
+    return work(root)
+  } finally {
+    cleanUp(root)
+    if (mounted) spawnSync('umount', [root])
+    rmSync(dir, {recursive: true, force: true})
+  }
 }

@@ -387,7 +387,8 @@ describe('integration: snapshots', function () {
       assert.ok(['ready', 'incomplete'].includes(snapshot.status), `${snapshot.name} ${snapshot.status}`)
       if (snapshot.status === 'ready') readImage(snapshot.image, 'ext4', (dir) => assert.equal(sha(`${dir}/before`), before, snapshot.name))
     }
-    assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'db', 'last']).code, 0)
+    const last = cbs(root, ['volume', 'snapshot', 'create', 'db', 'last'])
+    assert.equal(last.code, 0, last.stderr)
     assert.ok(snapshots(root).every((snapshot) => snapshot.status === 'ready'))
     assert.equal(cbs(root, ['volume', 'rm', '--force', '--recursive', 'db']).code, 0)
   })

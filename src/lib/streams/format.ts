@@ -73,18 +73,15 @@ export function dataFields(offset: number, length: number): Buffer {
   return fields
 }
 
-export function zerosFields(offset: number, length: number): Buffer {
-  const fields = Buffer.alloc(17)
-  fields.writeUInt8(RECORD.zeros, 0)
-  fields.writeBigUInt64BE(BigInt(offset), 1)
-  fields.writeBigUInt64BE(BigInt(length), 9)
-  return fields
-}
+export const zerosFields = (offset: number, length: number): Buffer => twoCounts(RECORD.zeros, offset, length)
 
-export function endFields(records: number, dataBytes: number): Buffer {
+export const endFields = (records: number, dataBytes: number): Buffer => twoCounts(RECORD.end, records, dataBytes)
+
+/** A kind byte and two u64. */
+function twoCounts(kind: number, first: number, second: number): Buffer {
   const fields = Buffer.alloc(17)
-  fields.writeUInt8(RECORD.end, 0)
-  fields.writeBigUInt64BE(BigInt(records), 1)
-  fields.writeBigUInt64BE(BigInt(dataBytes), 9)
+  fields.writeUInt8(kind, 0)
+  fields.writeBigUInt64BE(BigInt(first), 1)
+  fields.writeBigUInt64BE(BigInt(second), 9)
   return fields
 }
