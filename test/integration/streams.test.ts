@@ -250,6 +250,38 @@ describe('integration: volume export / import', function () {
     })
   }
 
+  it('SIGKILL half way through an incremental import: the next command puts the target back as it was', async () => {
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
+    writeFiles(source.mountpoint, 2)
+    ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'mon']))
+    ok(pipe(a, ['db@mon'], b, ['db']))
+    const before = fileSums(join(b, 'mounts', 'db'))
+    writeFiles(source.mountpoint, 8, 'tue')
+    ok(cbs(a, ['volume', 'snapshot', 'create', 'db', 'tue']))
+    const stream = join(files, 'tue.cbs')
+    ok(cbs(a, ['volume', 'export', 'db@tue', '--since', 'db@mon', '-o', stream]))
+    const bytes = readFileSync(stream)
+    const child = spawn(process.execPath, [BIN, 'volume', 'import', 'db'], {env: {...process.env, CBS_ROOT: b, NO_COLOR: '1'}, stdio: ['pipe', 'ignore', 'pipe']})
+    const closed = new Promise((resolve) => child.on('close', resolve))
+    child.stdin.write(bytes.subarray(0, Math.floor(bytes.length / 2)))
+    for (let waited = 0; json<Volume[]>(cbs(b, ['volume', 'inspect', 'db', '--json']))[0].status !== 'receiving' && waited < 20_000; waited += 100) await sleep(100)
+    await sleep(500)
+    child.kill('SIGKILL')
+    await closed
+    child.stdin.destroy()
+    const doctor = cbs(b, ['doctor'])
+    assert.match(doctor.stdout, /the receive of volume "db" was left half done/)
+    ok(cbs(b, ['doctor', '--fix']))
+    const target = json<Volume[]>(cbs(b, ['volume', 'inspect', 'db', '--json']))[0]
+    assert.equal(target.status, 'mounted')
+    assert.deepEqual(fileSums(target.mountpoint), before)
+    assert.deepEqual(json<Snapshot[]>(cbs(b, ['volume', 'snapshot', 'ls', 'db', '--json'])).map((snapshot) => snapshot.snapshot), ['mon'])
+    assertNothingLeft(b, ['db'])
+    // and the stream still applies afterwards
+    ok(cbs(b, ['volume', 'import', 'db', '-i', stream]))
+    assert.deepEqual(fileSums(target.mountpoint), fileSums(source.mountpoint))
+  })
+
   it('SIGINT during the export of a volume removes its temporary snapshot; after SIGKILL the next command does', async () => {
     const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
     writeFiles(source.mountpoint, 16)
