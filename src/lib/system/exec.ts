@@ -310,7 +310,7 @@ async function runProgram(file: string, args: readonly string[], options: RunOpt
   return {...printed, exitCode: result.exitCode}
 }
 
-function stdioOf(options: RunOptions): 'inherit' | Array<'ignore' | 'pipe' | 'inherit'> {
+function stdioOf(options: RunOptions): 'inherit' | ['ignore' | 'inherit', 'pipe' | 'inherit', 'pipe'] {
   if (options.interactive) return 'inherit'
   return [options.passStdin ? 'inherit' : 'ignore', options.passStdout ? 'inherit' : 'pipe', 'pipe']
 }
