@@ -31,7 +31,7 @@ describe('integration: command-line conventions', function () {
     ['volume create x --fs zfs', /^--fs must be one of ext4, xfs, btrfs, not "zfs": e\.g\. cbs volume create /],
     ['volume ls --bogus', /^cbs volume ls has no flag --bogus: its flags are --quiet, --filter, --format, --verbose, --json$/],
     ['volume ls a', /^unexpected argument a: cbs volume ls takes none \(see cbs volume ls --help\)$/],
-    ['volume bogus db', /^unknown command "cbs volume bogus": the volume commands are attach, create, detach, inspect, ls, mount, prune, resize, rm, snapshot, unmount \(see cbs volume --help\)$/],
+    ['volume bogus db', /^unknown command "cbs volume bogus": the volume commands are attach, create, detach, export, import, inspect, ls, mount, prune, resize, rm, snapshot, unmount \(see cbs volume --help\)$/],
     ['volume snapshot bogus', /^unknown command "cbs volume snapshot bogus": the volume snapshot commands are create, ls, restore, rm \(see cbs volume snapshot --help\)$/],
     ['--bogus', /^--bogus is not a command: the commands are autocomplete, csi, doctor, plugin, system, volume \(see cbs --help\)$/],
     ['volume mount --all db', /^--all takes no volume names \(db\): type `cbs volume mount --all` or `cbs volume mount db`$/],
