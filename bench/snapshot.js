@@ -9,7 +9,8 @@
 // pages written back (`sync`), so that one run does not pay for the writeback of the last.
 // Besides the whole command, how long the volume stayed frozen (`frozenMs` of --json) is
 // reported against the same floors: that is what a database on the volume notices.
-// Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/snapshot.js`.
+// Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/snapshot.js`
+// (`-- --xfs` for the xfs host only).
 // Needs root. Everything it makes (CBS_ROOTs, the xfs host, its loop device) goes at the end.
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, statfsSync} from 'node:fs'
@@ -19,10 +20,10 @@ import {MiB, median, printHeader, printRow, releaseRoot, round, row, timed, writ
 
 const EXT4_MAGIC = 0xef53
 
-/** Reports rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js as each host is done. */
-export async function benchSnapshots({cbsBin, repeats = 5, report}) {
-  report(...benchExt4(cbsBin, repeats))
-  report(...benchXfs(cbsBin, repeats))
+/** Reports rows {name, median_ms, floor_name, floor_ms, ratio} for bench/run.js as each host (ext4, xfs: `hosts`) is done. */
+export async function benchSnapshots({cbsBin, repeats = 5, report, hosts = ['ext4', 'xfs']}) {
+  if (hosts.includes('ext4')) report(...benchExt4(cbsBin, repeats))
+  if (hosts.includes('xfs')) report(...benchXfs(cbsBin, repeats))
 }
 
 /** A sparse copy on an ext4 host (/tmp here), against cp --sparse=always of the same image. */
@@ -151,5 +152,6 @@ function cleanUp(cbsBin, root) {
 if (process.argv[1] === import.meta.filename) {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
   printHeader()
-  await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5), report: (...rows) => rows.forEach(printRow)})
+  const hosts = process.argv.includes('--xfs') ? ['xfs'] : undefined
+  await benchSnapshots({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5), report: (...rows) => rows.forEach(printRow), hosts})
 }
