@@ -1,3 +1,4 @@
+import {isatty} from 'node:tty'
 import {Args, Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {invalid} from '../../lib/common/errors.js'
@@ -28,7 +29,7 @@ export default class VolumeImport extends CbsCommand {
 
   async run(): Promise<Volume[]> {
     const {args, flags} = await this.parse(VolumeImport)
-    if (!flags.input && process.stdin.isTTY) throw invalid('stdin is a terminal', 'pipe a stream in, or pass -i FILE')
+    if (!flags.input && isatty(0)) throw invalid('stdin is a terminal', 'pipe a stream in, or pass -i FILE')
     const volume = await importVolume(this.context(flags), {
       name: args.name,
       input: flags.input,

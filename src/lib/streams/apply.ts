@@ -9,15 +9,15 @@ import type {StreamReader} from './reader.js'
 const WRITE_BYTES = 8 * 1024 ** 2
 
 /**
- * Writes the records of a stream into `files` (partial images nobody else sees), each once its
+ * Writes the records of a stream into `file` (a partial image nobody else sees), each once its
  * checksum matched. Ranges that became holes are punched once the whole stream has matched, so
  * that a damaged stream never costs more than a partial file to remove. Returns the data bytes.
  */
-export async function applyRecords(ctx: Context, reader: StreamReader, files: string[], label: string): Promise<number> {
+export async function applyRecords(ctx: Context, reader: StreamReader, file: string, label: string): Promise<number> {
   const progress = ctx.progress ?? silentProgress
   const holes: Range[] = []
   let written = 0
-  const handles = await Promise.all(files.map((file) => open(file, 'r+')))
+  const handle = await open(file, 'r+')
   // Records that follow each other on the image go down in one write of up to 8 MiB, while
   // the next ones are read and checked (one write in flight: the thread pool writes, this
   // thread hashes).
@@ -28,7 +28,7 @@ export async function applyRecords(ctx: Context, reader: StreamReader, files: st
     const {offset, parts} = run
     run = undefined
     await writing
-    writing = Promise.all(handles.map((handle) => handle.writev(parts, offset))).then(
+    writing = handle.writev(parts, offset).then(
       () => {},
       (error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOSPC' || error.code === 'EDQUOT') throw environment(`no space left on the host under ${ctx.layout.root} while importing ${label}`, 'free some space and try again')
@@ -55,12 +55,10 @@ export async function applyRecords(ctx: Context, reader: StreamReader, files: st
   } finally {
     await writing.catch(() => {})
     progress.finish()
-    await Promise.all(handles.map((handle) => handle.close()))
+    await handle.close()
   }
-  for (const file of files) {
-    for (const hole of holes) {
-      await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
-    }
+  for (const hole of holes) {
+    await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
   }
   return written
 }

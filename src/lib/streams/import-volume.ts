@@ -1,8 +1,8 @@
-import {createReadStream} from 'node:fs'
 import type {Context} from '../system/context.js'
 import {invalid, notFound} from '../common/errors.js'
 import type {Volume} from '../volumes/volume.js'
 import {type ImportRequest, importStream} from './import.js'
+import {fileChunks, stdinChunks} from './source.js'
 import {importTar} from './tar.js'
 
 export interface ImportVolumeRequest extends ImportRequest {
@@ -18,6 +18,5 @@ export async function importVolume(ctx: Context, request: ImportVolumeRequest): 
     if (request.force) throw invalid('--force is for incremental cbs streams', 'a tar always makes a new volume')
     return importTar(ctx, request)
   }
-  const input = request.input === undefined ? process.stdin : createReadStream(request.input, {highWaterMark: 1024 ** 2})
-  return importStream(ctx, request, input as AsyncIterable<Buffer>)
+  return importStream(ctx, request, request.input === undefined ? stdinChunks() : fileChunks(request.input))
 }

@@ -54,21 +54,18 @@ const exists = (name: string) =>
 
 async function receiveFull(ctx: Context, name: string, header: StreamHeader, reader: StreamReader): Promise<void> {
   const partial = partialPath(ctx.layout.image(name))
-  // Where the snapshot cannot be a reflink, its image is written from the stream as well:
-  // cheaper than copying the image afterwards.
-  const snapshotPartial = header.snapshot && !ctx.host.canReflink(ctx.layout.imagesDir) ? partialPath(ctx.layout.snapshotImage(name, header.snapshot.name)) : undefined
   await whileImporting(ctx, name, async (importing, undo) => {
-    for (const file of [partial, ...(snapshotPartial ? [snapshotPartial] : [])]) {
-      if (file === snapshotPartial) for (const dir of [ctx.layout.snapshotsDir, ctx.layout.snapshotDir(name)]) await ensureDirectory(ctx, dir)
-      await createImage(ctx, file, header.sizeBytes, new Undo())
-      undo.push(`remove ${file}`, () => removeImage(ctx, file))
-    }
+    await createImage(ctx, partial, header.sizeBytes, new Undo())
+    undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
     await checkpoint('import:data')
-    await applyRecords(ctx, reader, snapshotPartial ? [partial, snapshotPartial] : [partial], name)
+    // Only the volume's image is written from the stream; its snapshot is a copy of it made
+    // after (placeSnapshot): a reflink, or on ext4 a `cp --sparse=always`, which measured
+    // about twice as fast as writing both sparse images from the stream side by side.
+    await applyRecords(ctx, reader, partial, name)
     await checkpoint('import:verified')
     const record: VolumeRecord = {name, type: 'loop', fs: header.fs, sizeBytes: header.sizeBytes, labels: header.labels, createdAt: new Date().toISOString()}
-    const snapshot = header.snapshot ? receivedSnapshot(ctx, name, header, partial, snapshotPartial ? 'copy' : undefined) : null
-    await adoptImage(ctx, record, importing, undo, snapshot, Boolean(snapshotPartial))
+    const snapshot = header.snapshot ? receivedSnapshot(ctx, name, header, partial) : null
+    await adoptImage(ctx, record, importing, undo, snapshot)
   })
 }
 
@@ -100,7 +97,7 @@ export async function whileImporting(ctx: Context, name: string, work: (importin
  * Turns a complete partial image into a volume: its record (from here on a create, as far as
  * recovery is concerned), the snapshot it came with, the image renamed into place, mounted.
  */
-export async function adoptImage(ctx: Context, record: VolumeRecord, importing: PendingOperation<'import'>, undo: Undo, snapshot: SnapshotRecord | null, snapshotWritten = false): Promise<void> {
+export async function adoptImage(ctx: Context, record: VolumeRecord, importing: PendingOperation<'import'>, undo: Undo, snapshot: SnapshotRecord | null): Promise<void> {
   const {name} = record
   const image = ctx.layout.image(name)
   const partial = partialPath(image)
@@ -115,7 +112,7 @@ export async function adoptImage(ctx: Context, record: VolumeRecord, importing: 
       if (state.volumes[name]?.pending && sameOwner(state.volumes[name].pending!, creating)) delete state.volumes[name]
     }),
   )
-  if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo, snapshotWritten)
+  if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo)
   await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeImage(ctx, image))
   undo.push(`take ${name} down`, () => bringDown(ctx, record, HostView.read(ctx.host)))
@@ -171,7 +168,7 @@ async function receiveIncremental(ctx: Context, name: string, header: StreamHead
       await ctx.exec.change(['truncate', '--size', String(header.sizeBytes), partial], () => truncateSync(partial, header.sizeBytes))
     }
     await checkpoint('import:data')
-    await applyRecords(ctx, reader, [partial], name)
+    await applyRecords(ctx, reader, partial, name)
     await checkpoint('import:verified')
     const snapshot = receivedSnapshot(ctx, name, header, partial)
     await ctx.store.update((state) => {
@@ -208,23 +205,20 @@ async function refuseChangedSince(ctx: Context, volume: VolumeRecord, base: Snap
 }
 
 /** The record of the stream's snapshot on this host: same name and id, marked pending until its image is whole. */
-function receivedSnapshot(ctx: Context, volume: string, header: StreamHeader, from: string, written?: CopyMethod): SnapshotRecord {
+function receivedSnapshot(ctx: Context, volume: string, header: StreamHeader, from: string): SnapshotRecord {
   const {name, id, createdAt} = header.snapshot!
-  const method: CopyMethod = written ?? planCopy(ctx, from)
+  const method: CopyMethod = planCopy(ctx, from)
   return {name, id, volume, fs: header.fs, sizeBytes: header.sizeBytes, method, labels: {}, createdAt, pending: intent('snapshot')}
 }
 
-/**
- * The snapshot's image, read-only: a copy (a reflink where the host can) of the received image,
- * unless it was `written` from the stream already.
- */
-async function placeSnapshot(ctx: Context, snapshot: SnapshotRecord, from: string, undo: Undo, written = false): Promise<void> {
+/** The snapshot's image, read-only: a copy (a reflink where the host can) of the received image. */
+async function placeSnapshot(ctx: Context, snapshot: SnapshotRecord, from: string, undo: Undo): Promise<void> {
   await ensureDirectory(ctx, ctx.layout.snapshotsDir)
   await ensureDirectory(ctx, ctx.layout.snapshotDir(snapshot.volume))
   const image = ctx.layout.snapshotImage(snapshot.volume, snapshot.name)
   const partial = partialPath(image)
   undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
-  if (!written) await copyImage(ctx, snapshot.method, from, partial, {label: `${snapshot.volume} → ${formatSnapshotRef({volume: snapshot.volume, snapshot: snapshot.name})}`})
+  await copyImage(ctx, snapshot.method, from, partial, {label: `${snapshot.volume} → ${formatSnapshotRef({volume: snapshot.volume, snapshot: snapshot.name})}`})
   await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeReadOnlyImage(ctx, image))
   await makeReadOnly(ctx, image)
