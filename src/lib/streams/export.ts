@@ -1,4 +1,4 @@
-import {open} from 'node:fs/promises'
+import {type FileHandle, open} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {invalid, notFound} from '../common/errors.js'
@@ -14,7 +14,7 @@ import {HostView} from '../system/host-view.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
 import {changesByContent, changesByExtents, type Changes} from './diff.js'
 import {allocatedRanges, type Range} from './extents.js'
-import {CHUNK_BYTES, type StreamHeader} from './format.js'
+import type {StreamHeader} from './format.js'
 import {type Sink, StreamWriter} from './writer.js'
 
 export interface ExportRequest {
@@ -100,6 +100,9 @@ async function changesSince(ctx: Context, base: SnapshotRecord, source: Snapshot
   return (shared ? changesByExtents : changesByContent)(ctx, baseImage, sourceImage, source.sizeBytes)
 }
 
+/** What the export reads at a time (cut into records of CHUNK_BYTES by the writer). */
+const READ_BYTES = 4 * 1024 ** 2
+
 /** The records, in the order of their offsets; returns the data bytes sent. */
 async function writeChanges(ctx: Context, writer: StreamWriter, image: string, changes: Changes, label: string): Promise<number> {
   const records = [...changes.data.map((range) => ({...range, zeros: false})), ...changes.zeros.map((range) => ({...range, zeros: true}))]
@@ -108,6 +111,7 @@ async function writeChanges(ctx: Context, writer: StreamWriter, image: string, c
   const progress = ctx.progress ?? silentProgress
   let done = 0
   const file = await open(image, 'r')
+  const reads = readAhead(file, records.filter((record) => !record.zeros).flatMap((record) => [...chunks(record)]))
   try {
     for (const record of records) {
       if (record.zeros) {
@@ -116,23 +120,46 @@ async function writeChanges(ctx: Context, writer: StreamWriter, image: string, c
       }
       for (const chunk of chunks(record)) {
         await ctx.exec.throwIfInterrupted()
-        const bytes = Buffer.allocUnsafe(chunk.length)
-        const {bytesRead} = await file.read(bytes, 0, chunk.length, chunk.offset)
-        if (bytesRead < chunk.length) bytes.fill(0, bytesRead) // the image cannot shrink; be safe anyway
-        await writer.data(chunk.offset, bytes)
+        const {value: bytes} = await reads.next()
+        await writer.data(chunk.offset, bytes!)
         done += chunk.length
         progress.update(Math.floor((done / (total || 1)) * 100), 100, `exporting ${label}: ${formatSize(done)} of ${formatSize(total)}`)
       }
     }
   } finally {
     progress.finish()
+    await reads.return(undefined)
     await file.close()
   }
   return done
 }
 
 function* chunks(range: Range): Generator<Range> {
-  for (let offset = range.offset; offset < range.offset + range.length; offset += CHUNK_BYTES) {
-    yield {offset, length: Math.min(CHUNK_BYTES, range.offset + range.length - offset)}
+  for (let offset = range.offset; offset < range.offset + range.length; offset += READ_BYTES) {
+    yield {offset, length: Math.min(READ_BYTES, range.offset + range.length - offset)}
+  }
+}
+
+/**
+ * The bytes of `ranges` of a file, in order, the next one read on the thread pool while this
+ * one is hashed and written.
+ */
+async function* readAhead(file: FileHandle, ranges: Range[]): AsyncGenerator<Buffer> {
+  const read = async ({offset, length}: Range) => {
+    const bytes = Buffer.allocUnsafeSlow(length)
+    const {bytesRead} = await file.read(bytes, 0, length, offset)
+    if (bytesRead < length) bytes.fill(0, bytesRead) // the image cannot shrink; be safe anyway
+    return bytes
+  }
+  let next = ranges.length > 0 ? read(ranges[0]) : undefined
+  try {
+    for (let index = 0; index < ranges.length; index++) {
+      const bytes = await next!
+      next = index + 1 < ranges.length ? read(ranges[index + 1]) : undefined
+      next?.catch(() => {}) // seen on the next turn
+      yield bytes
+    }
+  } finally {
+    await next?.catch(() => {}) // no read may outlive the file's descriptor
   }
 }

@@ -2,14 +2,24 @@ import {invalid} from '../common/errors.js'
 import {FORMAT_VERSION, HASH_BYTES, MAGIC, MAX_DATA_BYTES, MAX_HEADER_BYTES, RECORD, type StreamHeader, sha256} from './format.js'
 import {validateHeader} from './header.js'
 
-/** What a stream holds, record by record, each checked before it is handed out. */
+/**
+ * What a stream holds, record by record, each checked before it is handed out. A data record's
+ * bytes are valid until the next record is asked for (the reader uses its buffers again).
+ */
 export type StreamRecord = {kind: 'data'; offset: number; data: Buffer} | {kind: 'zeros'; offset: number; length: number}
 
 const damaged = (what: string) => invalid(`the stream is damaged: ${what}`, 'nothing was imported; export it again')
 
-/** Reads exact byte counts from chunks of any size, copying only what spans two chunks. */
+/** Reads of this size and more that span two chunks are copied into one buffer used again. */
+const LARGE_BYTES = 64 * 1024
+
+/**
+ * Reads exact byte counts from chunks of any size, copying only what spans two chunks. What a
+ * large read returns is valid until the next large read.
+ */
 class Bytes {
   private chunks: Buffer[] = []
+  private spare = Buffer.alloc(0)
   /** Bytes of chunks[0] already taken. */
   private taken = 0
   private length = 0
@@ -39,7 +49,8 @@ class Bytes {
     this.length -= count
     const first = this.chunks[0]
     if (first && first.length - this.taken >= count) return this.take(first, count)
-    const bytes = Buffer.allocUnsafe(count)
+    if (count >= LARGE_BYTES && this.spare.length < count) this.spare = Buffer.allocUnsafeSlow(Math.max(count, MAX_DATA_BYTES))
+    const bytes = count >= LARGE_BYTES ? this.spare.subarray(0, count) : Buffer.allocUnsafe(count)
     for (let filled = 0; filled < count; ) {
       const chunk = this.chunks[0]
       const part = Math.min(chunk.length - this.taken, count - filled)

@@ -7,9 +7,8 @@ const CHUNK_BYTES = 4 * 1024 ** 2
 const readInto = (fd: number, buffer: Buffer, offset: number): Promise<number> =>
   new Promise((resolve, reject) => read(fd, buffer, offset, buffer.length - offset, null, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))))
 
-/** Fills a fresh buffer; shorter only at the end of the input. */
-async function fill(fd: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES)
+/** Fills `buffer`; shorter only at the end of the input. */
+async function fill(fd: number, buffer: Buffer): Promise<Buffer> {
   let filled = 0
   while (filled < buffer.length) {
     const bytesRead = await readInto(fd, buffer, filled)
@@ -22,15 +21,20 @@ async function fill(fd: number): Promise<Buffer> {
 /**
  * The bytes of a file descriptor (a regular file) in chunks of 4 MiB, reading the
  * next one on the thread pool while the consumer checks and writes this one: no stream
- * machinery, and a few large buffers instead of many small ones.
+ * machinery, and three buffers used in turn (fresh large buffers each cost page faults). A
+ * chunk is valid until two more were taken: the reader holds at most the one it is in (and
+ * what it handed out of the one before, until the next record is asked for).
  */
 async function* chunksOf(fd: number): AsyncGenerator<Buffer> {
-  let next = fill(fd)
+  const buffers = [0, 1, 2].map(() => Buffer.allocUnsafeSlow(CHUNK_BYTES))
+  let turn = 0
+  let next = fill(fd, buffers[turn])
   try {
     for (;;) {
       const chunk = await next
       if (chunk.length === 0) return
-      next = fill(fd)
+      turn = (turn + 1) % buffers.length
+      next = fill(fd, buffers[turn])
       next.catch(() => {}) // seen on the next turn
       yield chunk
     }
