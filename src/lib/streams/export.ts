@@ -141,12 +141,16 @@ function* chunks(range: Range): Generator<Range> {
 }
 
 /**
- * The bytes of `ranges` of a file, in order, the next one read on the thread pool while this
- * one is hashed and written.
+ * The bytes of `ranges` (READ_BYTES at most) of a file, in order, the next one read on the
+ * thread pool while this one is hashed and written. Two buffers in turn: what it yields is
+ * valid until the next one is asked for (the writer copies what it keeps).
  */
 async function* readAhead(file: FileHandle, ranges: Range[]): AsyncGenerator<Buffer> {
+  const buffers = [Buffer.allocUnsafeSlow(READ_BYTES), Buffer.allocUnsafeSlow(READ_BYTES)]
+  let turn = 0
   const read = async ({offset, length}: Range) => {
-    const bytes = Buffer.allocUnsafeSlow(length)
+    const bytes = buffers[turn].subarray(0, length)
+    turn = 1 - turn
     const {bytesRead} = await file.read(bytes, 0, length, offset)
     if (bytesRead < length) bytes.fill(0, bytesRead) // the image cannot shrink; be safe anyway
     return bytes

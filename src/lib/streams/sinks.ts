@@ -2,8 +2,11 @@ import {type FileHandle, open, unlink} from 'node:fs/promises'
 import {environment} from '../common/errors.js'
 import type {Sink} from './writer.js'
 
-/** Gathers small writes into ~4 MiB ones. */
+/** Gathers writes into ones of 4 MiB. */
 const BATCH_BYTES = 4 * 1024 ** 2
+
+/** Writes `bytes`; calls `release` once they are out (the buffer is then used again). */
+type Put = (bytes: Buffer, release: () => void) => Promise<void>
 
 /** A file written from its start (created, or emptied); `discard` removes it after a failure. */
 export async function fileSink(path: string): Promise<Sink & {close(): Promise<void>; discard(): Promise<void>}> {
@@ -13,7 +16,10 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
   } catch (error) {
     throw environment(`cannot write ${path} (${(error as NodeJS.ErrnoException).code})`, 'choose another -o FILE')
   }
-  const batch = batcher((parts) => handle.writev(parts).then(() => {}), path)
+  const batch = batcher(async (bytes, release) => {
+    for (let done = 0; done < bytes.length; ) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten
+    release()
+  }, path)
   return {
     write: batch.write,
     async close() {
@@ -32,11 +38,13 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
 export function streamSink(stream: NodeJS.WritableStream): Sink & {close(): Promise<void>} {
   let failure: Error | undefined
   stream.on('error', (error: NodeJS.ErrnoException) => (failure = error))
-  const put = (parts: Buffer[]) =>
+  const put: Put = (bytes, release) =>
     new Promise<void>((resolve, reject) => {
       if (failure) return reject(failure)
-      let flushed = true
-      for (const part of parts) flushed = stream.write(part, (error) => (error ? reject(error) : undefined))
+      const flushed = stream.write(bytes, (error) => {
+        release()
+        if (error) reject(error)
+      })
       if (flushed) resolve()
       else stream.once('drain', resolve)
     })
@@ -44,16 +52,23 @@ export function streamSink(stream: NodeJS.WritableStream): Sink & {close(): Prom
   return {write: batch.write, close: batch.flush}
 }
 
-function batcher(put: (parts: Buffer[]) => Promise<void>, where: string): {write(bytes: Buffer): Promise<void>; flush(): Promise<void>} {
-  let parts: Buffer[] = []
+/**
+ * Copies what it is given into buffers of BATCH_BYTES, written when full (or flushed): the
+ * caller may use its buffers again at once, and the few batch buffers go round (fresh large
+ * buffers each cost page faults).
+ */
+function batcher(put: Put, where: string): {write(bytes: Buffer): Promise<void>; flush(): Promise<void>} {
+  const free: Buffer[] = []
+  let current: Buffer | undefined
   let size = 0
   const flush = async () => {
     if (size === 0) return
-    const taken = parts
-    parts = []
+    const taken = current!
+    const bytes = taken.subarray(0, size)
+    current = undefined
     size = 0
     try {
-      await put(taken)
+      await put(bytes, () => free.push(taken))
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'EPIPE') throw environment(`the reader of the stream went away (${where}: broken pipe)`, 'see why the command reading it failed')
@@ -63,9 +78,14 @@ function batcher(put: (parts: Buffer[]) => Promise<void>, where: string): {write
   }
   return {
     async write(bytes) {
-      parts.push(bytes)
-      size += bytes.length
-      if (size >= BATCH_BYTES) await flush()
+      for (let done = 0; done < bytes.length; ) {
+        current ??= free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)
+        const part = Math.min(bytes.length - done, BATCH_BYTES - size)
+        bytes.copy(current, size, done, done + part)
+        size += part
+        done += part
+        if (size === BATCH_BYTES) await flush()
+      }
     },
     flush,
   }

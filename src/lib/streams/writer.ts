@@ -1,6 +1,6 @@
 import {CHUNK_BYTES, dataFields, encodeHeader, endFields, type StreamHeader, sha256, zerosFields} from './format.js'
 
-/** Where a stream goes: a file or a pipe; `write` resolves once the bytes are taken (backpressure). */
+/** Where a stream goes: a file or a pipe; `write` resolves once the bytes are taken (backpressure), and the caller may then use its buffer again. */
 export interface Sink {
   write(bytes: Buffer): Promise<void>
 }
