@@ -42,7 +42,7 @@ export async function importStream(ctx: Context, request: ImportRequest, chunks:
   const name = validateName(request.name)
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
-  const reader = new StreamReader(chunks)
+  const reader = new StreamReader(chunks, {reuse: true}) // applyRecords copies each record's bytes
   const header = await reader.header()
   if (header.base) await receiveIncremental(ctx, name, header, reader, request.force ?? false)
   else await receiveFull(ctx, name, header, reader)

@@ -3,8 +3,8 @@ import {FORMAT_VERSION, HASH_BYTES, MAGIC, MAX_DATA_BYTES, MAX_HEADER_BYTES, REC
 import {validateHeader} from './header.js'
 
 /**
- * What a stream holds, record by record, each checked before it is handed out. A data record's
- * bytes are valid until the next record is asked for (the reader uses its buffers again).
+ * What a stream holds, record by record, each checked before it is handed out. With `reuse`
+ * (StreamReader), a data record's bytes are valid only until the next record is asked for.
  */
 export type StreamRecord = {kind: 'data'; offset: number; data: Buffer} | {kind: 'zeros'; offset: number; length: number}
 
@@ -14,8 +14,9 @@ const damaged = (what: string) => invalid(`the stream is damaged: ${what}`, 'not
 const LARGE_BYTES = 64 * 1024
 
 /**
- * Reads exact byte counts from chunks of any size, copying only what spans two chunks. What a
- * large read returns is valid until the next large read.
+ * Reads exact byte counts from chunks of any size, copying only what spans two chunks. With
+ * `reuse`, large reads that span two are copied into one buffer used again (fresh large
+ * buffers each cost page faults): what one returns is valid until the next.
  */
 class Bytes {
   private chunks: Buffer[] = []
@@ -25,7 +26,10 @@ class Bytes {
   private length = 0
   private done = false
 
-  constructor(private readonly source: AsyncIterator<Buffer>) {}
+  constructor(
+    private readonly source: AsyncIterator<Buffer>,
+    private readonly reuse: boolean,
+  ) {}
 
   private async pull(): Promise<boolean> {
     if (this.done) return false
@@ -49,8 +53,9 @@ class Bytes {
     this.length -= count
     const first = this.chunks[0]
     if (first && first.length - this.taken >= count) return this.take(first, count)
-    if (count >= LARGE_BYTES && this.spare.length < count) this.spare = Buffer.allocUnsafeSlow(Math.max(count, MAX_DATA_BYTES))
-    const bytes = count >= LARGE_BYTES ? this.spare.subarray(0, count) : Buffer.allocUnsafe(count)
+    const large = this.reuse && count >= LARGE_BYTES
+    if (large && this.spare.length < count) this.spare = Buffer.allocUnsafeSlow(Math.max(count, MAX_DATA_BYTES))
+    const bytes = large ? this.spare.subarray(0, count) : Buffer.allocUnsafe(count)
     for (let filled = 0; filled < count; ) {
       const chunk = this.chunks[0]
       const part = Math.min(chunk.length - this.taken, count - filled)
@@ -88,8 +93,9 @@ export class StreamReader {
   private parsed?: StreamHeader
   private chain = sha256()
 
-  constructor(chunks: AsyncIterable<Buffer>) {
-    this.bytes = new Bytes(chunks[Symbol.asyncIterator]())
+  /** `reuse`: for a consumer that is done with each record's bytes before it asks for the next. */
+  constructor(chunks: AsyncIterable<Buffer>, options: {reuse?: boolean} = {}) {
+    this.bytes = new Bytes(chunks[Symbol.asyncIterator](), options.reuse ?? false)
   }
 
   async header(): Promise<StreamHeader> {
