@@ -1,4 +1,5 @@
 import {truncateSync} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
@@ -112,13 +113,27 @@ export async function adoptImage(ctx: Context, record: VolumeRecord, importing: 
       if (state.volumes[name]?.pending && sameOwner(state.volumes[name].pending!, creating)) delete state.volumes[name]
     }),
   )
+  // The image is flushed while its snapshot is copied from it (cp reads the page cache): the
+  // two writes to the disk overlap, and moveIntoPlace's flush finds nothing left to write.
+  const flushed = snapshot?.method === 'copy' ? ctx.exec.change(['sync', partial], () => flushFile(partial)) : undefined
+  flushed?.catch(() => {}) // awaited below, unless the copy failed first
   if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo)
+  await flushed
   await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeImage(ctx, image))
   undo.push(`take ${name} down`, () => bringDown(ctx, record, HostView.read(ctx.host)))
   await bringUpReceived(ctx, record, snapshot)
   await checkpoint('import:done')
   await finishIntent(ctx, name, creating)
+}
+
+async function flushFile(path: string): Promise<void> {
+  const handle = await open(path, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }
 
 function forgetImport(imports: State['imports'], name: string, mine: PendingOperation<'import'>): void {
