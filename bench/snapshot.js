@@ -13,10 +13,10 @@
 // (`-- --xfs` for the xfs host only).
 // Needs root. Everything it makes (CBS_ROOTs, the xfs host, its loop device) goes at the end.
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, rmSync, statfsSync} from 'node:fs'
+import {mkdtempSync, rmSync, statfsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {MiB, median, printHeader, printRow, releaseRoot, round, row, timed, writeRandom} from './support.js'
+import {median, printHeader, printRow, releaseRoot, round, row, seedVolume, timed, withXfsHost} from './support.js'
 
 const EXT4_MAGIC = 0xef53
 
@@ -57,62 +57,45 @@ function benchExt4(cbsBin, repeats) {
 
 /** A reflink on an xfs host made for the purpose, against the raw freeze, reflink and thaw. */
 function benchXfs(cbsBin, repeats) {
-  const dir = mkdtempSync('/tmp/cbs-bench-xfs-')
-  const hostImage = join(dir, 'host.img')
-  const root = join(dir, 'root')
-  const empty = join(dir, 'empty')
-  mkdirSync(root, {mode: 0o700})
-  mkdirSync(empty, {mode: 0o700})
-  let mounted = false
+  const empty = mkdtempSync('/tmp/cbs-bench-empty-')
   try {
-    run('truncate', ['--size', '8G', hostImage])
-    run('mkfs.xfs', ['-q', '-m', 'reflink=1', hostImage])
-    run('mount', ['-o', 'loop', hostImage, root])
-    mounted = true
-    const {image, mountpoint} = seedVolume(cbsBin, root)
-    const clone = join(root, 'reflink-floor.img')
-    const floor = () => {
-      const start = performance.now()
-      run('fsfreeze', ['--freeze', mountpoint])
-      try {
-        run('cp', ['--reflink=always', image, clone])
-      } finally {
-        run('fsfreeze', ['--unfreeze', mountpoint])
+    return withXfsHost('cbs-bench-xfs', (root) => cleanUp(cbsBin, root), (root) => {
+      const {image, mountpoint} = seedVolume(cbsBin, root)
+      const clone = join(root, 'reflink-floor.img')
+      const floor = () => {
+        const start = performance.now()
+        run('fsfreeze', ['--freeze', mountpoint])
+        try {
+          run('cp', ['--reflink=always', image, clone])
+        } finally {
+          run('fsfreeze', ['--unfreeze', mountpoint])
+        }
+        const ms = performance.now() - start
+        rmSync(clone)
+        return ms
       }
-      const ms = performance.now() - start
-      rmSync(clone)
-      return ms
-    }
-    const lsEmpty = []
-    const floorAndStart = () => {
-      lsEmpty.push(cbs(cbsBin, empty, ['volume', 'ls']).ms)
-      return floor()
-    }
-    const {runs, frozen, method} = snapshots(cbsBin, root, repeats, floorAndStart)
-    if (method !== 'reflink') throw new Error(`the xfs host made a ${method}, not a reflink`)
-    const floorMs = median(runs.map((run) => run.floor))
-    const startMs = median(lsEmpty.slice(1)) // less the warm-up round
-    return [
-      row(
-        'cbs volume snapshot create, 4 GiB volume / 1 GiB data, xfs host (reflink)',
-        median(runs.map((run) => run.cbs)),
-        `cbs volume ls, empty (${round(startMs)} ms) + fsfreeze, cp --reflink, unfreeze (${round(floorMs)} ms)`,
-        startMs + floorMs,
-      ),
-      row('  of which the volume was frozen (frozenMs)', median(frozen), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
-    ]
+      const lsEmpty = []
+      const floorAndStart = () => {
+        lsEmpty.push(cbs(cbsBin, empty, ['volume', 'ls']).ms)
+        return floor()
+      }
+      const {runs, frozen, method} = snapshots(cbsBin, root, repeats, floorAndStart)
+      if (method !== 'reflink') throw new Error(`the xfs host made a ${method}, not a reflink`)
+      const floorMs = median(runs.map((run) => run.floor))
+      const startMs = median(lsEmpty.slice(1)) // less the warm-up round
+      return [
+        row(
+          'cbs volume snapshot create, 4 GiB volume / 1 GiB data, xfs host (reflink)',
+          median(runs.map((run) => run.cbs)),
+          `cbs volume ls, empty (${round(startMs)} ms) + fsfreeze, cp --reflink, unfreeze (${round(floorMs)} ms)`,
+          startMs + floorMs,
+        ),
+        row('  of which the volume was frozen (frozenMs)', median(frozen), 'fsfreeze + cp --reflink=always + unfreeze', floorMs),
+      ]
+    })
   } finally {
-    cleanUp(cbsBin, root)
-    if (mounted) spawnSync('umount', [root])
-    rmSync(dir, {recursive: true, force: true})
+    rmSync(empty, {recursive: true, force: true})
   }
-}
-
-/** A mounted 4 GiB volume "bench" holding 1 GiB of incompressible data. */
-function seedVolume(cbsBin, root) {
-  const [volume] = JSON.parse(cbs(cbsBin, root, ['volume', 'create', 'bench', '--size', '4G', '--json']).stdout)
-  writeRandom(join(volume.mountpoint, 'data'), 1024 * MiB)
-  return {image: volume.image, mountpoint: volume.mountpoint}
 }
 
 /**
