@@ -2,7 +2,9 @@
 # Installs what cbs needs on a Debian/Ubuntu host (as root), then its npm packages, then builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(util-linux mount e2fsprogs xfsprogs btrfs-progs gcc libc6-dev fio tar zstd openssh-server openssh-client) # fio: npm run bench; openssh-server: the export/import tests run their own sshd
+# fio: npm run bench; openssh-server: the export/import tests run their own sshd; systemd: its
+# systemd-socket-activate serves the plugin test's socket; man-db, groff-base: the man page tests.
+packages=(util-linux mount e2fsprogs xfsprogs btrfs-progs gcc libc6-dev fio tar zstd openssh-server openssh-client systemd man-db groff-base)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
