@@ -16,6 +16,10 @@ describe('package.json: what npm installs', () => {
     assert.ok(pjson.files.includes('schemas'))
   })
 
+  it('ships what runs: bin, dist (the bundle, guardian.sh, cbs-mount-into), proto (cbs csi serve loads csi.proto), man', () => {
+    for (const folder of ['bin', 'dist', 'proto', 'man', 'oclif.manifest.json']) assert.ok(pjson.files.includes(folder), folder)
+  })
+
   it('its hooks name functions the bundle exports', () => {
     for (const [event, hook] of Object.entries(pjson.oclif.hooks as Record<string, {target: string; identifier: string}>)) {
       assert.equal(hook.target, pjson.oclif.commands.target, event)
