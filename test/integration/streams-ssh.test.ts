@@ -19,7 +19,7 @@ describe('integration: volume export | ssh | volume import, through a real sshd 
   before(function () {
     requireHost.call(this, ['losetup', 'mkfs.ext4', 'chattr', 'ssh', 'ssh-keygen', 'zstd'])
     if (!existsSync(SSHD)) {
-      if (process.env.CI === 'true') throw new Error(`${SSHD} is missing under CI: install openssh-server (.ci/run does)`)
+      if (process.env.CI === 'true') throw new Error(`${SSHD} is missing under CI: install openssh-server (npm run setup does, and .ci/run runs it)`)
       console.log(`      SKIPPED (${SSHD} is missing: apt-get install openssh-server)`)
       this.skip()
     }

@@ -107,10 +107,10 @@ function section(page: string, name: string): string {
 }
 
 const hasCommand = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
-/** Skips visibly where the tool is missing; under CI=true (.ci/run installs man-db and groff-base) that fails. */
+/** Skips visibly where the tool is missing; under CI=true (npm run setup, which .ci/run runs, installs man-db and groff-base) that fails. */
 function requireCommand(this: Mocha.Context, cmd: string): void {
   if (hasCommand(cmd)) return
-  if (process.env.CI === 'true') throw new Error(`${cmd} is missing under CI: install it (.ci/run installs man-db and groff-base)`)
+  if (process.env.CI === 'true') throw new Error(`${cmd} is missing under CI: install it (npm run setup, which .ci/run runs, installs man-db and groff-base)`)
   console.log(`      SKIPPED (${cmd} is missing)`)
   this.skip()
 }
