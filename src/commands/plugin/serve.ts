@@ -22,11 +22,14 @@ export default class PluginServe extends CbsCommand {
     const driver = new VolumeDriver(() => systemContext({verbose: flags.verbose, log}))
     const listen = activatedSocket() ?? {path: flags.socket}
     const server = await startServer(listen, {routes: driver.routes, log, describeError: (error) => describeFailure(error).message})
-    log(`cbs plugin: listening on ${'path' in listen ? listen.path : `the socket systemd passed (${server.path})`}`)
-    const signal = await new Promise<string>((resolve) => {
-      // `on`, not `once`: with no listener left, signal-exit (conf's writer) would re-raise it.
+    // Listening for the signals before saying so: a SIGTERM sent on that line must not find
+    // the default action (death) still in place. `on`, not `once`: with no listener left,
+    // signal-exit (conf's writer) would re-raise it.
+    const stopped = new Promise<string>((resolve) => {
       for (const name of ['SIGTERM', 'SIGINT']) process.on(name, () => resolve(name))
     })
+    log(`cbs plugin: listening on ${'path' in listen ? listen.path : `the socket systemd passed (${server.path})`}`)
+    const signal = await stopped
     log(`cbs plugin: ${signal}: finishing the requests in flight`)
     await server.close()
     return {socket: server.path}
