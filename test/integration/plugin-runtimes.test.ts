@@ -76,13 +76,13 @@ describe('integration: docker through cbs plugin serve', function () {
     assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'inspect', implicit, '--json'])).map((volume) => volume.name), [implicit])
   })
 
-  it('docker volume rm removes the cbs volume; a volume with snapshots is refused with cbs\'s message', () => {
+  it('docker volume rm removes the cbs volume; a volume with snapshots is refused with cbs\'s message, fit for a docker user', () => {
     const name = named('snap')
     assert.equal(create(name).code, 0)
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', name, 's1']).code, 0)
     const refused = dockerd.run(['volume', 'rm', name])
     assert.notEqual(refused.code, 0)
-    assert.ok(refused.stderr.includes(`volume "${name}" has snapshots: ${name}@s1: remove them first, or pass -r (--recursive) to remove them too`), refused.stderr)
+    assert.ok(refused.stderr.includes(`volume "${name}" has snapshots: ${name}@s1: remove them first with \`cbs volume snapshot rm\`, or the volume with them with \`cbs volume rm -r ${name}\``), refused.stderr)
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', `${name}@s1`]).code, 0)
     assert.equal(dockerd.run(['volume', 'rm', name]).code, 0)
     assert.equal(cbs(root, ['volume', 'inspect', name]).code, 3)

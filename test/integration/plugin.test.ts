@@ -83,10 +83,12 @@ describe('integration: cbs plugin serve, at the protocol level', function () {
     assert.deepEqual((await plugin.call('/VolumeDriver.Path', {Name: 'cli'})).body, {Mountpoint: `${root}/mounts/cli`})
     assert.equal(json<Volume[]>(cbs(root, ['volume', 'inspect', 'cli', '--json']))[0].status, 'mounted')
 
-    // Remove refuses a volume with snapshots, with cbs volume rm's message.
+    // Remove refuses a volume with snapshots, as cbs volume rm does, with what a docker user can do (no -r to pass).
     assert.equal(cbs(root, ['volume', 'snapshot', 'create', 'web', 's1']).code, 0)
     const refused = await plugin.call('/VolumeDriver.Remove', {Name: 'web'})
-    assert.equal(`cbs: ${refused.body.Err}\n`, cbs(root, ['volume', 'rm', 'web']).stderr)
+    const cli = cbs(root, ['volume', 'rm', 'web']).stderr
+    assert.ok(cli.startsWith('cbs: volume "web" has snapshots: web@s1: '), cli)
+    assert.equal(refused.body.Err, 'volume "web" has snapshots: web@s1: remove them first with `cbs volume snapshot rm`, or the volume with them with `cbs volume rm -r web`')
     assert.equal(cbs(root, ['volume', 'snapshot', 'rm', 'web@s1']).code, 0)
     for (const name of ['web', 'cli']) assert.deepEqual((await plugin.call('/VolumeDriver.Remove', {Name: name})).body, {})
     assert.deepEqual(json<Volume[]>(cbs(root, ['volume', 'ls', '--json'])), [])

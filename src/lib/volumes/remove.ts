@@ -27,6 +27,8 @@ export interface RemoveOptions {
   force?: boolean
   /** The volumes' snapshots go too. */
   recursive?: boolean
+  /** What to do about a volume's snapshots, when they stop its removal: by default the CLI's -r. */
+  snapshotsHint?: (name: string) => string
 }
 
 export async function removeVolumes(ctx: Context, names: string[], options: RemoveOptions = {}): Promise<Volume[]> {
@@ -39,7 +41,7 @@ export async function removeVolumes(ctx: Context, names: string[], options: Remo
 
   const existing = names.filter((each) => state.volumes[each])
   for (const name of existing) refuseIfStacked(state, name, existing)
-  for (const name of existing) refuseIfSnapshots(ctx, state, name, options.recursive)
+  for (const name of existing) refuseIfSnapshots(ctx, state, name, options)
 
   const removed: Volume[] = []
   // Union volumes go before the volumes whose snapshots they stack.
@@ -82,7 +84,7 @@ async function recordIntent(ctx: Context, name: string, removing: string[], opti
     const {pending} = record
     if (pending && pending.pid !== process.pid && !isAbandoned(ctx.host, pending)) throw pendingConflict(name, pending)
     refuseIfStacked(state, name, removing)
-    refuseIfSnapshots(ctx, state, name, options.recursive)
+    refuseIfSnapshots(ctx, state, name, options)
     record.pending = intent('remove')
     return structuredClone(record)
   })
@@ -103,10 +105,11 @@ function refuseIfStacked(state: State, name: string, removing: string[]): void {
 }
 
 /** Snapshots go with their volume only when asked to (`--recursive`), and never while being taken. */
-function refuseIfSnapshots(ctx: Context, state: State, name: string, recursive = false): void {
+function refuseIfSnapshots(ctx: Context, state: State, name: string, options: RemoveOptions): void {
   const refs = Object.keys(state.volumes[name].snapshots ?? {}).map((snapshot) => ({volume: name, snapshot}))
-  if (refs.length > 0 && !recursive) {
-    throw conflict(`volume "${name}" has snapshots: ${refs.map(formatSnapshotRef).join(', ')}`, 'remove them first, or pass -r (--recursive) to remove them too')
+  if (refs.length > 0 && !options.recursive) {
+    const hint = options.snapshotsHint?.(name) ?? 'remove them first, or pass -r (--recursive) to remove them too'
+    throw conflict(`volume "${name}" has snapshots: ${refs.map(formatSnapshotRef).join(', ')}`, hint)
   }
   for (const ref of refs) refuseWhileWorkedOn(ctx, state, ref)
 }

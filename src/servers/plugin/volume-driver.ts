@@ -15,6 +15,9 @@ import type {RequestBody, Routes} from './http-server.js'
 /** dockerd calls the plugin: the plugin must not call docker back (and shows no attachments). */
 const RECORDED = {askRuntimes: false}
 
+/** A docker user has no -r to pass: the cbs commands that remove the snapshots, or the volume with them. */
+const snapshotsHint = (name: string) => `remove them first with \`cbs volume snapshot rm\`, or the volume with them with \`cbs volume rm -r ${name}\``
+
 /**
  * Docker's VolumeDriver protocol mapped onto cbs's own volume functions, the ones the CLI calls:
  * same store, lock, intents and recovery. Each request gets a fresh context; requests about one
@@ -52,7 +55,7 @@ export class VolumeDriver {
   private async remove(name: string): Promise<object> {
     const users = this.users.get(name)?.size ?? 0
     if (users > 0) throw conflict(`volume "${name}" is mounted by ${users} container(s)`, 'stop them first')
-    await removeVolumes(this.newContext(), [name])
+    await removeVolumes(this.newContext(), [name], {snapshotsHint})
     this.users.delete(name)
     return {}
   }
