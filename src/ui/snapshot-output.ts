@@ -4,7 +4,7 @@ import {printable} from './printable.js'
 import {renderTable} from './table.js'
 
 /** 2026-11-25T23:18:00.123Z → 2026-11-25 23:18:00 (UTC, as stored) */
-export const formatTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')
+const formatTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')
 
 export function snapshotTable(snapshots: Snapshot[]): Promise<string> {
   return renderTable(

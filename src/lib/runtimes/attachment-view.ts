@@ -19,8 +19,8 @@ const ASK_TIMEOUT_MS = 3000
  * cbs registers its volumes with the local driver. Only those are listed: a full `volume ls`
  * also asks every volume plugin dockerd has known, and waits 15 s on one that does not answer.
  */
-export const volumeNamesArgs = () => ['volume', 'ls', '--quiet', '--filter', 'driver=local']
-export const containerStatusArgs = () => ['ps', '--all', '--no-trunc', '--format', '{{.ID}} {{.Status}}']
+const volumeNamesArgs = () => ['volume', 'ls', '--quiet', '--filter', 'driver=local']
+const containerStatusArgs = () => ['ps', '--all', '--no-trunc', '--format', '{{.ID}} {{.Status}}']
 
 /** What one runtime answered. */
 export interface RuntimeFacts {
@@ -61,7 +61,7 @@ const asked = new WeakMap<Context['exec'], Map<string, Promise<Answer>>>()
  * when a record names one: `volume ls` asks every volume driver dockerd knows, and one that
  * hangs must not hide the containers and live mounts, which `ps` alone confirms.
  */
-export function askRuntime(ctx: Context, runtime: RuntimeName, withVolumes = true): Promise<Answer> {
+function askRuntime(ctx: Context, runtime: RuntimeName, withVolumes = true): Promise<Answer> {
   const answers = asked.get(ctx.exec) ?? new Map<string, Promise<Answer>>()
   asked.set(ctx.exec, answers)
   const key = `${runtime} ${withVolumes}`

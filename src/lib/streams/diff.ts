@@ -9,7 +9,7 @@ export interface Changes {
 }
 
 /** Compares in blocks of this size where the host cannot tell what is shared. */
-export const COMPARE_BYTES = 1024 ** 2
+const COMPARE_BYTES = 1024 ** 2
 
 /**
  * Changed ranges from the extent maps alone, for images that share extents (reflinked

@@ -10,7 +10,7 @@ import type {CreateRequest} from '../../lib/volumes/create.js'
  * checked by the same parsers, refused with the same messages. A map holds one value a key, so
  * `label` and `lower` take several values separated by commas.
  */
-export const DRIVER_OPTIONS = ['size', 'fs', 'label', 'type', 'lower', 'from'] as const
+const DRIVER_OPTIONS = ['size', 'fs', 'label', 'type', 'lower', 'from'] as const
 
 export function parseDriverOptions(name: string, opts: unknown): CreateRequest {
   if (opts === undefined || opts === null) return {name}

@@ -10,9 +10,9 @@ import {conflict} from '../../lib/common/errors.js'
  * file knows nothing of volumes: it reads, routes, answers and logs one line a request.
  */
 
-export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json'
+const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json'
 /** Requests are a name, a caller id and a few options: anything larger is not one of them. */
-export const MAX_BODY_BYTES = 64 * 1024
+const MAX_BODY_BYTES = 64 * 1024
 
 export type RequestBody = Record<string, unknown>
 export type Handler = (body: RequestBody) => Promise<object>
@@ -110,7 +110,7 @@ function answers(path: string): Promise<boolean> {
 }
 
 /** The path a unix socket open at `fd` is bound to (Node does not tell it for a socket it was given): from /proc/net/unix, by inode. */
-export function socketPathOf(fd: number): string | undefined {
+function socketPathOf(fd: number): string | undefined {
   try {
     const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]
     // Num RefCount Protocol Flags Type St Inode Path
