@@ -6,7 +6,7 @@ import {resizeVolume} from '../../lib/volumes/resize.js'
 import {freeCapacity} from '../../lib/volumes/capacity.js'
 import {createSnapshot} from '../../lib/snapshots/create.js'
 import {removeSnapshots} from '../../lib/snapshots/remove.js'
-import {findSnapshot, formatSnapshotRef, snapshotsOf} from '../../lib/snapshots/snapshot.js'
+import {findSnapshot, formatSnapshotRef, parseSnapshotRef, snapshotsOf} from '../../lib/snapshots/snapshot.js'
 import {compareOrdinal} from '../../lib/common/ordinal.js'
 import type {SnapshotRecord, VolumeRecord} from '../../lib/store/state.js'
 import {pendingConflict} from '../../lib/store/intent.js'
@@ -227,14 +227,13 @@ export function controllerService(driver: Driver) {
   }
 
   function sourceFilesystem(source: {snapshot?: string; volume?: string}): Filesystem {
-    const volume = source.volume ?? source.snapshot!.split('@')[0]
+    const volume = source.volume ?? parseSnapshotRef(source.snapshot!).volume
     return ctx.store.read().volumes[volume].fs
   }
 
   function sourceSize(source: {snapshot?: string; volume?: string}): number {
     if (source.volume) return ctx.host.fileInfo(ctx.layout.image(source.volume))?.sizeBytes ?? 0
-    const [volume, snapshot] = source.snapshot!.split('@')
-    return findSnapshot(ctx, {volume, snapshot}).record.sizeBytes
+    return findSnapshot(ctx, parseSnapshotRef(source.snapshot!)).record.sizeBytes
   }
 }
 
