@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {CbsCommand} from '../../base-command.js'
 import {DEFAULT_CONTAINERS_CONF, registerVolumePlugin, volumePluginEntry} from '../../lib/runtimes/containers-conf.js'
 import {bootCommand, DEFAULT_PLUGIN_SOCKET, DEFAULT_UNIT_DIR, describeBootCommand, type InstallReport, installUnits, pluginUnits, unitOptions} from '../../lib/system/systemd-unit.js'
+import {printable} from '../../ui/printable.js'
 
 export default class PluginInstall extends CbsCommand {
   static override summary = 'Set up the volume plugin: systemd units for `cbs plugin serve`, and podman\'s containers.conf entry.'
@@ -33,7 +34,7 @@ export default class PluginInstall extends CbsCommand {
     await registerVolumePlugin(ctx, flags['containers-conf'], flags.name, flags.socket)
     const installed = await installUnits(ctx, flags.dir, units)
     if (!flags['dry-run'] && !this.jsonEnabled()) {
-      for (const path of [flags['containers-conf'], ...installed.units.map(({unit}) => unit)]) this.log(path)
+      for (const path of [flags['containers-conf'], ...installed.units.map(({unit}) => unit)]) this.log(printable(path))
       this.logToStderr(describeBootCommand(options))
     }
     return {...installed, ...about}
