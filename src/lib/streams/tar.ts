@@ -1,7 +1,7 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {environment, invalid, notFound} from '../common/errors.js'
-import {CommandFailed} from '../system/exec.js'
+import {CommandFailed, lastLine} from '../system/exec.js'
 import {format, ensureDirectory, attach, createImage, removeImage, releaseMount} from '../images/loop-volume.js'
 import {MIN_SIZE, parseFilesystem, readOnlyMountArgs, mountArgs} from '../images/filesystems.js'
 import {formatSize} from '../input/sizes.js'
@@ -104,5 +104,3 @@ async function runTar(ctx: Context, args: string[], pass: {passStdin?: boolean; 
     throw invalid(`tar failed: ${lastLine(error.stderr) || `exit status ${error.exitCode}`}`, 'give it a tar archive (such as `podman volume export` writes)')
   }
 }
-
-const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? ''

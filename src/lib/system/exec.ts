@@ -83,7 +83,8 @@ export class CommandFailed extends Error {
   }
 }
 
-const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? ''
+/** The last line a program wrote (on stderr, usually the gist of its failure). */
+export const lastLine = (text: string) => text.trim().split('\n').at(-1)?.trim() ?? ''
 
 /** Shell-quoted for display only; nothing is ever run through a shell. */
 export function formatCommand(file: string, args: readonly string[]): string {
