@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import type {Context} from '../../lib/system/context.js'
+import {isName} from '../../lib/input/names.js'
 import type {VolumeRecord} from '../../lib/store/state.js'
 import {InFlight} from './in-flight.js'
 import {invalidArgument} from './errors.js'
@@ -30,7 +31,6 @@ export function validateDriverName(name: string): string {
   return name
 }
 
-const CBS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
 // eslint-disable-next-line no-control-regex
 const BANNED = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
 
@@ -41,13 +41,13 @@ const BANNED = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
 export function cbsNameFor(csiName: string, what: string): string {
   if (!csiName) throw invalidArgument(`${what} is required`)
   if (Buffer.byteLength(csiName) > 128 || BANNED.test(csiName)) throw invalidArgument(`${what} must be up to 128 bytes without control characters`)
-  if (CBS_NAME.test(csiName)) return csiName
+  if (isName(csiName)) return csiName
   return `csi-${createHash('sha256').update(csiName).digest('hex').slice(0, 40)}`
 }
 
 /** A volume of this driver, by id; undefined when there is none (or it is not this driver's). */
 export function ownedVolume(driver: Driver, id: string): VolumeRecord | undefined {
-  if (!CBS_NAME.test(id)) return undefined
+  if (!isName(id)) return undefined
   const record = driver.ctx.store.read().volumes[id]
   return record && ownedBy(driver, record.labels) ? record : undefined
 }

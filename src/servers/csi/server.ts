@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import type {Context} from '../../lib/system/context.js'
 import {invalid} from '../../lib/common/errors.js'
 import {validateHostPath} from '../../lib/input/host-paths.js'
+import {isName} from '../../lib/input/names.js'
 import {recoverInterrupted} from '../../lib/recovery/recovery.js'
 import {controllerService} from './controller.js'
 import {type Driver, validateDriverName} from './driver.js'
@@ -35,7 +36,7 @@ export interface CsiServer {
 export async function serveCsi(ctx: Context, options: ServeOptions): Promise<CsiServer> {
   const socket = socketPath(options.endpoint)
   const nodeId = options.nodeId
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeId)) throw invalid(`invalid node id "${nodeId}"`, 'use the node name: up to 63 letters, digits, "_", "." or "-"')
+  if (!isName(nodeId)) throw invalid(`invalid node id "${nodeId}"`, 'use the node name: up to 63 letters, digits, "_", "." or "-"')
   const driver: Driver = {ctx, name: validateName(options.driverName), version: options.version, nodeId, inFlight: new InFlight(), expandOnNode: options.expandOnNode ?? false}
   const definition = protoLoader.loadSync(protoFile(), {keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true})
   const csi = (grpc.loadPackageDefinition(definition).csi as grpc.GrpcObject).v1 as grpc.GrpcObject
