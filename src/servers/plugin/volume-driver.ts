@@ -20,9 +20,10 @@ const snapshotsHint = (name: string) => `remove them first with \`cbs volume sna
 
 /**
  * Docker's VolumeDriver protocol mapped onto cbs's own volume functions, the ones the CLI calls:
- * same store, lock, intents and recovery. Each request gets a fresh context; requests about one
- * volume run one after another, those about different volumes side by side (the store's lock
- * keeps them apart, as it keeps concurrent CLI calls apart).
+ * same store, lock, intents and recovery. Each request gets a fresh context; the requests that
+ * change a volume (Create, Remove, Mount, Unmount) run one after another for that volume, side by
+ * side for different volumes (the store's lock keeps them apart, as it keeps concurrent CLI calls
+ * apart); Path, Get and List only read.
  *
  * The last Unmount leaves the volume mounted: see "Docker and podman" in README.
  */
