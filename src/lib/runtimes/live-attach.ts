@@ -1,7 +1,7 @@
 import {chooseRuntime, connect} from './container-runtime.js'
 import type {Context} from '../system/context.js'
 import {conflict, environment, invalid, notFound} from '../common/errors.js'
-import {CommandFailed} from '../system/exec.js'
+import {CommandFailed, lastLine} from '../system/exec.js'
 import {validateContainerTarget} from '../input/container-paths.js'
 import type {MountEntry} from '../system/mountinfo.js'
 import {type ContainerProcess, MOUNT_INTO, type MountedInto, mismatch, mountIntoArgs, parseMountedInto, unmountFromArgs, volumeMountAt} from './mount-into.js'
@@ -42,7 +42,7 @@ export async function attachToContainer(ctx: Context, request: {name: string; ru
   const {stdout} = await ctx.exec.run(MOUNT_INTO, mountIntoArgs(containerProcess, source, target), {mutates: true, dryRunStdout: `0 ${target}`}).catch((error: unknown) => {
     // The helper's refusals (a target in /proc, a folder it cannot make) are one line of its own.
     if (!(error instanceof CommandFailed) || error.notInstalled) throw error
-    throw environment(`could not mount volume "${record.name}" at ${target} in container ${container.name} (${error.stderr.trim().split('\n').at(-1)?.replace(/^cbs-mount-into: /, '')})`, 'check the target inside the container')
+    throw environment(`could not mount volume "${record.name}" at ${target} in container ${container.name} (${lastLine(error.stderr).replace(/^cbs-mount-into: /, '')})`, 'check the target inside the container')
   })
   const mounted = parseMountedInto(stdout)
   if (!mounted) throw new CommandFailed(MOUNT_INTO, mountIntoArgs(containerProcess, source, target), 0, `unexpected answer "${stdout}"`)
