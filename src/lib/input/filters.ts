@@ -38,7 +38,7 @@ export function parseFilter(text: string, keys: FilterKeys): Filter {
 }
 
 /** label=K matches what has label K; label=K=V what has K set to V. */
-export function matchesFilter(item: Filterable, filter: Filter, keys: FilterKeys): boolean {
+function matchesFilter(item: Filterable, filter: Filter, keys: FilterKeys): boolean {
   const kind = keys[filter.key]
   if (kind === 'label') {
     const [key, ...rest] = filter.value.split('=')

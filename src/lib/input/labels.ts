@@ -21,8 +21,8 @@ export function parseLabels(pairs: string[] = []): Record<string, string> {
   return labels
 }
 
-/** A label value (also as a filter): any text but control characters. */
-export function labelValue(value: string, given = value): string {
+/** A label value: any text but control characters (`given` is the whole KEY=VALUE, for the message). */
+function labelValue(value: string, given: string): string {
   if (CONTROL_CHARACTERS.test(value)) {
     throw invalid(`invalid label ${JSON.stringify(given)}: it contains control characters`, 'a value may hold any printable text, but no newline, tab, escape or other control character')
   }

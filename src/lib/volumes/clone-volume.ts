@@ -7,7 +7,7 @@ import {type CreateRequest, createVolume} from './create.js'
 import type {Volume} from './volume.js'
 
 /** The snapshot a volume-to-volume clone goes through; the name tells what left it, if one is left. */
-export const cloneSnapshotName = (name: string) => `clone-of-${name}`.slice(0, 63)
+const cloneSnapshotName = (name: string) => `clone-of-${name}`.slice(0, 63)
 
 /**
  * A new volume with the data of another (CSI volume content source): a snapshot of the source

@@ -48,7 +48,7 @@ export async function unmountVolumes(ctx: Context, selection: Selection): Promis
 }
 
 /** What `mount --all` will do with the volume after a reboot. */
-export async function recordMeantToBeMounted(ctx: Context, name: string, meant: boolean): Promise<void> {
+async function recordMeantToBeMounted(ctx: Context, name: string, meant: boolean): Promise<void> {
   await ctx.store.update((state) => {
     const record = state.volumes[name]
     if (record) record.meantToBeMounted = meant

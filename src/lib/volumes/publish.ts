@@ -27,7 +27,7 @@ export interface Publication {
 }
 
 /** Options a bind mount may be given; anything else would reach mount(8) unchecked. */
-export const MOUNT_FLAGS = ['ro', 'rw', 'nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime', 'strictatime']
+const MOUNT_FLAGS = ['ro', 'rw', 'nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime', 'strictatime']
 
 /** Something else, or the same volume otherwise (read-only, block), is already at the target. */
 export class PublishedOtherwise extends CbsError {
@@ -78,7 +78,7 @@ export function bindArgs(source: string, target: string, readOnly: boolean, opti
   return ['--bind', ...(all.length > 0 ? ['-o', all.join(',')] : []), source, target]
 }
 
-export const isReadOnly = (options: string) => options.split(',').includes('ro')
+const isReadOnly = (options: string) => options.split(',').includes('ro')
 
 /** The volume brought up (recovery first, as any mount): its mountpoint. */
 async function mountedFolder(ctx: Context, name: string): Promise<string> {
