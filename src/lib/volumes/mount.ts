@@ -7,7 +7,7 @@ import {validateName} from '../input/names.js'
 import {compareOrdinal} from '../common/ordinal.js'
 import {silentProgress} from '../common/progress.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
-import type {VolumeRecord} from '../store/state.js'
+import type {State, VolumeRecord} from '../store/state.js'
 import {describePlanned, describeVolume, type Volume} from './volume.js'
 import {explainBusy} from '../runtimes/attach.js'
 import {bringDown, bringUp} from './lifecycle.js'
@@ -65,8 +65,8 @@ async function forEachSelected(
   select(ctx, selection) // bad names and unknown volumes are refused before recovery touches anything
   // After a crash or a reboot: first finish or roll back what was left half done.
   await recoverInterrupted(ctx)
-  const records = select(ctx, selection)
   const state = ctx.store.read()
+  const records = select(ctx, selection, state)
   const depth = (record: VolumeRecord) => stackDepth(state, record.name) * (goal === 'mounted' ? 1 : -1)
   const progress = ctx.progress ?? silentProgress
   const skipped = new Set<string>()
@@ -82,11 +82,12 @@ async function forEachSelected(
   return records.map((record) => (ctx.exec.dryRun && !skipped.has(record.name) ? describePlanned(ctx, record, view, goal) : describeVolume(ctx, record, view)))
 }
 
-function select(ctx: Context, selection: Selection): VolumeRecord[] {
+/** The selected records, from `state` when the caller has read it already. */
+function select(ctx: Context, selection: Selection, state?: State): VolumeRecord[] {
   if ('names' in selection && selection.names.length === 0) throw invalid('name at least one volume, or pass --all')
   if ('names' in selection) for (const name of selection.names) validateName(name)
   requireRoot(ctx.host)
-  const {volumes} = ctx.store.read()
+  const {volumes} = state ?? ctx.store.read()
   if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => compareOrdinal(a.name, b.name))
   const missing = selection.names.filter((name) => !volumes[name])
   if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
