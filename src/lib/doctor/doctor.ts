@@ -1,5 +1,5 @@
 import {renameSync, unlinkSync} from 'node:fs'
-import {basename, dirname, join} from 'node:path'
+import {basename, join} from 'node:path'
 import type {Context} from '../system/context.js'
 import {PACKAGE_OF, describeFailure} from '../system/failure.js'
 import {DOCTOR_FIX, type Finding, findDrift, type Problem, type Repair} from './drift.js'
@@ -17,6 +17,7 @@ import {CorruptState} from '../store/store.js'
 import {probeTools, type ToolStatus} from '../system/tools.js'
 import {describeUnsafeRoot, ownershipChain, rootIsReadOnly, UnsafeRoot, unsafeFolder} from '../store/root.js'
 import {strayLockFiles} from '../store/lock.js'
+import {existingAncestor} from '../volumes/capacity.js'
 
 export interface DoctorReport {
   /** No finding at warning or error: `cbs doctor` exits 0. */
@@ -152,9 +153,7 @@ function strayLocks(ctx: Context): Problem[] {
 
 function spaceFindings(ctx: Context, state: State): Finding[] {
   const {host, layout} = ctx
-  let where = layout.root
-  while (!host.fileInfo(where) && dirname(where) !== where) where = dirname(where)
-  const usage = host.fsUsage(where)
+  const usage = host.fsUsage(existingAncestor(ctx, layout.root))
   const free = usage.availableBytes
   // Error under 1% free (or 64M, on a filesystem large enough for that to be under 10%).
   const critical = Math.max(usage.totalBytes / 100, Math.min(64 * 1024 ** 2, usage.totalBytes / 10))

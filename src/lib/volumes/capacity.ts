@@ -1,5 +1,5 @@
+import {dirname} from 'node:path'
 import type {Context} from '../system/context.js'
-import {existingAncestor} from './create.js'
 
 /**
  * The room new volumes have: what the host filesystem under $CBS_ROOT has free. Images are
@@ -7,4 +7,10 @@ import {existingAncestor} from './create.js'
  */
 export function freeCapacity(ctx: Context): number {
   return ctx.host.fsUsage(existingAncestor(ctx, ctx.layout.imagesDir)).availableBytes
+}
+
+/** The path itself, or its nearest ancestor that exists (statfs needs one). */
+export function existingAncestor(ctx: Context, path: string): string {
+  while (!ctx.host.fileInfo(path) && dirname(path) !== path) path = dirname(path)
+  return path
 }

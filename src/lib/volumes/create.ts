@@ -1,4 +1,4 @@
-import {dirname} from 'node:path'
+import {existingAncestor} from './capacity.js'
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
@@ -134,12 +134,6 @@ function checkSize(ctx: Context, record: VolumeRecord): void {
       'choose a smaller --size',
     )
   }
-}
-
-/** The path itself, or its nearest ancestor that exists (statfs needs one). */
-export function existingAncestor(ctx: Context, path: string): string {
-  while (!ctx.host.fileInfo(path) && dirname(path) !== path) path = dirname(path)
-  return path
 }
 
 function sameVolume(ctx: Context, existing: VolumeRecord, request: CreateRequest, wanted: VolumeRecord): Volume {
