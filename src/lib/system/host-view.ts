@@ -3,8 +3,8 @@ import type {LoopDevice} from './loops.js'
 import {type MountEntry, parseMountinfo} from './mountinfo.js'
 
 /**
- * Mounts and loop devices, read once per command: status comes from the system, never from the
- * store, and a list of 200 volumes costs one read of each.
+ * Mounts and loop devices, read together at one moment (again after the host changed): status
+ * comes from the system, never from the store, and a list of 200 volumes costs one read of each.
  */
 export class HostView {
   private constructor(
