@@ -12,10 +12,10 @@ import {isAlive, startTimeOf} from '../system/process-identity.js'
 const queues = new Map<string, Promise<void>>()
 
 /**
- * An exclusive lock between cbs processes, and between callers within one (see `queues`): a symbolic link whose target is the owner's pid and
- * start time, made by symlink(2), which is atomic and fails when the link exists. A lock whose
- * owner is gone (kill -9) is taken over, so a crash never wedges the store; pid and start time
- * together survive pid reuse.
+ * An exclusive lock between cbs processes, and between callers within one (see `queues`): a
+ * symbolic link whose target is the owner's pid and start time, made by symlink(2), which is
+ * atomic and fails when the link exists. A lock whose owner is gone (kill -9) is taken over, so
+ * a crash never wedges the store; pid and start time together survive pid reuse.
  *
  * Why a link and not a file holding the owner: a short link lives in its inode, so taking the
  * lock needs no data block and works on a full host disk (`cbs volume rm` is how space is
