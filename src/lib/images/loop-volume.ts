@@ -108,13 +108,7 @@ export async function removeMountpoint(ctx: Context, dir: string): Promise<void>
   } catch (error) {
     if (!(error instanceof CommandFailed && /No such file/i.test(error.stderr))) throw error
   }
-  await ctx.exec.change(['rmdir', dir], () => {
-    try {
-      rmdirSync(dir)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-  })
+  await removeFolder(ctx, dir)
 }
 
 export async function mount(ctx: Context, device: string, dir: string, undo?: Undo): Promise<void> {
@@ -146,6 +140,11 @@ export async function releaseMount(ctx: Context, dir: string): Promise<void> {
     await unmount(ctx, dir, basename(dir))
     if (/^\/dev\/loop\d+$/.test(top.source) && view.mountsOf(top.source).length === 1) await detach(ctx, top.source)
   }
+  await removeFolder(ctx, dir)
+}
+
+/** rmdir(2) of an empty folder; one already gone is fine. */
+async function removeFolder(ctx: Context, dir: string): Promise<void> {
   await ctx.exec.change(['rmdir', dir], () => {
     try {
       rmdirSync(dir)
