@@ -3,6 +3,7 @@ import type {HostView} from '../system/host-view.js'
 import type {MountEntry} from '../system/mountinfo.js'
 import {type Layout, partialPath} from '../store/layout.js'
 import type {PendingOperation, State, VolumeRecord} from '../store/state.js'
+import {formatSnapshotRef} from '../snapshots/snapshot.js'
 
 export type Severity = 'ok' | 'info' | 'warning' | 'error'
 
@@ -76,7 +77,7 @@ export function findDrift(layout: Layout, observed: Observed, isAbandoned: (pend
 
   for (const record of records) {
     for (const snapshot of Object.values(record.snapshots ?? {})) {
-      const ref = `${record.name}@${snapshot.name}`
+      const ref = formatSnapshotRef({volume: record.name, snapshot: snapshot.name})
       const image = layout.snapshotImage(record.name, snapshot.name)
       if (snapshot.pending && isAbandoned(snapshot.pending)) {
         const what = {remove: 'removal', snapshot: 'creation', export: 'export'}[snapshot.pending.operation]
@@ -162,7 +163,7 @@ function isKnownMount(layout: Layout, view: HostView, records: VolumeRecord[], m
     if (mount.mountpoint === dir) return record.type === 'loop' ? from(layout.image(record.name)) : mount.fstype === record.type
     if (mount.mountpoint === layout.upperMount(record.name)) return record.type !== 'loop' && from(layout.image(record.name))
     return Object.keys(record.snapshots ?? {}).some(
-      (snapshot) => mount.mountpoint === layout.lowerMount(`${record.name}@${snapshot}`) && from(layout.snapshotImage(record.name, snapshot)),
+      (snapshot) => mount.mountpoint === layout.lowerMount(formatSnapshotRef({volume: record.name, snapshot})) && from(layout.snapshotImage(record.name, snapshot)),
     )
   })
 }
