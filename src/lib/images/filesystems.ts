@@ -41,13 +41,13 @@ export function mkfsCommand(fs: Filesystem, device: string): [string, string[]] 
  * ext4 and btrfs on the image file before it is attached. btrfs would otherwise take the clone
  * for another device of the mounted source (kernels before 6.7 may even mount the source
  * again); `-m` changes the fsid users see without rewriting every block. xfs is done on the
- * device (see volume-clone.ts): xfs_admin needs a clean log first.
+ * device (see volumes/clone.ts): xfs_admin needs a clean log first.
  */
 export function renewIdCommand(fs: Exclude<Filesystem, 'xfs'>, file: string): [string, string[]] {
   return fs === 'ext4' ? ['tune2fs', ['-U', 'random', file]] : ['btrfstune', ['-m', file]]
 }
 
-/** Grows a filesystem to fill its (grown) device: ext4 offline on the file, xfs and btrfs mounted. */
+/** Grows a filesystem to fill its (grown) device: ext4 on its file or device, xfs and btrfs on their mountpoint. */
 export function growCommand(fs: Filesystem, target: string): [string, string[]] {
   switch (fs) {
     case 'ext4':
