@@ -4,7 +4,7 @@ import {describeHolders} from '../system/processes.js'
 import type {Context} from '../system/context.js'
 import {conflict, notFound, isKind} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
-import type {Filesystem} from '../images/filesystems.js'
+import {type Filesystem, growCommand} from '../images/filesystems.js'
 import {HostView} from '../system/host-view.js'
 import {attach, detach, mount, unmount} from '../images/loop-volume.js'
 import {refreshSizeArgs} from '../system/loops.js'
@@ -121,15 +121,12 @@ async function checkExt4(ctx: Context, device: string): Promise<void> {
 
 /** Grows the filesystem to the device's size; says whether it is mounted afterwards. */
 async function growFilesystem(ctx: Context, fs: Filesystem, device: string, dir: string, mounted: boolean): Promise<boolean> {
-  if (fs === 'ext4') {
-    await ctx.exec.run('resize2fs', [device], {mutates: true})
-    return mounted
-  }
-  // xfs and btrfs grow only while mounted.
-  if (!mounted) await mount(ctx, device, dir)
-  if (fs === 'xfs') await ctx.exec.run('xfs_growfs', [dir], {mutates: true})
-  else await ctx.exec.run('btrfs', ['filesystem', 'resize', 'max', dir], {mutates: true})
-  return true
+  // ext4 grows on its device; xfs and btrfs only while mounted, on the mountpoint.
+  const onDevice = fs === 'ext4'
+  if (!onDevice && !mounted) await mount(ctx, device, dir)
+  const [file, args] = growCommand(fs, onDevice ? device : dir)
+  await ctx.exec.run(file, args, {mutates: true})
+  return onDevice ? mounted : true
 }
 
 /** Sets the image file's size in place (truncate(1)); the added part is a hole. */
