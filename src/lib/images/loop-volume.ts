@@ -2,7 +2,7 @@ import {closeSync, ftruncateSync, mkdirSync, openSync, rmdirSync, unlinkSync} fr
 import {basename} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from '../system/context.js'
-import {conflict, environment} from '../common/errors.js'
+import {conflict, environment, notFound} from '../common/errors.js'
 import {describeHolders} from '../system/processes.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, mkfsCommand, mountArgs} from './filesystems.js'
@@ -21,6 +21,10 @@ export async function ensureDirectory(ctx: Context, dir: string): Promise<void> 
 /** An image file where a new one was to go: cbs never overwrites it (it may hold data). */
 export const strayImage = (file: string) =>
   conflict(`image file ${file} already exists and belongs to no volume`, 'run `cbs doctor --fix` to move it to lost+found')
+
+/** A volume whose image file is gone (exit 3): doctor tells what became of it. */
+export const missingImage = (file: string, volume: string) =>
+  notFound(`backing file ${file} of volume "${volume}" is missing`, 'run `cbs doctor` to see what happened to it')
 
 /** A sparse file of the given size; an existing file is never touched. */
 export async function createImage(ctx: Context, file: string, sizeBytes: number, undo: Undo): Promise<void> {

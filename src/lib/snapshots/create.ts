@@ -8,7 +8,7 @@ import {HostView} from '../system/host-view.js'
 import {copyImage, makeReadOnly, moveIntoPlace, planCopy, removeReadOnlyImage} from '../images/image-copy.js'
 import {intent, pendingConflict} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
-import {ensureDirectory, removeImage} from '../images/loop-volume.js'
+import {ensureDirectory, missingImage, removeImage} from '../images/loop-volume.js'
 import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
 import {defaultSnapshotName, describeSnapshot, formatSnapshotRef, parseSnapshotRef, type Snapshot} from './snapshot.js'
@@ -60,7 +60,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
   if (!volume) throw notFound(`no such volume: ${volumeName}`, 'see `cbs volume ls`')
   const source = ctx.layout.image(volumeName)
   const file = ctx.host.fileInfo(source)
-  if (!file) throw notFound(`backing file ${source} of volume "${volumeName}" is missing`, 'run `cbs doctor` to see what happened to it')
+  if (!file) throw missingImage(source, volumeName)
   const method = planCopy(ctx, source)
 
   const record: SnapshotRecord = {

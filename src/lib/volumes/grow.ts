@@ -2,11 +2,11 @@ import {truncateSync} from 'node:fs'
 import {checkpoint} from '../common/checkpoint.js'
 import {describeHolders} from '../system/processes.js'
 import type {Context} from '../system/context.js'
-import {conflict, notFound, isKind} from '../common/errors.js'
+import {conflict, isKind} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, growCommand} from '../images/filesystems.js'
 import {HostView} from '../system/host-view.js'
-import {attach, detach, mount, unmount} from '../images/loop-volume.js'
+import {attach, detach, missingImage, mount, unmount} from '../images/loop-volume.js'
 import {refreshSizeArgs} from '../system/loops.js'
 import type {VolumeRecord} from '../store/state.js'
 import {isUnion} from '../union/union-volume.js'
@@ -45,7 +45,7 @@ export async function growVolume(ctx: Context, record: VolumeRecord, plan: GrowP
   }
   await checkpoint('resize:grow-image')
   const file = ctx.host.fileInfo(image)
-  if (!file) throw notFound(`backing file ${image} of volume "${record.name}" is missing`, 'run `cbs doctor` to see what happened to it')
+  if (!file) throw missingImage(image, record.name)
   if (file.sizeBytes < plan.sizeBytes) await setImageSize(ctx, image, plan.sizeBytes)
   await checkpoint('resize:set-capacity')
   if (device) await ctx.exec.run('losetup', refreshSizeArgs(device), {mutates: true})

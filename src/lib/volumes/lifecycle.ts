@@ -1,7 +1,7 @@
 import type {Context} from '../system/context.js'
-import {conflict, notFound} from '../common/errors.js'
+import {conflict} from '../common/errors.js'
 import type {HostView} from '../system/host-view.js'
-import {attach, detach, mount, prepareMountpoint, unmount} from '../images/loop-volume.js'
+import {attach, detach, missingImage, mount, prepareMountpoint, unmount} from '../images/loop-volume.js'
 import type {VolumeRecord} from '../store/state.js'
 import {Undo} from '../common/undo.js'
 import {isUnion, mountUnion, releaseLowers} from '../union/union-volume.js'
@@ -49,9 +49,7 @@ export async function bringDown(ctx: Context, record: VolumeRecord, view: HostVi
 /** Attaches the volume's image and mounts it on `dir`; `undo` takes back what was done, until the caller is done too. */
 async function attachAndMount(ctx: Context, name: string, dir: string, view: HostView, undo = new Undo()): Promise<void> {
   const file = ctx.layout.image(name)
-  if (!ctx.host.fileInfo(file)) {
-    throw notFound(`backing file ${file} of volume "${name}" is missing`, 'run `cbs doctor` to see what happened to it')
-  }
+  if (!ctx.host.fileInfo(file)) throw missingImage(file, name)
   const attached = view.deviceOf(file)
   const top = view.mountAt(dir)
   if (attached && top?.source === attached) return

@@ -4,7 +4,7 @@ import {requireRoot} from '../system/context.js'
 import {CbsError, invalid, notFound} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import type {MountEntry} from '../system/mountinfo.js'
-import {attach, unmount} from '../images/loop-volume.js'
+import {attach, missingImage, unmount} from '../images/loop-volume.js'
 import {validateName} from '../input/names.js'
 import {validateHostPath} from '../input/host-paths.js'
 import {isUnion} from '../union/union-volume.js'
@@ -89,7 +89,7 @@ async function mountedFolder(ctx: Context, name: string): Promise<string> {
 /** The volume's loop device, attached, with the volume's own filesystem mount taken down. */
 async function rawDevice(ctx: Context, name: string): Promise<string> {
   const image = ctx.layout.image(name)
-  if (!ctx.host.fileInfo(image)) throw notFound(`backing file ${image} of volume "${name}" is missing`, 'run `cbs doctor` to see what happened to it')
+  if (!ctx.host.fileInfo(image)) throw missingImage(image, name)
   const view = HostView.read(ctx.host)
   const own = ctx.layout.mountpoint(name)
   const device = view.deviceOf(image)

@@ -3,6 +3,7 @@ import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {environment, invalid, notFound, isKind} from '../common/errors.js'
 import {MIN_GROWN_SIZE} from '../images/filesystems.js'
+import {missingImage} from '../images/loop-volume.js'
 import {HostView} from '../system/host-view.js'
 import {finishIntent, intent, pendingConflict} from '../store/intent.js'
 import {validateName} from '../input/names.js'
@@ -70,7 +71,7 @@ function planGrowth(ctx: Context, record: VolumeRecord, sizeBytes: number): Grow
   const image = ctx.layout.image(record.name)
   if (record.pending) throw pendingConflict(record.name, record.pending)
   const file = ctx.host.fileInfo(image)
-  if (!file) throw notFound(`backing file ${image} of volume "${record.name}" is missing`, 'run `cbs doctor` to see what happened to it')
+  if (!file) throw missingImage(image, record.name)
   if (sizeBytes < file.sizeBytes) {
     throw invalid(`volume "${record.name}" is ${formatSize(file.sizeBytes)}: shrinking is not supported`, `give a size of at least ${formatSize(file.sizeBytes)}`)
   }
