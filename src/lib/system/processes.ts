@@ -13,7 +13,11 @@ export function describeHolders(ctx: Context, mountpoint: string): string | unde
   } catch {
     return undefined
   }
-  const holders = pids.map((pid) => `${pid} (${ctx.host.processCommand(pid) ?? '?'})`)
+  // A process that ended between the two reads holds nothing any more: it is left out.
+  const holders = pids.flatMap((pid) => {
+    const command = ctx.host.processCommand(pid)
+    return command === undefined ? [] : [`${pid} (${command})`]
+  })
   if (holders.length === 0) return undefined
   const shown = holders.length > 8 ? [...holders.slice(0, 8), `and ${holders.length - 8} more`] : holders
   return `${holders.length === 1 ? 'process' : 'processes'} ${shown.join(', ')}`
