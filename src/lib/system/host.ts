@@ -96,6 +96,20 @@ export interface KernelInfo {
 
 const BUSY_GRACE_MS = 1500
 
+/**
+ * Asks again every 50 ms, for BUSY_GRACE_MS at most, until the answer is settled: a mount
+ * namespace that just died (a container removed a moment ago) lets go of its mounts a little
+ * later, from deferred kernel work. Blocking, like the rest of the host's reads.
+ */
+function untilSettled<T>(ask: () => T, settled: (answer: T) => boolean): T {
+  const deadline = Date.now() + BUSY_GRACE_MS
+  for (;;) {
+    const answer = ask()
+    if (settled(answer) || Date.now() >= deadline) return answer
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+  }
+}
+
 export const systemHost: Host = {
   isRoot: () => process.getuid?.() === 0,
 
@@ -141,19 +155,18 @@ export const systemHost: Host = {
   },
 
   isDeviceBusy(device) {
-    // A mount namespace that just died (a container removed a moment ago) lets go of its mounts
-    // a little later, from deferred kernel work: give it a moment before calling the device busy.
-    const deadline = Date.now() + BUSY_GRACE_MS
-    for (;;) {
-      try {
-        // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
-        closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
-        return false
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= deadline) return (error as NodeJS.ErrnoException).code === 'EBUSY'
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
-    }
+    return untilSettled(
+      () => {
+        try {
+          // O_EXCL on a block device fails with EBUSY while a filesystem on it is mounted anywhere.
+          closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL))
+          return false
+        } catch (error) {
+          return (error as NodeJS.ErrnoException).code === 'EBUSY'
+        }
+      },
+      (busy) => !busy,
+    )
   },
 
   procFilesystems: () => readFileSync('/proc/filesystems', 'utf8'),
@@ -213,13 +226,10 @@ export const systemHost: Host = {
   },
 
   mountedElsewhere(mount) {
-    // A container removed a moment ago may still show its mounts (as for isDeviceBusy): give it that moment.
-    const deadline = Date.now() + BUSY_GRACE_MS
-    for (;;) {
-      const holders = namespacesHolding(mount)
-      if (holders.length === 0 || Date.now() >= deadline) return holders
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
-    }
+    return untilSettled(
+      () => namespacesHolding(mount),
+      (holders) => holders.length === 0,
+    )
   },
 
   openFolder(path) {
