@@ -36,6 +36,8 @@ export const isKind = (error: unknown, kind: ErrorKind): error is CbsError => er
 
 export const invalid = (message: string, hint?: string) => new CbsError('invalid', message, hint)
 export const notFound = (message: string, hint?: string) => new CbsError('notFound', message, hint)
+/** The one wording for volumes that do not exist (exit 3), wherever a name is looked up. */
+export const noSuchVolume = (names: string | string[]) => notFound(`no such volume: ${[names].flat().join(', ')}`, 'see `cbs volume ls`')
 export const conflict = (message: string, hint?: string) => new CbsError('conflict', message, hint)
 export const environment = (message: string, hint?: string) => new CbsError('environment', message, hint)
 export const interrupted = (signal: string) => new CbsError('interrupted', `interrupted by ${signal}`, 'what was done so far has been undone')

@@ -3,7 +3,7 @@ import {isAbsolute, join} from 'node:path'
 import {chooseRuntime, connect, type RuntimeClient} from './container-runtime.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {conflict, invalid, notFound, isKind} from '../common/errors.js'
+import {conflict, invalid, isKind, noSuchVolume} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import {CommandFailed} from '../system/exec.js'
 import {pendingConflict} from '../store/intent.js'
@@ -168,7 +168,7 @@ export function findRecord(ctx: Context, name: string): VolumeRecord {
   validateName(name)
   requireRoot(ctx.host)
   const record = ctx.store.read().volumes[name]
-  if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(name)
   if (record.pending) throw pendingConflict(name, record.pending)
   return record
 }

@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto'
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {conflict, notFound} from '../common/errors.js'
+import {conflict, noSuchVolume} from '../common/errors.js'
 import {whileFrozen} from './freeze.js'
 import {HostView} from '../system/host-view.js'
 import {copyImage, makeReadOnly, moveIntoPlace, planCopy, removeReadOnlyImage} from '../images/image-copy.js'
@@ -57,7 +57,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
   // Among others, clears the snapshots a killed cbs left half taken or half removed.
   await recoverInterrupted(ctx)
   const volume = ctx.store.read().volumes[volumeName]
-  if (!volume) throw notFound(`no such volume: ${volumeName}`, 'see `cbs volume ls`')
+  if (!volume) throw noSuchVolume(volumeName)
   const source = ctx.layout.image(volumeName)
   const file = ctx.host.fileInfo(source)
   if (!file) throw missingImage(source, volumeName)
@@ -76,7 +76,7 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
   }
   await ctx.store.update((state) => {
     const current = state.volumes[volumeName]
-    if (!current) throw notFound(`no such volume: ${volumeName}`, 'see `cbs volume ls`')
+    if (!current) throw noSuchVolume(volumeName)
     if (current.pending) throw pendingConflict(volumeName, current.pending)
     if (current.snapshots?.[name]) throw conflict(`snapshot ${ref} already exists`, 'choose another name')
     const taking = Object.values(current.snapshots ?? {}).find((each) => each.pending?.operation === 'snapshot')

@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {notFound} from '../common/errors.js'
+import {noSuchVolume} from '../common/errors.js'
 import {type Filter, matchesAll} from '../input/filters.js'
 import {validateName} from '../input/names.js'
 import {compareOrdinal} from '../common/ordinal.js'
@@ -11,7 +11,7 @@ export function listSnapshots(ctx: Context, volume?: string, filters: Filter[] =
   if (volume !== undefined) validateName(volume)
   requireRoot(ctx.host)
   const {volumes} = ctx.store.read()
-  if (volume !== undefined && !volumes[volume]) throw notFound(`no such volume: ${volume}`, 'see `cbs volume ls`')
+  if (volume !== undefined && !volumes[volume]) throw noSuchVolume(volume)
   const records = volume === undefined ? Object.values(volumes).sort((a, b) => compareOrdinal(a.name, b.name)) : [volumes[volume]]
   return records
     .flatMap(snapshotsOf)

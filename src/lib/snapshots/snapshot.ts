@@ -1,5 +1,5 @@
 import type {Context} from '../system/context.js'
-import {conflict, invalid, notFound} from '../common/errors.js'
+import {conflict, invalid, noSuchVolume, notFound} from '../common/errors.js'
 import {FILESYSTEMS, type Filesystem} from '../images/filesystems.js'
 import type {FilterKeys} from '../input/filters.js'
 import {isAbandoned} from '../store/intent.js'
@@ -114,7 +114,7 @@ export function snapshotsOf(volume: VolumeRecord): SnapshotRecord[] {
 export function findSnapshot(ctx: Context, ref: SnapshotRef, state: State = ctx.store.read()): {record: SnapshotRecord; image: string} {
   const name = formatSnapshotRef(ref)
   const volume = state.volumes[ref.volume]
-  if (!volume) throw notFound(`no such volume: ${ref.volume}`, 'see `cbs volume ls`')
+  if (!volume) throw noSuchVolume(ref.volume)
   const record = volume.snapshots?.[ref.snapshot]
   if (!record) throw notFound(`no such snapshot: ${name}`, `see \`cbs volume snapshot ls ${ref.volume}\``)
   const snapshot = describeSnapshot(ctx, record)

@@ -1,7 +1,7 @@
 import {type FileHandle, open} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {invalid, notFound} from '../common/errors.js'
+import {invalid, noSuchVolume} from '../common/errors.js'
 import {silentProgress} from '../common/progress.js'
 import {formatSize} from '../input/sizes.js'
 import {validateName} from '../input/names.js'
@@ -45,7 +45,7 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
   const record = ctx.store.read().volumes[volume]
-  if (!record) throw notFound(`no such volume: ${volume}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(volume)
   if (record.type !== 'loop') throw invalid(`volume "${volume}" is a ${record.type} volume`, 'export its files with --format tar, or export the snapshots of its lower layers')
   const baseRecord = base && findSnapshot(ctx, base).record
   if (named) findSnapshot(ctx, {volume, snapshot: named})

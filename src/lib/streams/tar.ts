@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {environment, invalid, notFound} from '../common/errors.js'
+import {environment, invalid, noSuchVolume} from '../common/errors.js'
 import {CommandFailed, lastLine} from '../system/exec.js'
 import {format, ensureDirectory, attach, createImage, removeImage, releaseMount} from '../images/loop-volume.js'
 import {MIN_SIZE, parseFilesystem, readOnlyMountArgs, mountArgs} from '../images/filesystems.js'
@@ -31,7 +31,7 @@ export async function exportTar(ctx: Context, source: string, output?: string): 
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
   const record = ctx.store.read().volumes[volume]
-  if (!record) throw notFound(`no such volume: ${volume}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(volume)
   if (record.type !== 'loop') throw invalid(`volume "${volume}" is a ${record.type} volume`, 'export one of its snapshots')
   if (named) findSnapshot(ctx, {volume, snapshot: named})
   const ref: SnapshotRef = {volume, snapshot: named ?? `export-${defaultSnapshotName()}-${process.pid}`}

@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {type CbsError, notFound} from '../common/errors.js'
+import {type CbsError, noSuchVolume} from '../common/errors.js'
 import {type Filter, matchesAll} from '../input/filters.js'
 import {HostView} from '../system/host-view.js'
 import {validateName} from '../input/names.js'
@@ -43,7 +43,7 @@ export async function inspectExisting(ctx: Context, names: string[], options: Li
   const view = HostView.read(ctx.host)
   const existing = await confirmed(ctx, names.filter((name) => records[name]).map((name) => records[name]), options)
   const volumes = existing.map((record) => ({...describeVolume(ctx, record, view), snapshots: snapshotsOf(record).map((snapshot) => describeSnapshot(ctx, snapshot))}))
-  return {volumes, missing: missing.length > 0 ? notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`') : undefined}
+  return {volumes, missing: missing.length > 0 ? noSuchVolume(missing) : undefined}
 }
 
 /** Attachments as the runtimes confirm them; no runtime is asked when no volume has one. */

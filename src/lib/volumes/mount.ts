@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {invalid, notFound} from '../common/errors.js'
+import {invalid, noSuchVolume} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import {stackDepth} from '../union/lowers.js'
 import {validateName} from '../input/names.js'
@@ -90,6 +90,6 @@ function select(ctx: Context, selection: Selection, state?: State): VolumeRecord
   const {volumes} = state ?? ctx.store.read()
   if ('all' in selection) return Object.values(volumes).filter((record) => !record.pending).sort((a, b) => compareOrdinal(a.name, b.name))
   const missing = selection.names.filter((name) => !volumes[name])
-  if (missing.length > 0) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  if (missing.length > 0) throw noSuchVolume(missing)
   return selection.names.map((name) => volumes[name])
 }

@@ -1,7 +1,7 @@
 import {closeSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync} from 'node:fs'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {CbsError, invalid, notFound} from '../common/errors.js'
+import {CbsError, invalid, noSuchVolume} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import type {MountEntry} from '../system/mountinfo.js'
 import {attach, missingImage, unmount} from '../images/loop-volume.js'
@@ -43,7 +43,7 @@ export async function publishVolume(ctx: Context, publication: Publication): Pro
   validateHostPath(target, 'target path')
   requireRoot(ctx.host)
   const record = ctx.store.read().volumes[name]
-  if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(name)
   if (block && isUnion(record)) throw invalid(`volume "${name}" is a union volume, which has no block device of its own`, 'publish it as a filesystem')
   const source = block ? await rawDevice(ctx, name) : await mountedFolder(ctx, name)
   const view = HostView.read(ctx.host)

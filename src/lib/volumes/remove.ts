@@ -1,7 +1,7 @@
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {conflict, notFound, isKind} from '../common/errors.js'
+import {conflict, isKind, noSuchVolume} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import {finishIntent, intent, isAbandoned, pendingConflict} from '../store/intent.js'
 import {stackDepth, unionDependents} from '../union/lowers.js'
@@ -37,7 +37,7 @@ export async function removeVolumes(ctx: Context, names: string[], options: Remo
   await recoverInterrupted(ctx)
   const state = ctx.store.read()
   const missing = names.filter((name) => !state.volumes[name])
-  if (missing.length > 0 && !options.force) throw notFound(`no such volume: ${missing.join(', ')}`, 'see `cbs volume ls`')
+  if (missing.length > 0 && !options.force) throw noSuchVolume(missing)
 
   const existing = names.filter((each) => state.volumes[each])
   for (const name of existing) refuseIfStacked(state, name, existing)
@@ -79,7 +79,7 @@ async function recordIntent(ctx: Context, name: string, removing: string[], opti
   return ctx.store.update((state) => {
     const record = state.volumes[name]
     if (!record && options.force) return undefined
-    if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+    if (!record) throw noSuchVolume(name)
     // An operation whose process died (or that recovery could not finish) gives way to the remove.
     const {pending} = record
     if (pending && pending.pid !== process.pid && !isAbandoned(ctx.host, pending)) throw pendingConflict(name, pending)

@@ -1,7 +1,7 @@
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {environment, invalid, notFound, isKind} from '../common/errors.js'
+import {environment, invalid, isKind, noSuchVolume} from '../common/errors.js'
 import {MIN_GROWN_SIZE} from '../images/filesystems.js'
 import {missingImage} from '../images/loop-volume.js'
 import {HostView} from '../system/host-view.js'
@@ -25,14 +25,14 @@ export async function resizeVolume(ctx: Context, name: string, sizeBytes: number
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
   const record = ctx.store.read().volumes[name]
-  if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(name)
   const plan = planGrowth(ctx, record, sizeBytes)
   if (!plan) return describeConfirmed(ctx, record)
 
   const mine = intent('resize', {...plan})
   await ctx.store.update((state) => {
     const current = state.volumes[name]
-    if (!current) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+    if (!current) throw noSuchVolume(name)
     if (current.pending) throw pendingConflict(name, current.pending)
     current.pending = mine
   })

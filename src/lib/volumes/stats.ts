@@ -1,6 +1,6 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {notFound} from '../common/errors.js'
+import {noSuchVolume, notFound} from '../common/errors.js'
 import {HostView} from '../system/host-view.js'
 import {validateName} from '../input/names.js'
 import {validateHostPath} from '../input/host-paths.js'
@@ -19,7 +19,7 @@ export function volumeStats(ctx: Context, name: string, path: string): VolumeSta
   validateHostPath(path, 'volume path')
   requireRoot(ctx.host)
   const record = ctx.store.read().volumes[name]
-  if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+  if (!record) throw noSuchVolume(name)
   const image = ctx.layout.image(name)
   const file = ctx.host.fileInfo(image)
   const info = ctx.host.fileInfo(path)

@@ -1,4 +1,4 @@
-import {conflict, invalid, notFound} from '../../lib/common/errors.js'
+import {conflict, invalid, noSuchVolume} from '../../lib/common/errors.js'
 import {pendingConflict} from '../../lib/store/intent.js'
 import {validateName} from '../../lib/input/names.js'
 import type {Context} from '../../lib/system/context.js'
@@ -65,7 +65,7 @@ export class VolumeDriver {
   private async mount(name: string, caller: string): Promise<object> {
     const ctx = this.newContext()
     const record = ctx.store.read().volumes[name]
-    if (!record) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+    if (!record) throw noSuchVolume(name)
     if (record.pending) throw pendingConflict(name, record.pending)
     if (!isUp(ctx, record, HostView.read(ctx.host))) await mountVolumes(ctx, {names: [name]})
     this.users.set(name, (this.users.get(name) ?? new Set()).add(caller))
@@ -74,7 +74,7 @@ export class VolumeDriver {
 
   /** Counts the caller out; the volume stays mounted, even when it was the last. */
   private unmount(name: string, caller: string): object {
-    if (!this.newContext().store.read().volumes[name]) throw notFound(`no such volume: ${name}`, 'see `cbs volume ls`')
+    if (!this.newContext().store.read().volumes[name]) throw noSuchVolume(name)
     const users = this.users.get(name)
     users?.delete(caller)
     if (users?.size === 0) this.users.delete(name)
