@@ -65,7 +65,10 @@ await Promise.all([
 // Files the bundle runs as programs, beside it as beside their sources.
 copyFileSync(join(REPO, 'src/lib/system/guardian.sh'), join(REPO, 'dist/guardian.sh'))
 
-// cbs-mount-into (src/native/mount-into.c): joining a container's mount namespace takes a
-// single-threaded process, which Node is not. It lives next to the bundle, where cbs looks.
-const helper = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', 'dist/cbs-mount-into', 'src/native/mount-into.c'], {cwd: REPO, stdio: 'inherit'})
-if (helper.status !== 0) throw new Error('scripts/build.js: cc could not build src/native/mount-into.c: install gcc and libc6-dev (scripts/setup.sh does)')
+// Programs in C, next to the bundle, where cbs looks for them. cbs-mount-into: joining a
+// container's mount namespace takes a single-threaded process, which Node is not.
+// cbs-pipe-size: Node cannot grow a pipe's buffer (fcntl), which a stream moves through.
+for (const [program, source] of [['cbs-mount-into', 'src/native/mount-into.c'], ['cbs-pipe-size', 'src/native/pipe-size.c']]) {
+  const built = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', `dist/${program}`, source], {cwd: REPO, stdio: 'inherit'})
+  if (built.status !== 0) throw new Error(`scripts/build.js: cc could not build ${source}: install gcc and libc6-dev (scripts/setup.sh does)`)
+}

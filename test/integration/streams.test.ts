@@ -91,6 +91,19 @@ describe('integration: volume export / import', function () {
     })
   }
 
+  it('a mounted volume through a pipe: its temporary snapshot (still in the page cache) arrives whole, and both ends widen the pipe', () => {
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '256M', '--json']))[0]
+    writeFiles(source.mountpoint, 12)
+    const piped = pipe(a, ['db', '--verbose'], b, ['db', '--verbose'])
+    ok(piped, 'export | import')
+    const {stderr} = piped
+    assert.match(stderr, /cbs-pipe-size 1\n/, 'export grows the pipe on its stdout')
+    assert.match(stderr, /cbs-pipe-size 0\n/, 'import grows the pipe on its stdin')
+    const target = json<Volume[]>(cbs(b, ['volume', 'inspect', 'db', '--json']))[0]
+    assert.deepEqual(fileSums(target.mountpoint), fileSums(source.mountpoint))
+    assert.deepEqual(json<Snapshot[]>(cbs(a, ['volume', 'snapshot', 'ls', 'db', '--json'])), [], 'the temporary snapshot is gone')
+  })
+
   it('a chain of three incrementals on a reflink (xfs) host, each applying on the one before', () => {
     host = makeHostFs('xfs', 2048)
     const src = join(host.root, 'a')

@@ -84,10 +84,11 @@ export async function setMode(ctx: Context, file: string, mode: number): Promise
  * Puts a complete copy in place, durably: its data is flushed to the host disk before the
  * rename (cp does not), so that a crash of the host never leaves a name pointing at a half
  * written image, and the rename is flushed with its folder. `to` is replaced atomically when
- * `replace`; otherwise an existing `to` is refused (exit 4).
+ * `replace`; otherwise an existing `to` is refused (exit 4). `flush: false` is for an image
+ * that a crash makes worthless anyway (export's temporary snapshot, which recovery removes).
  */
-export async function moveIntoPlace(ctx: Context, from: string, to: string, {replace = false} = {}): Promise<void> {
-  await ctx.exec.change(['sync', from], () => fsyncPath(from))
+export async function moveIntoPlace(ctx: Context, from: string, to: string, {replace = false, flush = true} = {}): Promise<void> {
+  if (flush) await ctx.exec.change(['sync', from], () => fsyncPath(from))
   await ctx.exec.change(['mv', ...(replace ? [] : ['--no-clobber']), from, to], () => {
     if (replace) renameSync(from, to)
     else {

@@ -1,29 +1,30 @@
-import {type FileHandle, open} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
 import {environment} from '../common/errors.js'
 import {silentProgress} from '../common/progress.js'
 import {formatSize} from '../input/sizes.js'
 import type {Range} from './extents.js'
+import {ImageWriter, pageAlignedBuffers} from './image-writer.js'
 import type {StreamReader} from './reader.js'
 
 /** At least MAX_DATA_BYTES (format.ts): a record always fits in one write. */
 const WRITE_BYTES = 8 * 1024 ** 2
 
 /**
- * Writes the records of a stream into `file` (a partial image nobody else sees), each once its
- * checksum matched. Ranges that became holes are punched once the whole stream has matched, so
- * that a damaged stream never costs more than a partial file to remove. Returns the data bytes.
+ * Writes the records of a stream into `files` (partial images nobody else sees: the volume's,
+ * and where the host has no reflinks its snapshot's too), each once its checksum matched. Ranges
+ * that became holes are punched once the whole stream has matched, so that a damaged stream
+ * never costs more than partial files to remove. Returns the data bytes.
  */
-export async function applyRecords(ctx: Context, reader: StreamReader, file: string, label: string): Promise<number> {
+export async function applyRecords(ctx: Context, reader: StreamReader, files: string[], label: string): Promise<number> {
   const progress = ctx.progress ?? silentProgress
   const holes: Range[] = []
   let written = 0
-  const handle = await open(file, 'r+')
+  const images = await ImageWriter.open(files)
   // Records that follow each other on the image are gathered into one write of up to 8 MiB,
   // while the next ones are read and checked (one write in flight: the thread pool writes, this
   // thread hashes). Two buffers, used again and again: one filling, one being written (fresh
   // large buffers each cost page faults, and measured several times slower).
-  const buffers = [Buffer.allocUnsafeSlow(WRITE_BYTES), Buffer.allocUnsafeSlow(WRITE_BYTES)]
+  const buffers = pageAlignedBuffers(2, WRITE_BYTES)
   let filling = 0
   let run: {offset: number; length: number} | undefined
   let writing: Promise<void> = Promise.resolve()
@@ -32,7 +33,7 @@ export async function applyRecords(ctx: Context, reader: StreamReader, file: str
     const {offset, length} = run
     run = undefined
     await writing
-    writing = writeAll(handle, buffers[filling].subarray(0, length), offset).catch((error: NodeJS.ErrnoException) => {
+    writing = images.write(buffers[filling].subarray(0, length), offset).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOSPC' || error.code === 'EDQUOT') throw environment(`no space left on the host under ${ctx.layout.root} while importing ${label}`, 'free some space and try again')
       throw error
     })
@@ -57,21 +58,14 @@ export async function applyRecords(ctx: Context, reader: StreamReader, file: str
   } finally {
     await writing.catch(() => {})
     progress.finish()
-    await handle.close()
+    await images.close()
   }
-  for (const hole of holes) {
-    await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
+  for (const file of files) {
+    for (const hole of holes) {
+      await ctx.exec.run('fallocate', ['--punch-hole', '--keep-size', '--offset', String(hole.offset), '--length', String(hole.length), file], {mutates: true})
+    }
   }
   return written
-}
-
-/** Writes all of `bytes` at `offset` (a write may take fewer than asked). */
-async function writeAll(handle: FileHandle, bytes: Buffer, offset: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const {bytesWritten} = await handle.write(bytes, done, bytes.length - done, offset + done)
-    if (bytesWritten === 0) throw Object.assign(new Error(`writing ${bytes.length} bytes wrote none`), {code: 'EIO'})
-    done += bytesWritten
-  }
 }
 
 /** The records, and an interruption (SIGINT, SIGTERM) as soon as it comes, even while the pipe is silent. */

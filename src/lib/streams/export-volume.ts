@@ -2,6 +2,7 @@ import {rm} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
 import {invalid} from '../common/errors.js'
 import {type Exported, exportStream} from './export.js'
+import {widenPipe} from './pipe-buffer.js'
 import {fileSink, streamSink} from './sinks.js'
 import {exportTar} from './tar.js'
 
@@ -17,6 +18,7 @@ export interface ExportVolumeRequest {
 export async function exportVolume(ctx: Context, request: ExportVolumeRequest): Promise<Exported> {
   const tar = request.format === 'tar'
   if (tar && request.since) throw invalid('--since is for the cbs format', 'a tar holds all the files; leave out --since or --format tar')
+  if (!request.output) await widenPipe(ctx, 1)
   if (tar) {
     return exportTar(ctx, request.source, request.output).catch(async (error) => {
       if (request.output) await rm(request.output, {force: true})

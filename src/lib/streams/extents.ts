@@ -16,7 +16,9 @@ export interface Extent extends Range {
 /**
  * Parses `filefrag -v -e FILE`: "File size of F is N (B blocks of S bytes)", then rows such as
  * "   0:      320..     367:    6424896..   6424943:     48:        320: last,eof", in blocks
- * of S bytes. An extent whose place is not known yet (delalloc, unknown_loc) gets physical -1.
+ * of S bytes. An extent whose place is not known yet (delalloc, unknown_loc: data still in the
+ * page cache) gets physical -1; filefrag prints its length as 0, so lengths come from the
+ * logical range, which it always prints whole.
  */
 export function parseFilefrag(text: string): Extent[] {
   const unit = Number(/blocks? of (\d+) bytes/.exec(text)?.[1])
@@ -29,7 +31,7 @@ export function parseFilefrag(text: string): Extent[] {
     const known = row[3] !== undefined && !flags.includes('unknown_loc') && !flags.includes('delalloc')
     extents.push({
       offset: Number(row[1]) * unit,
-      length: Number(row[5]) * unit,
+      length: (Number(row[2]) - Number(row[1]) + 1) * unit,
       physical: known ? Number(row[3]) * unit : -1,
       unwritten: flags.includes('unwritten'),
     })

@@ -1,5 +1,4 @@
 import {truncateSync} from 'node:fs'
-import {open} from 'node:fs/promises'
 import {checkpoint} from '../common/checkpoint.js'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
@@ -58,15 +57,17 @@ async function receiveFull(ctx: Context, name: string, header: StreamHeader, rea
   await whileImporting(ctx, name, async (importing, undo) => {
     await createImage(ctx, partial, header.sizeBytes, new Undo())
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
+    const snapshot = header.snapshot ? receivedSnapshot(ctx, name, header, partial) : null
+    // Without reflinks the snapshot is an image of its own, written from the stream beside the
+    // volume's (direct writes: a `cp --sparse=always` after, and a flush of both, measured
+    // three times slower); with them, a reflink of the volume's once it is whole.
+    const images = [partial]
+    if (snapshot?.method === 'copy') images.push(await emptySnapshotImage(ctx, snapshot, undo))
     await checkpoint('import:data')
-    // Only the volume's image is written from the stream; its snapshot is a copy of it made
-    // after (placeSnapshot): a reflink, or on ext4 a `cp --sparse=always`, which measured
-    // about twice as fast as writing both sparse images from the stream side by side.
-    await applyRecords(ctx, reader, partial, name)
+    await applyRecords(ctx, reader, images, name)
     await checkpoint('import:verified')
     const record: VolumeRecord = {name, type: 'loop', fs: header.fs, sizeBytes: header.sizeBytes, labels: header.labels, createdAt: new Date().toISOString()}
-    const snapshot = header.snapshot ? receivedSnapshot(ctx, name, header, partial) : null
-    await adoptImage(ctx, record, importing, undo, snapshot)
+    await adoptImage(ctx, record, importing, undo, snapshot && {record: snapshot, copyFrom: snapshot.method === 'copy' ? undefined : partial})
   })
 }
 
@@ -94,11 +95,18 @@ export async function whileImporting(ctx: Context, name: string, work: (importin
   }
 }
 
+/** The snapshot a stream brings, and the image to copy for it (none when it was written from the stream). */
+interface ReceivedSnapshot {
+  record: SnapshotRecord
+  copyFrom?: string
+}
+
 /**
  * Turns a complete partial image into a volume: its record (from here on a create, as far as
  * recovery is concerned), the snapshot it came with, the image renamed into place, mounted.
  */
-export async function adoptImage(ctx: Context, record: VolumeRecord, importing: PendingOperation<'import'>, undo: Undo, snapshot: SnapshotRecord | null): Promise<void> {
+export async function adoptImage(ctx: Context, record: VolumeRecord, importing: PendingOperation<'import'>, undo: Undo, received: ReceivedSnapshot | null): Promise<void> {
+  const snapshot = received?.record ?? null
   const {name} = record
   const image = ctx.layout.image(name)
   const partial = partialPath(image)
@@ -113,27 +121,13 @@ export async function adoptImage(ctx: Context, record: VolumeRecord, importing: 
       if (state.volumes[name]?.pending && sameOwner(state.volumes[name].pending!, creating)) delete state.volumes[name]
     }),
   )
-  // The image is flushed while its snapshot is copied from it (cp reads the page cache): the
-  // two writes to the disk overlap, and moveIntoPlace's flush finds nothing left to write.
-  const flushed = snapshot?.method === 'copy' ? ctx.exec.change(['sync', partial], () => flushFile(partial)) : undefined
-  flushed?.catch(() => {}) // awaited below, unless the copy failed first
-  if (snapshot) await placeSnapshot(ctx, snapshot, partial, undo)
-  await flushed
+  if (received) await placeSnapshot(ctx, received, undo)
   await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeImage(ctx, image))
   undo.push(`take ${name} down`, () => bringDown(ctx, record, HostView.read(ctx.host)))
   await bringUpReceived(ctx, record, snapshot)
   await checkpoint('import:done')
   await finishIntent(ctx, name, creating)
-}
-
-async function flushFile(path: string): Promise<void> {
-  const handle = await open(path, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }
 
 function forgetImport(imports: State['imports'], name: string, mine: PendingOperation<'import'>): void {
@@ -183,14 +177,14 @@ async function receiveIncremental(ctx: Context, name: string, header: StreamHead
       await ctx.exec.change(['truncate', '--size', String(header.sizeBytes), partial], () => truncateSync(partial, header.sizeBytes))
     }
     await checkpoint('import:data')
-    await applyRecords(ctx, reader, partial, name)
+    await applyRecords(ctx, reader, [partial], name)
     await checkpoint('import:verified')
     const snapshot = receivedSnapshot(ctx, name, header, partial)
     await ctx.store.update((state) => {
       state.volumes[name].snapshots = {...state.volumes[name].snapshots, [snapshot.name]: snapshot}
     })
     undo.push(`forget ${formatSnapshotRef({volume: name, snapshot: snapshot.name})}`, () => ctx.store.update((state) => delete state.volumes[name]?.snapshots?.[snapshot.name]))
-    await placeSnapshot(ctx, snapshot, partial, undo)
+    await placeSnapshot(ctx, {record: snapshot, copyFrom: partial}, undo)
     await bringDown(ctx, volume, HostView.read(ctx.host))
     undo.push(`mount ${name} again`, () => bringUp(ctx, volume, HostView.read(ctx.host)))
     await moveIntoPlace(ctx, partial, image, {replace: true})
@@ -226,17 +220,32 @@ function receivedSnapshot(ctx: Context, volume: string, header: StreamHeader, fr
   return {name, id, volume, fs: header.fs, sizeBytes: header.sizeBytes, method, labels: {}, createdAt, pending: intent('snapshot')}
 }
 
-/** The snapshot's image, read-only: a copy (a reflink where the host can) of the received image. */
-async function placeSnapshot(ctx: Context, snapshot: SnapshotRecord, from: string, undo: Undo): Promise<void> {
-  await ensureDirectory(ctx, ctx.layout.snapshotsDir)
-  await ensureDirectory(ctx, ctx.layout.snapshotDir(snapshot.volume))
-  const image = ctx.layout.snapshotImage(snapshot.volume, snapshot.name)
-  const partial = partialPath(image)
+/** An empty partial image for the snapshot, to be written from the stream beside the volume's. */
+async function emptySnapshotImage(ctx: Context, snapshot: SnapshotRecord, undo: Undo): Promise<string> {
+  const partial = partialPath(await snapshotImagePath(ctx, snapshot))
+  await createImage(ctx, partial, snapshot.sizeBytes, new Undo())
   undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
-  await copyImage(ctx, snapshot.method, from, partial, {label: `${snapshot.volume} → ${formatSnapshotRef({volume: snapshot.volume, snapshot: snapshot.name})}`})
+  return partial
+}
+
+/** The snapshot's image, read-only: a copy of `copyFrom` (a reflink where the host can), or its partial image, already written. */
+async function placeSnapshot(ctx: Context, {record: snapshot, copyFrom}: ReceivedSnapshot, undo: Undo): Promise<void> {
+  const image = await snapshotImagePath(ctx, snapshot)
+  const partial = partialPath(image)
+  if (copyFrom) {
+    undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
+    await copyImage(ctx, snapshot.method, copyFrom, partial, {label: `${snapshot.volume} → ${formatSnapshotRef({volume: snapshot.volume, snapshot: snapshot.name})}`})
+  }
   await moveIntoPlace(ctx, partial, image)
   undo.push(`remove ${image}`, () => removeReadOnlyImage(ctx, image))
   await makeReadOnly(ctx, image)
+}
+
+/** Where the snapshot's image goes, its folders made. */
+async function snapshotImagePath(ctx: Context, snapshot: SnapshotRecord): Promise<string> {
+  await ensureDirectory(ctx, ctx.layout.snapshotsDir)
+  await ensureDirectory(ctx, ctx.layout.snapshotDir(snapshot.volume))
+  return ctx.layout.snapshotImage(snapshot.volume, snapshot.name)
 }
 
 /**

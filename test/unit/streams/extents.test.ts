@@ -20,7 +20,7 @@ File size of /root/images/db.img is 67108864 (16384 blocks of 4096 bytes)
    0:        0..      15:      24592..     24607:     16:             shared
    1:      300..     300:      99999..     99999:      1:      24892:
    2:      301..     399:      24893..     24991:     99:      100000: shared
-   3:     1000..    1999:          0..         0:   1000:             unknown_loc,delalloc
+   3:     1000..    1999:          0..         0:      0:             unknown_loc,delalloc
    4:     4096..    4351:      50000..     50255:    256:             unwritten,last,eof
 /root/images/db.img: 5 extents found
 `
