@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Moving volumes: `cbs volume export | cbs volume import` of a 4 GiB volume holding 1 GiB of
-// data, between two CBS_ROOTs on this host's ext4, against `cp --sparse=always` + `sync` of the
-// image (what a hand-made copy costs); the full stream's size against the bytes the image has
-// allocated; and on a reflink-capable xfs host (made on a loop device for the purpose), an
-// incremental stream after 16 MiB of random 4 KiB writes: its size against 16 MiB, and its
-// time against the full export on the same host.
+// data, between two CBS_ROOTs on this host's ext4 and between two xfs hosts, against
+// `cp --sparse=always` + `sync` of the image (what a hand-made copy costs); the full stream's
+// size against the bytes the image has allocated; and on a reflink-capable xfs host (made on a
+// loop device for the purpose), an incremental stream after 16 MiB of random 4 KiB writes: its
+// size against 16 MiB, and its time against the full export on the same host.
 // Called by bench/run.js (`npm run bench`); standalone: `npm run build && node bench/streams.js`.
 // Needs root. Everything it makes goes at the end.
 import {spawnSync} from 'node:child_process'
@@ -18,7 +18,13 @@ export async function benchStreams({cbsBin, repeats = 5}) {
   return [...benchPipe(cbsBin, repeats), ...benchIncremental(cbsBin, repeats)]
 }
 
-/** export | import between two roots on the host's own filesystem, and the full stream's size. */
+/**
+ * `export | import` between two roots, against `cp --sparse=always` + `sync` of the same image
+ * in the same rounds: a mounted volume (exported through a temporary snapshot, as the issue's
+ * row), and a snapshot (which the receiver keeps, for the next incremental) on the host's ext4;
+ * then a mounted volume from one reflink (xfs) host to another, where snapshots are reflinks
+ * and cp cannot reflink across. Also the full stream's size against the allocated bytes.
+ */
 function benchPipe(cbsBin, repeats) {
   const dir = mkdtempSync('/tmp/cbs-bench-streams-')
   const from = join(dir, 'a')
@@ -32,31 +38,46 @@ function benchPipe(cbsBin, repeats) {
     const streamBytes = statSync(stream).size
     const allocated = statSync(snapshotImage).blocks * 512
     rmSync(stream)
-    const copy = join(dir, 'cp-floor.img')
-    const runs = []
-    for (let index = -1; index < repeats; index++) {
-      run('sync', [])
-      const start = performance.now()
-      const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `CBS_ROOT=${from} ${process.execPath} ${cbsBin} volume export bench@full | CBS_ROOT=${to} ${process.execPath} ${cbsBin} volume import copy`])
-      const ms = performance.now() - start
-      if (piped.status !== 0) throw new Error(`export | import: ${piped.stderr}`)
-      cbs(cbsBin, to, ['volume', 'rm', '-r', 'copy'])
-      run('sync', [])
-      const floorStart = performance.now()
-      run('cp', ['--sparse=always', snapshotImage, copy])
-      run('sync', [copy])
-      const floorMs = performance.now() - floorStart
-      rmSync(copy)
-      if (index >= 0) runs.push({ms, floorMs})
-    }
+    const volume = pipeRounds(cbsBin, repeats, {from, to, source: 'bench', image: join(from, 'images', 'bench.img'), copy: join(dir, 'cp-floor.img')})
+    const snapshot = pipeRounds(cbsBin, repeats, {from, to, source: 'bench@full', image: snapshotImage, copy: join(dir, 'cp-floor.img')})
+    const reflinks = withXfsHost('cbs-bench-streams-from', (root) => cleanUp(cbsBin, root), (xfsFrom) =>
+      withXfsHost('cbs-bench-streams-to', (root) => cleanUp(cbsBin, root), (xfsTo) => {
+        seedVolume(cbsBin, xfsFrom)
+        return pipeRounds(cbsBin, repeats, {from: xfsFrom, to: xfsTo, source: 'bench', image: join(xfsFrom, 'images', 'bench.img'), copy: join(xfsTo, 'cp-floor.img')})
+      }),
+    )
+    const floor = 'cp --sparse=always + sync of the image'
     return [
-      row('cbs volume export | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', median(runs.map((r) => r.ms)), 'cp --sparse=always + sync of the image', median(runs.map((r) => r.floorMs))),
+      row('cbs volume export VOLUME | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', volume.ms, floor, volume.floorMs),
+      row('cbs volume export VOLUME@SNAPSHOT | cbs volume import (snapshot kept), ext4 host', snapshot.ms, floor, snapshot.floorMs),
+      row('cbs volume export VOLUME | cbs volume import, xfs host to xfs host (reflinks)', reflinks.ms, floor, reflinks.floorMs),
       {name: 'full stream size, 4 GiB volume / 1 GiB data (MiB)', median_ms: null, stream_mib: round(streamBytes / MiB), allocated_mib: round(allocated / MiB), ratio: round(streamBytes / allocated, 3)},
     ]
   } finally {
     for (const root of [from, to]) cleanUp(cbsBin, root)
     rmSync(dir, {recursive: true, force: true})
   }
+}
+
+/** Medians of `export SOURCE | import copy` from root `from` to `to`, and of cp + sync of `image` to `copy`, in the same rounds. */
+function pipeRounds(cbsBin, repeats, {from, to, source, image, copy}) {
+  const runs = []
+  for (let index = -1; index < repeats; index++) {
+    run('sync', [])
+    const start = performance.now()
+    const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `CBS_ROOT=${from} ${process.execPath} ${cbsBin} volume export ${source} | CBS_ROOT=${to} ${process.execPath} ${cbsBin} volume import copy`])
+    const ms = performance.now() - start
+    if (piped.status !== 0) throw new Error(`export | import: ${piped.stderr}`)
+    cbs(cbsBin, to, ['volume', 'rm', '-r', 'copy'])
+    run('sync', [])
+    const floorStart = performance.now()
+    run('cp', ['--sparse=always', image, copy])
+    run('sync', [copy])
+    const floorMs = performance.now() - floorStart
+    rmSync(copy)
+    if (index >= 0) runs.push({ms, floorMs})
+  }
+  return {ms: median(runs.map((r) => r.ms)), floorMs: median(runs.map((r) => r.floorMs))}
 }
 
 /** On an xfs host with reflink: an incremental stream after 16 MiB of random 4 KiB writes. */

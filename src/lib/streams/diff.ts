@@ -51,9 +51,10 @@ function locator(extents: Extent[]): (offset: number) => number | undefined {
   }
 }
 
-/** The changes between two images that share extents: two FIEMAP calls. */
+/** The changes between two images that share extents: two FIEMAP calls, side by side. */
 export async function changesByExtents(ctx: Context, baseImage: string, sourceImage: string, sizeBytes: number): Promise<Changes> {
-  return sharedExtentChanges(await extentsOf(ctx, baseImage), await extentsOf(ctx, sourceImage), sizeBytes)
+  const [base, source] = await Promise.all([extentsOf(ctx, baseImage), extentsOf(ctx, sourceImage)])
+  return sharedExtentChanges(base, source, sizeBytes)
 }
 
 /**

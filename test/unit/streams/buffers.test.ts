@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
+import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {mkdirSync, openSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
 import {Writable} from 'node:stream'
 import {exportStream} from '../../../src/lib/streams/export.js'
 import type {StreamHeader} from '../../../src/lib/streams/format.js'
 import {StreamReader} from '../../../src/lib/streams/reader.js'
 import {fileSink, streamSink} from '../../../src/lib/streams/sinks.js'
-import {fileChunks} from '../../../src/lib/streams/source.js'
+import {fileChunks, pipeChunks} from '../../../src/lib/streams/source.js'
 import {type Sink, StreamWriter} from '../../../src/lib/streams/writer.js'
 import {type UnitContext, unitContext, withScript} from '../../support/unit-context.js'
 
@@ -55,6 +56,24 @@ describe('stream buffers used again', () => {
       for (let at = 0; at < bytes().length; at += 65_536) yield bytes().subarray(at, at + 65_536)
     }
     assert.deepEqual(await readCopying(small()), data)
+  })
+
+  it('a pipe is read whole into buffers used again, however small the pieces its writer sends', async () => {
+    const {sink, bytes} = memorySink()
+    const writer = await StreamWriter.start(sink, header)
+    const data = randomBytes(13 * MiB + 7)
+    await writer.data(MiB, data)
+    await writer.end()
+    const file = `${ctx.layout.root}/s.cbs`
+    writeFileSync(file, bytes())
+    const fifo = `${ctx.layout.root}/fifo`
+    execFileSync('mkfifo', [fifo])
+    // 1000-byte writes: a record spans a thousand of them, and chunks must still come whole.
+    const writing = spawn('dd', [`if=${file}`, `of=${fifo}`, 'bs=1000', 'status=none'])
+    const ended = new Promise((resolve) => writing.on('close', resolve))
+    const fd = openSync(fifo, 'r') // returns once dd opened its end
+    assert.deepEqual(await readCopying(pipeChunks(fd)), data)
+    assert.equal(await ended, 0)
   })
 
   it('the sinks copy what they are given: the caller may write into its buffer once write resolved', async () => {
