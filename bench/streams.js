@@ -81,7 +81,7 @@ function pipeRounds(cbsBin, repeats, {from, to, source, image, copy}) {
 }
 
 /** On an xfs host with reflink: an incremental stream after 16 MiB of random 4 KiB writes. */
-function benchIncremental(cbsBin, repeats) {
+export function benchIncremental(cbsBin, repeats) {
   return withXfsHost('cbs-bench-streams-xfs', (root) => cleanUp(cbsBin, root), (root) => {
     const dir = join(root, '..')
     seedVolume(cbsBin, root)
@@ -104,7 +104,7 @@ function benchIncremental(cbsBin, repeats) {
       const ms = performance.now() - start
       sizes.push(statSync(stream).size)
       rmSync(stream)
-      runs.push({ms, fullMs})
+      runs.push({ms, fullMs}); if (process.env.BENCH_DEBUG) console.error(index, Math.round(ms), Math.round(fullMs))
       cbs(cbsBin, root, ['volume', 'snapshot', 'rm', `bench@s${index - 1}`])
       randomWrites(data, 16 * MiB)
       // (the snapshot at the top of the next round takes these writes)

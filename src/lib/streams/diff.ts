@@ -51,10 +51,14 @@ function locator(extents: Extent[]): (offset: number) => number | undefined {
   }
 }
 
-/** The changes between two images that share extents: two FIEMAP calls, side by side. */
+/**
+ * The changes between two images that share extents: two FIEMAP calls, one after the other. On
+ * xfs, two at once on files that share extents took 1.7 s here where one after the other took
+ * 0.2 s (36,000 extents each): the two contend for the same reference counts.
+ */
 export async function changesByExtents(ctx: Context, baseImage: string, sourceImage: string, sizeBytes: number): Promise<Changes> {
-  const [base, source] = await Promise.all([extentsOf(ctx, baseImage), extentsOf(ctx, sourceImage)])
-  return sharedExtentChanges(base, source, sizeBytes)
+  const base = await extentsOf(ctx, baseImage)
+  return sharedExtentChanges(base, await extentsOf(ctx, sourceImage), sizeBytes)
 }
 
 /**

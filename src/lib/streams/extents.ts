@@ -24,20 +24,21 @@ export function parseFilefrag(text: string): Extent[] {
   const unit = Number(/blocks? of (\d+) bytes/.exec(text)?.[1])
   if (!Number.isSafeInteger(unit) || unit <= 0) throw new Error(`filefrag printed no block size: ${text.split('\n')[0]}`)
   const extents: Extent[] = []
-  for (const line of text.split('\n')) {
-    const row = /^\s*\d+:\s*(\d+)\.\.\s*(\d+):\s*(?:(\d+)\.\.\s*(\d+):)?\s*(\d+):\s*(?:\d+:)?\s*([\w,]*)\s*$/.exec(line)
-    if (!row) continue
-    const flags = row[6].split(',')
-    const known = row[3] !== undefined && !flags.includes('unknown_loc') && !flags.includes('delalloc')
+  // One pass over the whole text (a fragmented snapshot prints tens of thousands of rows).
+  for (const [, start, end, physical, flags] of text.matchAll(FILEFRAG_ROW)) {
+    const known = physical !== undefined && !flags.includes('unknown_loc') && !flags.includes('delalloc')
     extents.push({
-      offset: Number(row[1]) * unit,
-      length: (Number(row[2]) - Number(row[1]) + 1) * unit,
-      physical: known ? Number(row[3]) * unit : -1,
+      offset: Number(start) * unit,
+      length: (Number(end) - Number(start) + 1) * unit,
+      physical: known ? Number(physical) * unit : -1,
       unwritten: flags.includes('unwritten'),
     })
   }
   return extents
 }
+
+/** A row of `filefrag -v -e`: the logical start and end, the physical start (when it is known), the flags. */
+const FILEFRAG_ROW = /^ *\d+: *(\d+)\.\. *(\d+): *(?:(\d+)\.\. *\d+:)? *\d+: *(?:\d+:)? *([\w,]*) *$/gm
 
 /** Sorted ranges with touching or overlapping ones joined. */
 export function mergeRanges(ranges: Range[]): Range[] {
