@@ -59,8 +59,9 @@ async function receiveFull(ctx: Context, name: string, header: StreamHeader, rea
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
     const snapshot = header.snapshot ? receivedSnapshot(ctx, name, header, partial) : null
     // Without reflinks the snapshot is an image of its own, written from the stream beside the
-    // volume's (direct writes: a `cp --sparse=always` after, and a flush of both, measured
-    // three times slower); with them, a reflink of the volume's once it is whole.
+    // volume's (image-writer.ts: 2 GiB of direct writes took about 1.3 s here, where copying the
+    // finished 1 GiB image with `cp --sparse=always` and flushing both took 4.4 s); with
+    // reflinks, a reflink of the volume's once it is whole.
     const images = [partial]
     if (snapshot?.method === 'copy') images.push(await emptySnapshotImage(ctx, snapshot, undo))
     await checkpoint('import:data')
