@@ -12,12 +12,18 @@ declare const WebAssembly: {Memory: new (descriptor: {initial: number}) => {buff
 /**
  * Buffers that start on a page. A WebAssembly memory is made of whole pages from the system
  * allocator, so a Buffer over one starts on a page boundary; Node has no other way to ask for
- * aligned memory. Should that ever not hold, the first direct write fails (EINVAL) and the
- * writer goes on through the page cache.
+ * aligned memory. Should that ever not hold, or the memory not be had (it reserves address
+ * space: a `ulimit -v` may refuse it), the first direct write fails (EINVAL) and the writer
+ * goes on through the page cache.
  */
 export function pageAlignedBuffers(count: number, bytes: number): Buffer[] {
   if (!aligned(bytes)) throw new RangeError(`buffers of ${bytes} bytes are not whole pages`)
-  const memory = new WebAssembly.Memory({initial: Math.ceil((count * bytes) / 65_536)})
+  let memory: {buffer: ArrayBuffer}
+  try {
+    memory = new WebAssembly.Memory({initial: Math.ceil((count * bytes) / 65_536)})
+  } catch {
+    return Array.from({length: count}, () => Buffer.allocUnsafeSlow(bytes))
+  }
   return Array.from({length: count}, (_, index) => Buffer.from(memory.buffer, index * bytes, bytes))
 }
 

@@ -116,11 +116,19 @@ export async function* pipeChunks(fd: number): AsyncGenerator<Buffer> {
  * Stdin: a file given with `<` is read as a file; a pipe through a descriptor of its own
  * (pipeChunks), opened anew from /proc, since process.stdin, which Node makes for fd 0 whenever
  * something touches it (execa does), would be a second reader of fd 0; anything else (a
- * socket, a terminal) through process.stdin.
+ * socket, a terminal), or a pipe when /proc cannot give it, through process.stdin.
  */
 export function stdinChunks(): AsyncIterable<Buffer> {
   const stdin = fstatSync(0)
   if (stdin.isFile()) return chunksOf(0)
-  if (stdin.isFIFO()) return pipeChunks(openSync('/proc/self/fd/0', constants.O_RDONLY | constants.O_NONBLOCK))
-  return process.stdin as AsyncIterable<Buffer>
+  const pipe = stdin.isFIFO() ? reopen('/proc/self/fd/0') : undefined
+  return pipe === undefined ? (process.stdin as AsyncIterable<Buffer>) : pipeChunks(pipe)
+}
+
+function reopen(path: string): number | undefined {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
 }
