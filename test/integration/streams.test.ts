@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
-import {existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Snapshot} from '../../src/lib/snapshots/snapshot.js'
@@ -260,6 +260,27 @@ describe('integration: volume export / import', function () {
       }
       assertNothingLeft(b, [])
       assert.equal(cbs(b, ['doctor']).code, 0)
+    })
+  }
+
+  for (const stdin of ['a pipe', 'a socket'] as const) {
+    it(`SIGINT while the import waits on ${stdin} that has sent nothing yet: exit 130 at once, nothing left`, async () => {
+      // A FIFO the test holds open for writing too: the import sees neither data nor its end.
+      const fifo = join(files, 'silent')
+      execFileSync('mkfifo', [fifo])
+      const writer = stdin === 'a pipe' ? openSync(fifo, constants.O_RDWR) : undefined
+      const child = spawn(process.execPath, [BIN, 'volume', 'import', 'db'], {env: {...process.env, CBS_ROOT: b, NO_COLOR: '1'}, stdio: [writer ?? 'pipe', 'ignore', 'pipe']})
+      let stderr = ''
+      child.stderr!.on('data', (chunk) => (stderr += chunk))
+      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      await sleep(1500) // started, and waiting for the header
+      child.kill('SIGINT')
+      const code = await Promise.race([closed, sleep(10_000).then(() => 'still running')])
+      child.kill('SIGKILL')
+      if (writer !== undefined) closeSync(writer)
+      assert.equal(code, 130, stderr)
+      assert.match(stderr, /^cbs: interrupted by SIGINT/m)
+      assert.deepEqual(json<Volume[]>(cbs(b, ['volume', 'ls', '--json'])), [])
     })
   }
 

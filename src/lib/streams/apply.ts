@@ -4,6 +4,7 @@ import {silentProgress} from '../common/progress.js'
 import {formatSize} from '../input/sizes.js'
 import type {Range} from './extents.js'
 import {ImageWriter, pageAlignedBuffers} from './image-writer.js'
+import {interruptible} from './interruptible.js'
 import type {StreamReader} from './reader.js'
 
 /** At least MAX_DATA_BYTES (format.ts): a record always fits in one write. */
@@ -68,20 +69,11 @@ export async function applyRecords(ctx: Context, reader: StreamReader, files: st
   return written
 }
 
-/** The records, and an interruption (SIGINT, SIGTERM) as soon as it comes, even while the pipe is silent. */
+/** The records, and an interruption as soon as it comes (interruptible.ts). */
 async function* untilInterrupted<T>(ctx: Context, records: AsyncGenerator<T>): AsyncGenerator<T> {
-  const signal = ctx.exec.interrupted
-  const stopped = new Promise<never>((_, reject) => {
-    const stop = () => reject(signal.reason)
-    if (signal.aborted) stop()
-    else signal.addEventListener('abort', stop, {once: true})
-  })
-  stopped.catch(() => {})
+  const orInterrupted = interruptible(ctx)
   for (;;) {
-    const next = await Promise.race([records.next(), stopped]).catch(async (error) => {
-      await ctx.exec.throwIfInterrupted() // delivers it, so that the undo steps after run normally
-      throw error
-    })
+    const next = await orInterrupted(records.next())
     if (next.done) return
     yield next.value
   }
