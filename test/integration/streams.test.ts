@@ -341,6 +341,29 @@ describe('integration: volume export / import', function () {
     assert.deepEqual(readdirSync(join(a, 'snapshots', 'db')), ['after.img'])
   })
 
+  it('SIGINT to an export whose reader, a pipe, stopped reading: exit 130 at once, its temporary snapshot removed', async () => {
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '64M', '--json']))[0]
+    writeFiles(source.mountpoint, 16) // more than the pipe holds (1 MiB once widened)
+    // A FIFO the test holds open for reading too, and never reads: the export fills it and waits.
+    const fifo = join(files, 'stalled')
+    execFileSync('mkfifo', [fifo])
+    const reader = openSync(fifo, constants.O_RDWR)
+    const child = spawn(process.execPath, [BIN, 'volume', 'export', 'db'], {env: {...process.env, CBS_ROOT: a, NO_COLOR: '1'}, stdio: ['ignore', reader, 'pipe']})
+    let stderr = ''
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    const snapshots = () => json<Snapshot[]>(cbs(a, ['volume', 'snapshot', 'ls', 'db', '--json']))
+    for (let waited = 0; snapshots()[0]?.status !== 'exporting' && waited < 20_000; waited += 100) await sleep(100)
+    await sleep(500) // the pipe is full by now
+    child.kill('SIGINT')
+    const code = await Promise.race([closed, sleep(10_000).then(() => 'still running')])
+    child.kill('SIGKILL')
+    closeSync(reader)
+    assert.equal(code, 130, stderr)
+    assert.match(stderr, /^cbs: interrupted by SIGINT/m)
+    assert.deepEqual(snapshots(), [])
+  })
+
   it('an export of a volume being written is consistent (it comes from a snapshot), and removes its snapshot', async () => {
     const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '128M', '--json']))[0]
     writeFiles(source.mountpoint, 8)

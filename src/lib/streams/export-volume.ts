@@ -1,8 +1,9 @@
 import {rm} from 'node:fs/promises'
+import {Socket} from 'node:net'
 import type {Context} from '../system/context.js'
 import {invalid} from '../common/errors.js'
 import {type Exported, exportStream} from './export.js'
-import {widenPipe} from './pipe-buffer.js'
+import {ownPipe, widenPipe} from './pipes.js'
 import {fileSink, streamSink} from './sinks.js'
 import {exportTar} from './tar.js'
 
@@ -26,7 +27,8 @@ export async function exportVolume(ctx: Context, request: ExportVolumeRequest): 
     })
   }
   if (!request.output) {
-    const sink = streamSink(process.stdout)
+    const pipe = ownPipe(1)
+    const sink = streamSink(pipe === undefined ? process.stdout : new Socket({fd: pipe, readable: false, writable: true}), ctx.exec.interrupted)
     const exported = await exportStream(ctx, request, sink)
     await sink.close()
     return exported

@@ -2,7 +2,7 @@ import type {Context} from '../system/context.js'
 import {invalid, notFound} from '../common/errors.js'
 import type {Volume} from '../volumes/volume.js'
 import {type ImportRequest, importStream} from './import.js'
-import {widenPipe} from './pipe-buffer.js'
+import {widenPipe} from './pipes.js'
 import {fileChunks, stdinChunks} from './source.js'
 import {importTar} from './tar.js'
 

@@ -34,22 +34,49 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
   }
 }
 
-/** A pipe or file on stdout; a reader that went away (EPIPE) ends the export. */
-export function streamSink(stream: NodeJS.WritableStream): Sink & {close(): Promise<void>} {
+/**
+ * Stdout: a pipe (through a socket of cbs's own, pipes.ts), a file, or whatever else. A reader
+ * that went away (EPIPE) ends the export, and `interrupted` (SIGINT, SIGTERM) ends it even while
+ * a reader that stopped reading keeps it waiting. `close` returns once every byte is out.
+ */
+export function streamSink(stream: NodeJS.WritableStream & {writableLength: number}, interrupted?: AbortSignal): Sink & {close(): Promise<void>} {
   let failure: Error | undefined
   stream.on('error', (error: NodeJS.ErrnoException) => (failure = error))
-  const put: Put = (bytes, release) =>
+  const drained = () =>
     new Promise<void>((resolve, reject) => {
       if (failure) return reject(failure)
-      const flushed = stream.write(bytes, (error) => {
-        release()
-        if (error) reject(error)
+      if (interrupted?.aborted) return reject(interrupted.reason)
+      const stop = () => reject(interrupted!.reason)
+      const failed = (error: Error) => reject(error)
+      interrupted?.addEventListener('abort', stop, {once: true})
+      stream.once('error', failed)
+      stream.once('drain', () => {
+        interrupted?.removeEventListener('abort', stop)
+        stream.off('error', failed)
+        resolve()
       })
-      if (flushed) resolve()
-      else stream.once('drain', resolve)
     })
+  // One batch at a time: an exporter that reads and hashes ahead only takes the CPU from the
+  // importer on the same host (1.85 s against 1.5 s for 1 GiB here).
+  const put: Put = async (bytes, release) => {
+    if (failure) throw failure
+    const written = stream.write(bytes, (error) => {
+      if (!error) release()
+    })
+    if (!written) await drained()
+  }
   const batch = batcher(put, 'stdout')
-  return {write: batch.write, close: batch.flush}
+  return {
+    write: batch.write,
+    async close() {
+      await batch.flush()
+      if (stream.writableLength > 0) {
+        await drained().catch((error) => {
+          throw streamFailure(error, 'stdout')
+        })
+      }
+    },
+  }
 }
 
 /**
@@ -67,14 +94,9 @@ function batcher(put: Put, where: string): {write(bytes: Buffer): Promise<void>;
     const bytes = taken.subarray(0, size)
     current = undefined
     size = 0
-    try {
-      await put(bytes, () => free.push(taken))
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EPIPE') throw environment(`the reader of the stream went away (${where}: broken pipe)`, 'see why the command reading it failed')
-      if (code === 'ENOSPC') throw environment(`no space left for the stream on ${where}`, 'free some space, or pipe it elsewhere')
-      throw error
-    }
+    await put(bytes, () => free.push(taken)).catch((error) => {
+      throw streamFailure(error, where)
+    })
   }
   return {
     async write(bytes) {
@@ -89,4 +111,12 @@ function batcher(put: Put, where: string): {write(bytes: Buffer): Promise<void>;
     },
     flush,
   }
+}
+
+/** What a failed write tells the user: a reader gone, or a full disk. */
+function streamFailure(error: unknown, where: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'EPIPE') return environment(`the reader of the stream went away (${where}: broken pipe)`, 'see why the command reading it failed')
+  if (code === 'ENOSPC') return environment(`no space left for the stream on ${where}`, 'free some space, or pipe it elsewhere')
+  return error
 }

@@ -1,6 +1,7 @@
-import {constants, fstatSync, openSync, read} from 'node:fs'
+import {fstatSync, read} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Socket, type SocketConstructorOpts} from 'node:net'
+import {ownPipe} from './pipes.js'
 
 /** What the importer reads at a time: records (1 MiB) rarely straddle two of these. */
 const CHUNK_BYTES = 4 * 1024 ** 2
@@ -114,21 +115,10 @@ export async function* pipeChunks(fd: number): AsyncGenerator<Buffer> {
 
 /**
  * Stdin: a file given with `<` is read as a file; a pipe through a descriptor of its own
- * (pipeChunks), opened anew from /proc, since process.stdin, which Node makes for fd 0 whenever
- * something touches it (execa does), would be a second reader of fd 0; anything else (a
- * socket, a terminal), or a pipe when /proc cannot give it, through process.stdin.
+ * (pipes.ts); anything else (a socket, a terminal) through process.stdin.
  */
 export function stdinChunks(): AsyncIterable<Buffer> {
-  const stdin = fstatSync(0)
-  if (stdin.isFile()) return chunksOf(0)
-  const pipe = stdin.isFIFO() ? reopen('/proc/self/fd/0') : undefined
+  if (fstatSync(0).isFile()) return chunksOf(0)
+  const pipe = ownPipe(0)
   return pipe === undefined ? (process.stdin as AsyncIterable<Buffer>) : pipeChunks(pipe)
-}
-
-function reopen(path: string): number | undefined {
-  try {
-    return openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
-  } catch {
-    return undefined
-  }
 }
