@@ -1,4 +1,4 @@
-import {type FileHandle, open} from 'node:fs/promises'
+import {constants} from 'node:fs'
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
 import {invalid, noSuchVolume} from '../common/errors.js'
@@ -13,6 +13,7 @@ import type {SnapshotRecord} from '../store/state.js'
 import {HostView} from '../system/host-view.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
 import {changesByContent, changesByExtents, type Changes} from './diff.js'
+import {DirectFile, pageAlignedBuffers} from './direct-io.js'
 import {allocatedRanges, type Range} from './extents.js'
 import type {StreamHeader} from './format.js'
 import {type Sink, StreamWriter} from './writer.js'
@@ -67,7 +68,7 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
     const image = ctx.layout.snapshotImage(volume, ref.snapshot)
     const changes = baseRecord ? await changesSince(ctx, baseRecord, record) : {data: await allocatedRanges(ctx, image, record.sizeBytes), zeros: []}
     const writer = await StreamWriter.start(sink, header)
-    const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`)
+    const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`, !named && record.method === 'copy')
     await writer.end()
     return {volume: describeVolume(ctx, ctx.store.read().volumes[volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
   } finally {
@@ -103,14 +104,19 @@ async function changesSince(ctx: Context, base: SnapshotRecord, source: Snapshot
 /** What the export reads at a time (cut into records of CHUNK_BYTES by the writer). */
 const READ_BYTES = 4 * 1024 ** 2
 
-/** The records, in the order of their offsets; returns the data bytes sent. */
-async function writeChanges(ctx: Context, writer: StreamWriter, image: string, changes: Changes, label: string): Promise<number> {
+/**
+ * The records, in the order of their offsets; returns the data bytes sent. The image is read
+ * around the page cache (direct-io.ts: 2.4 s against 2.8 s for `export | import` of 1 GiB not in
+ * memory), unless `cached`: the snapshot this export just copied, whose data is still there,
+ * not yet on disk.
+ */
+async function writeChanges(ctx: Context, writer: StreamWriter, image: string, changes: Changes, label: string, cached: boolean): Promise<number> {
   const records = [...changes.data.map((range) => ({...range, zeros: false})), ...changes.zeros.map((range) => ({...range, zeros: true}))]
   records.sort((a, b) => a.offset - b.offset)
   const total = changes.data.reduce((sum, range) => sum + range.length, 0)
   const progress = ctx.progress ?? silentProgress
   let done = 0
-  const file = await open(image, 'r')
+  const file = await DirectFile.open(image, constants.O_RDONLY, {direct: !cached})
   const reads = readAhead(file, records.filter((record) => !record.zeros).flatMap((record) => [...chunks(record)]))
   try {
     for (const record of records) {
@@ -153,8 +159,8 @@ const READS_IN_FLIGHT = 4
  * flight: what it yields is valid until the next one is asked for (the writer copies what it
  * keeps); fresh large buffers each cost page faults, so they are used again.
  */
-async function* readAhead(file: FileHandle, ranges: Range[]): AsyncGenerator<Buffer> {
-  const buffers = Array.from({length: Math.min(READS_IN_FLIGHT + 1, ranges.length)}, () => Buffer.allocUnsafeSlow(READ_BYTES))
+async function* readAhead(file: DirectFile, ranges: Range[]): AsyncGenerator<Buffer> {
+  const buffers = pageAlignedBuffers(Math.min(READS_IN_FLIGHT + 1, ranges.length), READ_BYTES)
   const inFlight: Promise<Buffer>[] = []
   let issued = 0
   const readNext = () => {
@@ -163,7 +169,7 @@ async function* readAhead(file: FileHandle, ranges: Range[]): AsyncGenerator<Buf
     // The buffer of the range yielded before this one's turn came round: the consumer is done with it.
     const bytes = buffers[issued % buffers.length].subarray(0, length)
     issued++
-    const reading = file.read(bytes, 0, length, offset).then(({bytesRead}) => {
+    const reading = file.use(offset, length, (handle) => handle.read(bytes, 0, length, offset)).then(({bytesRead}) => {
       if (bytesRead < length) bytes.fill(0, bytesRead) // the image cannot shrink; be safe anyway
       return bytes
     })

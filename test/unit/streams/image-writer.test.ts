@@ -3,7 +3,8 @@ import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {ImageWriter, pageAlignedBuffers} from '../../../src/lib/streams/image-writer.js'
+import {pageAlignedBuffers} from '../../../src/lib/streams/direct-io.js'
+import {ImageWriter} from '../../../src/lib/streams/image-writer.js'
 
 const KiB = 1024
 
