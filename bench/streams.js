@@ -59,24 +59,37 @@ function benchPipe(cbsBin, repeats) {
   }
 }
 
-/** Medians of `export SOURCE | import copy` from root `from` to `to`, and of cp + sync of `image` to `copy`, in the same rounds. */
+/**
+ * Medians of `export SOURCE | import copy` from root `from` to `to`, and of cp + sync of `image`
+ * to `copy`, in the same rounds. Which of the two goes first alternates, and what both wrote is
+ * removed at the end of the round: what one round leaves behind (a GiB being freed on a
+ * filesystem mounted with `discard`, memory just given back) weighs on both alike.
+ */
 function pipeRounds(cbsBin, repeats, {from, to, source, image, copy}) {
-  const runs = []
-  for (let index = -1; index < repeats; index++) {
-    run('sync', [])
-    dropCache(image)
+  const pipeline = () => {
     const start = performance.now()
     const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `CBS_ROOT=${from} ${process.execPath} ${cbsBin} volume export ${source} | CBS_ROOT=${to} ${process.execPath} ${cbsBin} volume import copy`])
-    const ms = performance.now() - start
     if (piped.status !== 0) throw new Error(`export | import: ${piped.stderr}`)
-    cbs(cbsBin, to, ['volume', 'rm', '-r', 'copy'])
-    run('sync', [])
-    dropCache(image)
-    const floorStart = performance.now()
+    return performance.now() - start
+  }
+  const floor = () => {
+    const start = performance.now()
     run('cp', ['--sparse=always', image, copy])
     run('sync', [copy])
-    const floorMs = performance.now() - floorStart
+    return performance.now() - start
+  }
+  const runs = []
+  for (let index = -1; index < repeats; index++) {
+    const order = index % 2 === 0 ? [pipeline, floor] : [floor, pipeline]
+    const [first, second] = order.map((measure) => {
+      run('sync', [])
+      dropCache(image)
+      return measure()
+    })
+    cbs(cbsBin, to, ['volume', 'rm', '-r', 'copy'])
     rmSync(copy)
+    run('sync', [])
+    const [ms, floorMs] = order[0] === pipeline ? [first, second] : [second, first]
     if (index >= 0) runs.push({ms, floorMs})
   }
   return {ms: median(runs.map((r) => r.ms)), floorMs: median(runs.map((r) => r.floorMs))}
