@@ -43,7 +43,8 @@ describe('stream buffers used again', () => {
   beforeEach(() => (ctx = unitContext()))
   afterEach(() => ctx.cleanup())
 
-  it('a reader that reuses its buffers hands out each record whole, from a file (4 MiB chunks in turn) or small chunks', async () => {
+  /** A stream of 13 MiB and 7 bytes of data, in a file under the root. */
+  async function streamFile(): Promise<{file: string; bytes: Buffer; data: Buffer}> {
     const {sink, bytes} = memorySink()
     const writer = await StreamWriter.start(sink, header)
     const data = randomBytes(13 * MiB + 7)
@@ -51,21 +52,20 @@ describe('stream buffers used again', () => {
     await writer.end()
     const file = `${ctx.layout.root}/s.cbs`
     writeFileSync(file, bytes())
+    return {file, bytes: bytes(), data}
+  }
+
+  it('a reader that reuses its buffers hands out each record whole, from a file (4 MiB chunks in turn) or small chunks', async () => {
+    const {file, bytes, data} = await streamFile()
     assert.deepEqual(await readCopying(fileChunks(file)), data)
     async function* small() {
-      for (let at = 0; at < bytes().length; at += 65_536) yield bytes().subarray(at, at + 65_536)
+      for (let at = 0; at < bytes.length; at += 65_536) yield bytes.subarray(at, at + 65_536)
     }
     assert.deepEqual(await readCopying(small()), data)
   })
 
   it('a pipe is read whole into buffers used again, however small the pieces its writer sends', async () => {
-    const {sink, bytes} = memorySink()
-    const writer = await StreamWriter.start(sink, header)
-    const data = randomBytes(13 * MiB + 7)
-    await writer.data(MiB, data)
-    await writer.end()
-    const file = `${ctx.layout.root}/s.cbs`
-    writeFileSync(file, bytes())
+    const {file, data} = await streamFile()
     const fifo = `${ctx.layout.root}/fifo`
     execFileSync('mkfifo', [fifo])
     // 1000-byte writes: a record spans a thousand of them, and chunks must still come whole.

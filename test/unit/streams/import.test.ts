@@ -54,6 +54,17 @@ describe('volume import (planned commands)', () => {
     {command: `truncate --size ${SIZE} ${snapshotPartial()}`},
   ]
 
+  /** After the snapshot is in place: the volume's image renamed into place and mounted, its listing taken. */
+  const mounting = (): Expectation[] => [
+    {command: `sync ${volumePartial()}`},
+    {command: `mv --no-clobber ${volumePartial()} ${ctx.layout.image('db')}`},
+    {command: `losetup --find --show --nooverlap --direct-io=on ${ctx.layout.image('db')}`, stdout: '/dev/loop7\n'},
+    {command: `mkdir -m 0755 ${ctx.layout.mountpoint('db')}`},
+    {command: `chattr +i ${ctx.layout.mountpoint('db')}`},
+    {command: `mount -o discard /dev/loop7 ${ctx.layout.mountpoint('db')}`},
+    {command: /^find /, stdout: 'data\0f\0' + '3145728\0\n'},
+  ]
+
   it('without reflinks, writes the volume and its snapshot side by side from the stream, then renames, seals and mounts', async () => {
     const data = randomBytes(3 * MiB)
     const image = ctx.layout.image('db')
@@ -69,13 +80,7 @@ describe('volume import (planned commands)', () => {
       {command: `mv --no-clobber ${snapshotPartial()} ${snapshot}`},
       {command: `chmod 0400 ${snapshot}`},
       {command: `chattr +i ${snapshot}`},
-      {command: `sync ${volumePartial()}`},
-      {command: `mv --no-clobber ${volumePartial()} ${image}`},
-      {command: `losetup --find --show --nooverlap --direct-io=on ${image}`, stdout: '/dev/loop7\n'},
-      {command: `mkdir -m 0755 ${ctx.layout.mountpoint('db')}`},
-      {command: `chattr +i ${ctx.layout.mountpoint('db')}`},
-      {command: `mount -o discard /dev/loop7 ${ctx.layout.mountpoint('db')}`},
-      {command: /^find /, stdout: 'data\0f\0' + '3145728\0\n'},
+      ...mounting(),
     ])
     await importStream(run, {name: 'db'}, piecesOf(await fullStream(data)))
     run.exec.assertDone()
@@ -98,7 +103,6 @@ describe('volume import (planned commands)', () => {
 
   it('with reflinks, writes the volume only, and its snapshot is a reflink of it', async () => {
     ctx.host.reflink = true
-    const image = ctx.layout.image('db')
     const snapshot = ctx.layout.snapshotImage('db', 'mon')
     const run = withScript(ctx, [
       ...receiving().slice(0, 3), // the volume's partial image only
@@ -110,13 +114,7 @@ describe('volume import (planned commands)', () => {
       {command: `mv --no-clobber ${snapshotPartial()} ${snapshot}`, effect: () => {}},
       {command: `chmod 0400 ${snapshot}`, effect: () => {}},
       {command: `chattr +i ${snapshot}`},
-      {command: `sync ${volumePartial()}`},
-      {command: `mv --no-clobber ${volumePartial()} ${image}`},
-      {command: `losetup --find --show --nooverlap --direct-io=on ${image}`, stdout: '/dev/loop7\n'},
-      {command: `mkdir -m 0755 ${ctx.layout.mountpoint('db')}`},
-      {command: `chattr +i ${ctx.layout.mountpoint('db')}`},
-      {command: `mount -o discard /dev/loop7 ${ctx.layout.mountpoint('db')}`},
-      {command: /^find /},
+      ...mounting(),
     ])
     await importStream(run, {name: 'db'}, piecesOf(await fullStream(randomBytes(3 * MiB))))
     run.exec.assertDone()
