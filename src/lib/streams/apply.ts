@@ -5,7 +5,7 @@ import {formatSize} from '../input/sizes.js'
 import type {Range} from './extents.js'
 import {pageAlignedBuffers} from './direct-io.js'
 import {ImageWriter} from './image-writer.js'
-import {interruptible} from './interruptible.js'
+import {orInterrupted} from './interruptible.js'
 import type {StreamReader} from './reader.js'
 
 /** At least MAX_DATA_BYTES (format.ts): a record always fits in one write. */
@@ -72,9 +72,8 @@ export async function applyRecords(ctx: Context, reader: StreamReader, files: st
 
 /** The records, and an interruption as soon as it comes (interruptible.ts). */
 async function* untilInterrupted<T>(ctx: Context, records: AsyncGenerator<T>): AsyncGenerator<T> {
-  const orInterrupted = interruptible(ctx)
   for (;;) {
-    const next = await orInterrupted(records.next())
+    const next = await orInterrupted(ctx, records.next())
     if (next.done) return
     yield next.value
   }

@@ -3,6 +3,7 @@ import {Socket} from 'node:net'
 import type {Context} from '../system/context.js'
 import {invalid} from '../common/errors.js'
 import {type Exported, exportStream} from './export.js'
+import {orInterrupted} from './interruptible.js'
 import {ownPipe, widenPipe} from './pipes.js'
 import {fileSink, streamSink} from './sinks.js'
 import {exportTar} from './tar.js'
@@ -28,9 +29,9 @@ export async function exportVolume(ctx: Context, request: ExportVolumeRequest): 
   }
   if (!request.output) {
     const pipe = ownPipe(1)
-    const sink = streamSink(pipe === undefined ? process.stdout : new Socket({fd: pipe, readable: false, writable: true}), ctx.exec.interrupted)
+    const sink = streamSink(pipe === undefined ? process.stdout : new Socket({fd: pipe, readable: false, writable: true}))
     const exported = await exportStream(ctx, request, sink)
-    await sink.close()
+    await orInterrupted(ctx, sink.close())
     return exported
   }
   const sink = await fileSink(request.output)

@@ -15,6 +15,7 @@ import {describeVolume, type Volume} from '../volumes/volume.js'
 import {changesByContent, changesByExtents, type Changes} from './diff.js'
 import {DirectFile, pageAlignedBuffers} from './direct-io.js'
 import {allocatedRanges, type Range} from './extents.js'
+import {orInterrupted} from './interruptible.js'
 import type {StreamHeader} from './format.js'
 import {type Sink, StreamWriter} from './writer.js'
 
@@ -69,7 +70,7 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
     const changes = baseRecord ? await changesSince(ctx, baseRecord, record) : {data: await allocatedRanges(ctx, image, record.sizeBytes), zeros: []}
     const writer = await StreamWriter.start(sink, header)
     const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`, !named && record.method === 'copy')
-    await writer.end()
+    await orInterrupted(ctx, writer.end())
     return {volume: describeVolume(ctx, ctx.store.read().volumes[volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
   } finally {
     if (!named) await removeTemporary(ctx, ref)
@@ -121,13 +122,13 @@ async function writeChanges(ctx: Context, writer: StreamWriter, image: string, c
   try {
     for (const record of records) {
       if (record.zeros) {
-        await writer.zeros(record.offset, record.length)
+        await orInterrupted(ctx, writer.zeros(record.offset, record.length))
         continue
       }
       for (const chunk of chunks(record)) {
         await ctx.exec.throwIfInterrupted()
         const {value: bytes} = await reads.next()
-        await writer.data(chunk.offset, bytes!)
+        await orInterrupted(ctx, writer.data(chunk.offset, bytes!))
         done += chunk.length
         progress.update(Math.floor((done / (total || 1)) * 100), 100, `exporting ${label}: ${formatSize(done)} of ${formatSize(total)}`)
       }

@@ -18,7 +18,7 @@ import {bringDown, bringUp, isUp} from '../volumes/lifecycle.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
 import {applyRecords} from './apply.js'
 import {fingerprint} from './fingerprint.js'
-import {interruptible} from './interruptible.js'
+import {orInterrupted} from './interruptible.js'
 import type {StreamHeader} from './format.js'
 import {StreamReader} from './reader.js'
 
@@ -44,7 +44,7 @@ export async function importStream(ctx: Context, request: ImportRequest, chunks:
   requireRoot(ctx.host)
   await recoverInterrupted(ctx)
   const reader = new StreamReader(chunks, {reuse: true}) // applyRecords copies each record's bytes
-  const header = await interruptible(ctx)(reader.header())
+  const header = await orInterrupted(ctx, reader.header())
   if (header.base) await receiveIncremental(ctx, name, header, reader, request.force ?? false)
   else await receiveFull(ctx, name, header, reader)
   return describeVolume(ctx, ctx.store.read().volumes[name], HostView.read(ctx.host))

@@ -1,21 +1,25 @@
 import type {Context} from '../system/context.js'
 
 /**
- * Races what an import waits for (its header, each record) against an interruption (SIGINT,
- * SIGTERM), which wins as soon as it comes, even while the pipe is silent: an import waiting
- * for an exporter that has not started sending yet still stops at Ctrl-C. One listener for all.
+ * What a stream waits for (an import's header or next record, an export's write to a reader
+ * that stopped reading), or an interruption (SIGINT, SIGTERM) as soon as it comes: a silent
+ * pipe at either end never keeps Ctrl-C waiting.
  */
-export function interruptible(ctx: Context): <T>(waiting: Promise<T>) => Promise<T> {
+export async function orInterrupted<T>(ctx: Context, waiting: Promise<T>): Promise<T> {
   const signal = ctx.exec.interrupted
+  let stop = () => {}
   const stopped = new Promise<never>((_, reject) => {
-    const stop = () => reject(signal.reason)
+    stop = () => reject(signal.reason)
     if (signal.aborted) stop()
     else signal.addEventListener('abort', stop, {once: true})
   })
-  stopped.catch(() => {})
-  return (waiting) =>
-    Promise.race([waiting, stopped]).catch(async (error) => {
-      await ctx.exec.throwIfInterrupted() // delivers it, so that the undo steps after run normally
-      throw error
-    })
+  try {
+    return await Promise.race([waiting, stopped])
+  } catch (error) {
+    await ctx.exec.throwIfInterrupted() // delivers it, so that the undo steps after run normally
+    throw error
+  } finally {
+    signal.removeEventListener('abort', stop)
+    stopped.catch(() => {})
+  }
 }

@@ -36,22 +36,19 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
 
 /**
  * Stdout: a pipe (through a socket of cbs's own, pipes.ts), a file, or whatever else. A reader
- * that went away (EPIPE) ends the export, and `interrupted` (SIGINT, SIGTERM) ends it even while
- * a reader that stopped reading keeps it waiting. `close` returns once every byte is out.
+ * that went away (EPIPE) ends the export; a reader that stopped reading keeps `write` and
+ * `close` waiting, which the export races against an interruption (interruptible.ts). `close`
+ * returns once every byte is out.
  */
-export function streamSink(stream: NodeJS.WritableStream & {writableLength: number}, interrupted?: AbortSignal): Sink & {close(): Promise<void>} {
+export function streamSink(stream: NodeJS.WritableStream & {writableLength: number}): Sink & {close(): Promise<void>} {
   let failure: Error | undefined
   stream.on('error', (error: NodeJS.ErrnoException) => (failure = error))
   const drained = () =>
     new Promise<void>((resolve, reject) => {
       if (failure) return reject(failure)
-      if (interrupted?.aborted) return reject(interrupted.reason)
-      const stop = () => reject(interrupted!.reason)
       const failed = (error: Error) => reject(error)
-      interrupted?.addEventListener('abort', stop, {once: true})
       stream.once('error', failed)
       stream.once('drain', () => {
-        interrupted?.removeEventListener('abort', stop)
         stream.off('error', failed)
         resolve()
       })
