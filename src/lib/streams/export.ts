@@ -1,19 +1,15 @@
 import {constants} from 'node:fs'
 import type {Context} from '../system/context.js'
-import {requireRoot} from '../system/context.js'
-import {invalid, noSuchVolume} from '../common/errors.js'
+import {invalid} from '../common/errors.js'
 import {silentProgress} from '../common/progress.js'
 import {formatSize} from '../input/sizes.js'
-import {validateName} from '../input/names.js'
-import {recoverInterrupted} from '../recovery/recovery.js'
-import {createSnapshot} from '../snapshots/create.js'
-import {removeSnapshot} from '../snapshots/remove.js'
-import {defaultSnapshotName, findSnapshot, formatSnapshotRef, parseSnapshotRef, type SnapshotRef} from '../snapshots/snapshot.js'
+import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from '../snapshots/snapshot.js'
 import type {SnapshotRecord} from '../store/state.js'
 import {HostView} from '../system/host-view.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
 import {changesByContent, changesByExtents, type Changes} from './diff.js'
 import {DirectFile, pageAlignedBuffers} from './direct-io.js'
+import {exportSource, parseSource, readingSnapshot} from './export-source.js'
 import {allocatedRanges, type Range} from './extents.js'
 import {orInterrupted} from './interruptible.js'
 import type {StreamHeader} from './format.js'
@@ -37,58 +33,35 @@ export interface Exported {
 /**
  * Writes a volume or snapshot as a cbs stream (format.ts) to `sink`: only the ranges of its
  * image that hold data or, with `since`, only those that changed since BASE. A volume is
- * exported through a snapshot (frozen only for the copy) that is removed when the export ends,
- * fails or is interrupted; after a SIGKILL the next cbs command removes it (recovery.ts).
+ * exported through a snapshot taken for it (export-source.ts).
  */
 export async function exportStream(ctx: Context, request: ExportRequest, sink: Sink): Promise<Exported> {
-  const {volume, snapshot: named} = parseSource(request.source)
+  const parsed = parseSource(request.source)
   const base = request.since === undefined ? undefined : parseSnapshotRef(request.since)
-  if (base && base.volume !== volume) throw invalid(`--since ${formatSnapshotRef(base)} is not a snapshot of "${volume}"`, `name one of its snapshots, e.g. ${volume}@BASE`)
-  requireRoot(ctx.host)
-  await recoverInterrupted(ctx)
-  const record = ctx.store.read().volumes[volume]
-  if (!record) throw noSuchVolume(volume)
-  if (record.type !== 'loop') throw invalid(`volume "${volume}" is a ${record.type} volume`, 'export its files with --format tar, or export the snapshots of its lower layers')
+  if (base && base.volume !== parsed.volume) throw invalid(`--since ${formatSnapshotRef(base)} is not a snapshot of "${parsed.volume}"`, `name one of its snapshots, e.g. ${parsed.volume}@BASE`)
+  const source = await exportSource(ctx, parsed, 'export its files with --format tar, or export the snapshots of its lower layers')
   const baseRecord = base && findSnapshot(ctx, base).record
-  if (named) findSnapshot(ctx, {volume, snapshot: named})
-  const ref: SnapshotRef = {volume, snapshot: named ?? `export-${defaultSnapshotName()}-${process.pid}`}
-  if (!named) await createSnapshot(ctx, {volume, snapshot: ref.snapshot, temporary: true})
-  try {
+  const {ref} = source
+  return readingSnapshot(ctx, source, async () => {
     const state = ctx.store.read()
-    const record = state.volumes[volume].snapshots![ref.snapshot]
+    const record = state.volumes[ref.volume].snapshots![ref.snapshot]
     if (baseRecord && baseRecord.id === record.id) throw invalid(`--since ${formatSnapshotRef(base!)} is the snapshot being exported`, 'name an older one')
     const header: StreamHeader = {
-      source: volume,
+      source: ref.volume,
       fs: record.fs,
       sizeBytes: record.sizeBytes,
-      labels: state.volumes[volume].labels,
-      snapshot: named ? {name: record.name, id: record.id, createdAt: record.createdAt} : null,
+      labels: state.volumes[ref.volume].labels,
+      snapshot: source.temporary ? null : {name: record.name, id: record.id, createdAt: record.createdAt},
       base: baseRecord ? {name: baseRecord.name, id: baseRecord.id} : null,
       createdAt: new Date().toISOString(),
     }
-    const image = ctx.layout.snapshotImage(volume, ref.snapshot)
+    const image = ctx.layout.snapshotImage(ref.volume, ref.snapshot)
     const changes = baseRecord ? await changesSince(ctx, baseRecord, record) : {data: await allocatedRanges(ctx, image, record.sizeBytes), zeros: []}
     const writer = await StreamWriter.start(sink, header)
-    const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`, !named && record.method === 'copy')
+    const dataBytes = await writeChanges(ctx, writer, image, changes, `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`, source.temporary && record.method === 'copy')
     await orInterrupted(ctx, writer.end())
-    return {volume: describeVolume(ctx, ctx.store.read().volumes[volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
-  } finally {
-    if (!named) await removeTemporary(ctx, ref)
-  }
-}
-
-/** Removes the export's snapshot; an interruption not delivered yet is, after (it must not stop the removal). */
-async function removeTemporary(ctx: Context, ref: SnapshotRef): Promise<void> {
-  let pending: unknown
-  await ctx.exec.throwIfInterrupted().catch((error) => (pending = error))
-  await removeSnapshot(ctx, ref)
-  if (pending) throw pending
-}
-
-export function parseSource(source: string): {volume: string; snapshot?: string} {
-  if (!source.includes('@')) return {volume: validateName(source)}
-  const ref = parseSnapshotRef(source)
-  return {volume: ref.volume, snapshot: ref.snapshot}
+    return {volume: describeVolume(ctx, ctx.store.read().volumes[ref.volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
+  })
 }
 
 /**

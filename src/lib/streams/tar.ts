@@ -1,20 +1,19 @@
 import type {Context} from '../system/context.js'
 import {requireRoot} from '../system/context.js'
-import {environment, invalid, noSuchVolume} from '../common/errors.js'
+import {environment, invalid} from '../common/errors.js'
 import {CommandFailed, lastLine} from '../system/exec.js'
 import {format, ensureDirectory, attach, createImage, removeImage, releaseMount} from '../images/loop-volume.js'
 import {MIN_SIZE, parseFilesystem, readOnlyMountArgs, mountArgs} from '../images/filesystems.js'
 import {formatSize} from '../input/sizes.js'
 import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
-import {createSnapshot} from '../snapshots/create.js'
-import {removeSnapshot} from '../snapshots/remove.js'
-import {defaultSnapshotName, findSnapshot, formatSnapshotRef, type SnapshotRef} from '../snapshots/snapshot.js'
+import {formatSnapshotRef} from '../snapshots/snapshot.js'
 import {partialPath} from '../store/layout.js'
 import {HostView} from '../system/host-view.js'
 import {Undo} from '../common/undo.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
-import {type Exported, parseSource} from './export.js'
+import type {Exported} from './export.js'
+import {exportSource, parseSource, readingSnapshot} from './export-source.js'
 import {adoptImage, whileImporting} from './import.js'
 
 /**
@@ -26,35 +25,27 @@ import {adoptImage, whileImporting} from './import.js'
 const tarOptions = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--exclude=./lost+found']
 
 /** Writes the files of a snapshot (or of a volume, through a temporary one) as a tar to `output`, or stdout. */
-export async function exportTar(ctx: Context, source: string, output?: string): Promise<Exported> {
-  const {volume, snapshot: named} = parseSource(source)
-  requireRoot(ctx.host)
-  await recoverInterrupted(ctx)
-  const record = ctx.store.read().volumes[volume]
-  if (!record) throw noSuchVolume(volume)
-  if (record.type !== 'loop') throw invalid(`volume "${volume}" is a ${record.type} volume`, 'export one of its snapshots')
-  if (named) findSnapshot(ctx, {volume, snapshot: named})
-  const ref: SnapshotRef = {volume, snapshot: named ?? `export-${defaultSnapshotName()}-${process.pid}`}
-  if (!named) await createSnapshot(ctx, {volume, snapshot: ref.snapshot, temporary: true})
+export async function exportTar(ctx: Context, sourceText: string, output?: string): Promise<Exported> {
+  const source = await exportSource(ctx, parseSource(sourceText), 'export one of its snapshots')
+  const {ref} = source
   const dir = ctx.layout.exportMount(formatSnapshotRef(ref))
-  let stopped: unknown
-  try {
-    await ensureDirectory(ctx, ctx.layout.exportsDir)
-    await ensureDirectory(ctx, dir)
-    const device = await attach(ctx, ctx.layout.snapshotImage(volume, ref.snapshot), undefined, {readOnly: true})
-    await ctx.exec.run('mount', readOnlyMountArgs(record.fs, device, dir), {mutates: true}).catch(async (error) => {
-      await ctx.exec.run('losetup', ['--detach', device], {mutates: true})
-      throw error
-    })
-    await runTar(ctx, ['--create', '--file', output ?? '-', '--directory', dir, ...tarOptions, '.'], {passStdout: !output})
-  } finally {
-    await ctx.exec.throwIfInterrupted().catch((error) => (stopped = error))
-    await releaseMount(ctx, dir)
-    if (!named) await removeSnapshot(ctx, ref)
-  }
-  if (stopped) throw stopped
+  await readingSnapshot(
+    ctx,
+    source,
+    async () => {
+      await ensureDirectory(ctx, ctx.layout.exportsDir)
+      await ensureDirectory(ctx, dir)
+      const device = await attach(ctx, ctx.layout.snapshotImage(ref.volume, ref.snapshot), undefined, {readOnly: true})
+      await ctx.exec.run('mount', readOnlyMountArgs(ctx.store.read().volumes[ref.volume].fs, device, dir), {mutates: true}).catch(async (error) => {
+        await ctx.exec.run('losetup', ['--detach', device], {mutates: true})
+        throw error
+      })
+      await runTar(ctx, ['--create', '--file', output ?? '-', '--directory', dir, ...tarOptions, '.'], {passStdout: !output})
+    },
+    () => releaseMount(ctx, dir),
+  )
   const written = output ? (ctx.host.fileInfo(output)?.sizeBytes ?? 0) : 0
-  return {volume: describeVolume(ctx, ctx.store.read().volumes[volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: written, dataBytes: written}
+  return {volume: describeVolume(ctx, ctx.store.read().volumes[ref.volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: written, dataBytes: written}
 }
 
 export interface TarImportRequest {
