@@ -26,11 +26,11 @@ export class Store {
   read(): State {
     if (this.draft) return structuredClone(this.draft)
     this.checkRoot()
-    return this.readFile()
+    return this.readFile().state
   }
 
   /**
-   * Applies `change` to the current state under the lock and saves it. Keep the change quick:
+   * Applies `change` to the current state under the lock and saves it, when it changed. Keep the change quick:
    * the lock is never held across slow system work. Under --dry-run nothing is saved.
    */
   async update<T>(change: (state: State) => T): Promise<T> {
@@ -54,19 +54,14 @@ export class Store {
       // conf follows a symbolic link at state.json (it writes next to the link's target): refuse one.
       this.requireRegularStateFile()
       // Read by cbs, not through conf, which takes a file holding null or a list for an empty state.
-      const state = this.readFile()
+      const {state, saved} = this.readFile()
       // One instance a process: it only writes.
       const conf = (this.conf ??= new Conf<State>({cwd: this.layout.root, configName: 'state', configFileMode: 0o600, accessPropertiesByDotNotation: false}))
+      const before = JSON.stringify(state)
       const result = change(state)
-      // Never write what the next read would refuse: that would stop every command.
-      const problem = stateProblem(state)
-      if (problem) throw new Error(`cbs would have written a damaged state (${problem}); nothing was written`)
-      try {
-        conf.store = state
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC' || !reserve.release()) throw error
-        conf.store = state
-      }
+      // A change that changed nothing (a volume mounted again, say) writes nothing; a state
+      // migrated from an older schema, or not on the disk yet, is written all the same.
+      if (!saved || JSON.stringify(state) !== before) write(conf, state, reserve)
       reserve.ensure()
       return result
     } finally {
@@ -89,8 +84,12 @@ export class Store {
     throw notRegularFile(this.layout.stateFile)
   }
 
-  /** The state file (never through a symbolic link), checked whole (state-check.ts): one that is not right stops everything. */
-  private readFile(): State {
+  /**
+   * The state file (never through a symbolic link), checked whole (state-check.ts): one that is
+   * not right stops everything. `saved`: the file holds this state as it is (it exists, and
+   * needed no migration).
+   */
+  private readFile(): {state: State; saved: boolean} {
     let text: string
     let fd: number | undefined
     try {
@@ -98,7 +97,7 @@ export class Store {
       text = readFileSync(fd, 'utf8')
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') return emptyState()
+      if (code === 'ENOENT') return {state: emptyState(), saved: false}
       if (code === 'ELOOP') throw notRegularFile(this.layout.stateFile)
       throw error
     } finally {
@@ -118,7 +117,19 @@ export class Store {
     const state = migrateState(data as Record<string, unknown>, version)
     const problem = stateProblem(state)
     if (problem) throw new CorruptState(this.layout.stateFile, problem)
-    return state as State
+    return {state: state as State, saved: version === SCHEMA_VERSION}
+  }
+}
+
+/** Saves the state; never what the next read would refuse, which would stop every command. */
+function write(conf: Conf<State>, state: State, reserve: SpaceReserve): void {
+  const problem = stateProblem(state)
+  if (problem) throw new Error(`cbs would have written a damaged state (${problem}); nothing was written`)
+  try {
+    conf.store = state
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC' || !reserve.release()) throw error
+    conf.store = state
   }
 }
 
