@@ -64,8 +64,11 @@ export async function recoverInterrupted(ctx: Context, options: RecoveryOptions 
       recoveries.push({volume: record.name, operation, outcome: 'failed', error: message})
     }
   }
-  const reaped = await reapSnapshots(ctx, abandoned.length > 0 ? ctx.store.read() : state)
-  return [...recoveries, ...reaped, ...(await reapImports(ctx, ctx.store.read()))]
+  // Read again only when recoveries changed it: reaping snapshots touches neither volumes nor
+  // imports, and reapImports checks each owner again inside its update.
+  const current = abandoned.length > 0 ? ctx.store.read() : state
+  const reaped = await reapSnapshots(ctx, current)
+  return [...recoveries, ...reaped, ...(await reapImports(ctx, current))]
 }
 
 /**
