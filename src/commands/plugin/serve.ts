@@ -4,8 +4,6 @@ import {requireRoot, systemContext} from '../../lib/system/context.js'
 import {describeFailure} from '../../lib/system/failure.js'
 import {systemHost} from '../../lib/system/host.js'
 import {DEFAULT_PLUGIN_SOCKET} from '../../lib/system/systemd-unit.js'
-import {activatedSocket, startServer} from '../../servers/plugin/http-server.js'
-import {VolumeDriver} from '../../servers/plugin/volume-driver.js'
 
 export default class PluginServe extends CbsCommand {
   static override summary = 'Serve Docker\'s volume plugin protocol, for `docker volume create -d cbs` and podman.'
@@ -19,6 +17,8 @@ export default class PluginServe extends CbsCommand {
     const {flags} = await this.parse(PluginServe)
     requireRoot(systemHost)
     const log = (line: string) => process.stderr.write(`${line}\n`)
+    // The HTTP server (node:http) is loaded here only: the other commands never pay for it.
+    const [{activatedSocket, startServer}, {VolumeDriver}] = await Promise.all([import('../../servers/plugin/http-server.js'), import('../../servers/plugin/volume-driver.js')])
     const driver = new VolumeDriver(() => systemContext({verbose: flags.verbose, log}))
     const listen = activatedSocket() ?? {path: flags.socket}
     const server = await startServer(listen, {routes: driver.routes, log, describeError: (error) => describeFailure(error).message})
