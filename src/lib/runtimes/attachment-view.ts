@@ -67,7 +67,9 @@ function askRuntime(ctx: Context, runtime: RuntimeName, withVolumes = true): Pro
   const key = `${runtime} ${withVolumes}`
   let answer = answers.get(key)
   if (!answer) {
-    answer = ask(ctx, runtime, withVolumes)
+    // An answer with the volumes holds the same containers: when it came, no second `ps`.
+    const whole = withVolumes ? undefined : answers.get(`${runtime} true`)
+    answer = whole ? whole.then((answered) => ('facts' in answered ? answered : ask(ctx, runtime, false))) : ask(ctx, runtime, withVolumes)
     answers.set(key, answer)
   }
   return answer

@@ -100,6 +100,15 @@ describe('ls, inspect and doctor read attachments from the runtimes', () => {
     prune.exec.assertDone()
   })
 
+  it('prune asks a runtime once: the answer with the volumes serves a volume that only has containers', async () => {
+    await seed(ctx, 'db', [{runtime: 'docker', name: 'db', containers: []}])
+    await seed(ctx, 'web', [{runtime: 'docker', name: null, containers: [OTHER]}])
+    await seed(ctx, 'idle')
+    const prune = withScript(ctx, [ps('docker', [`${OTHER} Exited (0) 1 minute ago`]), volumes('docker', [])])
+    assert.deepEqual((await pruneCandidates(prune)).map((volume) => volume.name), ['db', 'idle'])
+    prune.exec.assertDone()
+  })
+
   it('doctor reports records no runtime confirms, says which runtimes it could not ask, and --fix drops only the stale parts', async () => {
     await seed(ctx, 'db', [
       {runtime: 'docker', name: 'db', containers: [ID]},
