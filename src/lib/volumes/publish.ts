@@ -61,7 +61,10 @@ export async function unpublishVolume(ctx: Context, target: string): Promise<voi
   validateHostPath(target, 'target path')
   requireRoot(ctx.host)
   // A target published twice over (it should not be) is cleared layer by layer.
-  while (HostView.read(ctx.host).mountAt(target)) await unmount(ctx, target, target)
+  while (HostView.read(ctx.host).mountAt(target)) {
+    await unmount(ctx, target, target)
+    if (ctx.exec.dryRun) break // nothing was taken down: one umount is the plan
+  }
   await ctx.exec.change(['rm', '-d', target], () => {
     try {
       if (statSync(target).isDirectory()) rmdirSync(target)

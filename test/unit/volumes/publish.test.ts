@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {existsSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {publishVolume, unpublishVolume} from '../../../src/lib/volumes/publish.js'
+import {FakeExecutor} from '../../support/fake-executor.js'
 import {unitContext, type UnitContext} from '../../support/unit-context.js'
 import {hostEffects, seedVolume} from '../../support/volumes.js'
 
@@ -71,5 +72,15 @@ describe('volume publish (planned commands)', () => {
     assert.ok(!existsSync(target))
     script(`rm -d ${target}`)
     await unpublishVolume(ctx, target)
+  })
+
+  it('unpublishes under --dry-run: one umount and the rm planned, the target left as it is', async () => {
+    await seedVolume(ctx)
+    mkdirSync(target)
+    ctx.host.mounts.push({source: '/dev/loop7', mountpoint: target})
+    const planned = {...ctx, exec: new FakeExecutor([], true)}
+    await unpublishVolume(planned, target)
+    assert.deepEqual(planned.exec.ran, [`umount ${target}`, `rm -d ${target}`])
+    assert.ok(existsSync(target))
   })
 })
