@@ -40,7 +40,9 @@ export function toStatus(error: unknown): {code: status; details: string} {
   const {message} = describeFailure(error)
   if (error instanceof OperationUnderWay) return {code: status.ABORTED, details: message}
   if (error instanceof PublishedOtherwise) return {code: status.ALREADY_EXISTS, details: message}
-  if (/no space left|free space/i.test(message)) return {code: status.RESOURCE_EXHAUSTED, details: message}
+  // Told from the error's own words: describeFailure adds "check permissions and free space"
+  // to every EACCES, EPERM and EROFS, which are no lack of space.
+  if (/no space left|free space/i.test(error instanceof Error ? error.message : '')) return {code: status.RESOURCE_EXHAUSTED, details: message}
   if (error instanceof CbsError) return {code: BY_KIND[error.kind], details: message}
   return {code: status.INTERNAL, details: message}
 }

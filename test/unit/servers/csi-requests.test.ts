@@ -68,6 +68,7 @@ describe('csi server: requests', () => {
     assert.equal(toStatus(new PublishedOtherwise('/t', 'x')).code, status.ALREADY_EXISTS)
     assert.equal(toStatus(environment('growing needs that much free space on the host')).code, status.RESOURCE_EXHAUSTED)
     assert.equal(toStatus(environment('mkfs.ext4 failed: no space left on the host')).code, status.RESOURCE_EXHAUSTED)
+    assert.equal(toStatus(Object.assign(new Error('EACCES: permission denied, open \'/x\''), {code: 'EACCES'})).code, status.INTERNAL, 'no lack of space')
     assert.equal(toStatus(new CbsError('interrupted', 'x')).code, status.UNAVAILABLE)
     assert.equal(toStatus(new Error('boom')).code, status.INTERNAL)
   })
