@@ -79,6 +79,19 @@ describe('integration: csi serve', function () {
       const endpoint = cbs(root, ['csi', 'serve', '--endpoint', 'tcp://0.0.0.0:1', '--node-id', 'n'])
       assert.equal(endpoint.code, 2, endpoint.stderr)
     })
+
+    it('refuses the socket of a server that is running (exit 4), and takes over the one a dead server left', async () => {
+      const first = server!
+      const second = cbs(root, ['csi', 'serve', '--endpoint', `unix://${first.socket}`, '--node-id', 'n'])
+      assert.equal(second.code, 4, second.stderr)
+      assert.match(second.stderr, /already listens on/)
+      assert.equal((await csi.identity.GetPluginInfo()).name, 'csi.cbs.dev', 'the first server still answers')
+      first.child.kill('SIGKILL') // leaves its socket behind
+      await first.stop()
+      await stop()
+      await start()
+      assert.equal((await csi.identity.GetPluginInfo()).name, 'csi.cbs.dev')
+    })
   })
 
   describe('Controller', () => {

@@ -1,13 +1,14 @@
-import {existsSync, rmSync, statSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import type {Context} from '../../lib/system/context.js'
-import {invalid} from '../../lib/common/errors.js'
+import {conflict, invalid} from '../../lib/common/errors.js'
 import {validateHostPath} from '../../lib/input/host-paths.js'
 import {isName} from '../../lib/input/names.js'
 import {recoverInterrupted} from '../../lib/recovery/recovery.js'
+import {clearStaleSocket} from '../../lib/system/unix-socket.js'
 import {controllerService} from './controller.js'
 import {type Driver, validateDriverName} from './driver.js'
 import {toStatus} from './errors.js'
@@ -48,8 +49,8 @@ export async function serveCsi(ctx: Context, options: ServeOptions): Promise<Csi
   }
   // What a server killed half way through left: finished or rolled back before the first call.
   for (const recovery of await recoverInterrupted(ctx)) options.log(`recovery: ${recovery.operation} of ${recovery.volume}: ${recovery.outcome}${recovery.error ? ` (${recovery.error})` : ''}`)
-  // A socket left by a server that died would refuse the bind; only a socket is ever removed.
-  if (existsSync(socket) && statSync(socket).isSocket()) rmSync(socket)
+  // A socket left by a server that died would refuse the bind; one a live server answers on is its own.
+  await clearStaleSocket(socket, () => conflict(`a CSI server already listens on ${socket}`, 'stop it first, or pass another --endpoint'))
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())))
   return {
     socket,

@@ -1,8 +1,8 @@
-import {chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
+import {chmodSync, mkdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
-import {connect} from 'node:net'
 import {dirname} from 'node:path'
 import {conflict} from '../../lib/common/errors.js'
+import {clearStaleSocket} from '../../lib/system/unix-socket.js'
 
 /**
  * The framing of Docker's plugin protocol: HTTP POSTs with JSON bodies on a unix socket, every
@@ -77,10 +77,7 @@ export async function startServer(listen: Listen, options: ServerOptions): Promi
 /** Created 0600 from the start (only root may talk to the plugin); a stale socket is replaced. */
 async function listenOnPath(server: ReturnType<typeof createServer>, path: string): Promise<void> {
   mkdirSync(dirname(path), {recursive: true, mode: 0o755})
-  if (isSocket(path)) {
-    if (await answers(path)) throw conflict(`a plugin server already listens on ${path}`, 'stop it first, or pass another --socket')
-    rmSync(path)
-  }
+  await clearStaleSocket(path, () => conflict(`a plugin server already listens on ${path}`, 'stop it first, or pass another --socket'))
   const umask = process.umask(0o177)
   try {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve))
@@ -90,24 +87,6 @@ async function listenOnPath(server: ReturnType<typeof createServer>, path: strin
   chmodSync(path, 0o600)
 }
 
-function isSocket(path: string): boolean {
-  try {
-    return lstatSync(path).isSocket()
-  } catch {
-    return false
-  }
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path)
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 /** The path a unix socket open at `fd` is bound to (Node does not tell it for a socket it was given): from /proc/net/unix, by inode. */
 function socketPathOf(fd: number): string | undefined {
