@@ -188,7 +188,7 @@ export function controllerService(driver: Driver) {
       if (!request.capacity_range) throw invalidArgument('capacity_range is required')
       if (!ownedVolume(driver, id)) throw notFoundError(`volume ${id} does not exist`)
       const current = ctx.host.fileInfo(ctx.layout.image(id))?.sizeBytes ?? 0
-      if (fitsRange(current, request.capacity_range) && current >= (request.capacity_range.required_bytes ?? 0)) {
+      if (fitsRange(current, request.capacity_range)) {
         return {capacity_bytes: current, node_expansion_required: false}
       }
       const sizeBytes = sizeFor(request.capacity_range, current, current)
