@@ -19,10 +19,11 @@ export type ErrorKind = Exclude<keyof typeof ExitCode, 'ok'>
 export class CbsError extends Error {
   constructor(
     readonly kind: ErrorKind,
-    message: string,
+    /** What failed: the message without the hint. */
+    readonly reason: string,
     readonly hint?: string,
   ) {
-    super(hint ? `${message}: ${hint}` : message)
+    super(hint ? `${reason}: ${hint}` : reason)
     this.name = 'CbsError'
   }
 

@@ -12,7 +12,7 @@ import {HostView} from '../system/host-view.js'
  */
 export function folderLowerFindings(ctx: Context, state: State): Finding[] {
   const findings: Finding[] = []
-  const view = HostView.read(ctx.host)
+  let view: HostView | undefined // read only for a lower that fails
   for (const record of Object.values(state.volumes)) {
     for (const lower of record.lowers ?? []) {
       if (lower.type !== 'directory') continue
@@ -20,11 +20,10 @@ export function folderLowerFindings(ctx: Context, state: State): Finding[] {
         pinFolders(ctx, state, [{...lower, volume: record.name}], {union: record.name}).close()
       } catch (error) {
         if (!(error instanceof CbsError)) throw error
-        const message = error.hint ? error.message.slice(0, -(error.hint.length + 2)) : error.message
         // A mounted union keeps the folder it stacked until it is unmounted.
-        const mounted = view.mountAt(ctx.layout.mountpoint(record.name))?.fstype === record.type
+        const mounted = (view ??= HostView.read(ctx.host)).mountAt(ctx.layout.mountpoint(record.name))?.fstype === record.type
         const fix = mounted && error.hint ? `${error.hint} (it is mounted: \`cbs volume unmount ${record.name}\` first)` : error.hint
-        findings.push({check: 'volumes', severity: 'warning', message: `${message}: its next mount will be refused`, fix})
+        findings.push({check: 'volumes', severity: 'warning', message: `${error.reason}: its next mount will be refused`, fix})
       }
     }
   }
