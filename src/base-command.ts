@@ -1,11 +1,11 @@
 import {Command, Flags} from '@oclif/core'
 import type {Input, ParserOutput} from '@oclif/core/parser'
 import {type Context, systemContext} from './lib/system/context.js'
-import {CbsError, ExitCode, interrupted} from './lib/common/errors.js'
+import {CbsError, interrupted, invalid} from './lib/common/errors.js'
 import {describeFailure} from './lib/system/failure.js'
 import {printable} from './ui/printable.js'
 import {ttyProgress} from './ui/tty-progress.js'
-import {type CommandShape, UsageError, usageMessage} from './ui/usage-error.js'
+import {type CommandShape, usageMessage} from './ui/usage-error.js'
 
 /**
  * What every cbs command shares: --json (oclif), --verbose, the system context and one mapping
@@ -53,13 +53,13 @@ export abstract class CbsCommand extends Command {
       const {args, baseFlags, flags, examples, enableJsonFlag} = this.ctor
       const json = enableJsonFlag ? {json: {type: 'boolean'}} : {}
       const shape = {id: this.id ?? '', args, flags: {...flags, ...baseFlags, ...json}, examples} as CommandShape
-      throw new UsageError(usageMessage(error, shape, this.config.bin))
+      throw invalid(usageMessage(error, shape, this.config.bin))
     }
   }
 
   protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
     if (error.oclif?.exit === 0) return
-    const {exitCode, message} = error instanceof UsageError ? {exitCode: ExitCode.invalid, message: error.message} : describeFailure(error)
+    const {exitCode, message} = describeFailure(error)
     if (this.jsonEnabled()) this.logJson({error: {message, exitCode}})
     else this.logToStderr(`${this.config.bin}: ${printable(message)}`)
     this.exit(exitCode)

@@ -13,14 +13,6 @@ export interface CommandShape {
   examples?: Array<string | {command: string; description?: string}>
 }
 
-/** A command line that oclif's parser rejected. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
-
 interface ParseFailure {
   message: string
   /** RequiredArgsError: the arguments missing (definitions); UnexpectedArgsError: the extra words. */
