@@ -2,7 +2,7 @@ import {closeSync, ftruncateSync, mkdirSync, openSync, rmdirSync, unlinkSync} fr
 import {basename} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {Context} from '../system/context.js'
-import {conflict, environment, notFound} from '../common/errors.js'
+import {CbsError, conflict, environment, notFound} from '../common/errors.js'
 import {describeHolders} from '../system/processes.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, mkfsCommand, mountArgs} from './filesystems.js'
@@ -120,15 +120,24 @@ export async function mount(ctx: Context, device: string, dir: string, undo?: Un
   undo?.push(`unmount ${dir}`, () => unmount(ctx, dir, basename(dir)))
 }
 
-/** Unmounts, refusing (exit 4) while files on it are open: nothing changes then. */
+/** A volume umount refused because files on it are open (exit 4), with who holds them, when cbs can tell. */
+export class VolumeBusy extends CbsError {
+  constructor(
+    volume: string,
+    dir: string,
+    /** e.g. "postgres (pid 812)", from /proc; undefined when no process here holds it (a container elsewhere?). */
+    readonly holders: string | undefined,
+  ) {
+    super('conflict', `volume "${volume}" is busy: files on ${dir} are in use${holders ? ` by ${holders}` : ''}`, `stop ${holders ? 'them' : 'the processes or containers using it'} and try again`)
+  }
+}
+
+/** Unmounts, refusing (exit 4, VolumeBusy) while files on it are open: nothing changes then. */
 export async function unmount(ctx: Context, dir: string, volume: string): Promise<void> {
   try {
     await ctx.exec.run('umount', [dir], {mutates: true})
   } catch (error) {
-    if (error instanceof CommandFailed && /busy/i.test(error.stderr)) {
-      const holders = describeHolders(ctx, dir)
-      throw conflict(`volume "${volume}" is busy: files on ${dir} are in use${holders ? ` by ${holders}` : ''}`, `stop ${holders ? 'them' : 'the processes or containers using it'} and try again`)
-    }
+    if (error instanceof CommandFailed && /busy/i.test(error.stderr)) throw new VolumeBusy(volume, dir, describeHolders(ctx, dir))
     throw error
   }
 }

@@ -4,9 +4,9 @@ import {HostView} from '../system/host-view.js'
 import {copyImage, moveIntoPlace, planCopy, setMode} from '../images/image-copy.js'
 import {finishIntent, intent, pendingConflict} from '../store/intent.js'
 import {partialPath} from '../store/layout.js'
-import {removeImage} from '../images/loop-volume.js'
-import {describeHolders, stopProcessesUsing} from '../system/processes.js'
-import {conflict, isKind} from '../common/errors.js'
+import {removeImage, VolumeBusy} from '../images/loop-volume.js'
+import {stopProcessesUsing} from '../system/processes.js'
+import {conflict} from '../common/errors.js'
 import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from './snapshot.js'
 import {Undo} from '../common/undo.js'
 import type {Volume} from '../volumes/volume.js'
@@ -55,7 +55,7 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
   undo.push(`finish restoring ${record.name}`, () => finishIntent(ctx, record.name, mine))
   try {
     if (request.force && wasMounted) await stopProcessesUsing(ctx, ctx.layout.mountpoint(record.name))
-    await bringDown(ctx, record, view).catch((error: unknown) => Promise.reject(request.force ? error : offerForce(ctx, record.name, error))) // stopping processes changes no mount
+    await bringDown(ctx, record, view).catch((error: unknown) => Promise.reject(request.force ? error : offerForce(record.name, error))) // stopping processes changes no mount
     if (wasMounted) undo.push(`mount ${record.name} again`, () => bringUp(ctx, record, HostView.read(ctx.host)))
     const partial = partialPath(image)
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
@@ -73,8 +73,8 @@ export async function restoreSnapshot(ctx: Context, request: RestoreRequest): Pr
 }
 
 /** A volume busy with processes: --force would stop them, so say so (and who they are). */
-function offerForce(ctx: Context, volume: string, error: unknown): unknown {
-  const holders = isKind(error, 'conflict') ? describeHolders(ctx, ctx.layout.mountpoint(volume)) : undefined
+function offerForce(volume: string, error: unknown): unknown {
+  const holders = error instanceof VolumeBusy ? error.holders : undefined
   if (!holders) return error
   return conflict(`volume "${volume}" is busy: ${holders} ${holders.startsWith('processes') ? 'use' : 'uses'} it`, 'stop them and try again, or pass --force to stop them (SIGTERM, then SIGKILL after 10 s)')
 }

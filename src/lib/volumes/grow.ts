@@ -6,7 +6,7 @@ import {conflict, isKind} from '../common/errors.js'
 import {CommandFailed} from '../system/exec.js'
 import {type Filesystem, growCommand} from '../images/filesystems.js'
 import {HostView} from '../system/host-view.js'
-import {attach, detach, missingImage, mount, unmount} from '../images/loop-volume.js'
+import {attach, detach, missingImage, mount, unmount, VolumeBusy} from '../images/loop-volume.js'
 import {refreshSizeArgs} from '../system/loops.js'
 import type {VolumeRecord} from '../store/state.js'
 import {isUnion} from '../union/union-volume.js'
@@ -98,7 +98,7 @@ async function takeOffline(ctx: Context, record: VolumeRecord, device: string, v
     await unmount(ctx, dir, record.name)
   } catch (error) {
     if (isKind(error, 'conflict')) {
-      const holders = describeHolders(ctx, dir)
+      const holders = error instanceof VolumeBusy ? error.holders : describeHolders(ctx, dir)
       throw refuse(holders ? ` by ${holders}` : '')
     }
     throw error
