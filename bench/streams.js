@@ -48,9 +48,9 @@ function benchPipe(cbsBin, repeats) {
     )
     const floor = 'cp --sparse=always + sync of the image'
     return [
-      row('cbs volume export VOLUME | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', volume.ms, floor, volume.floorMs),
-      row('cbs volume export VOLUME@SNAPSHOT | cbs volume import (snapshot kept), ext4 host', snapshot.ms, floor, snapshot.floorMs),
-      row('cbs volume export VOLUME | cbs volume import, xfs host to xfs host (reflinks)', reflinks.ms, floor, reflinks.floorMs),
+      pipeRow('cbs volume export VOLUME | cbs volume import, 4 GiB volume / 1 GiB data, ext4 host', volume, floor),
+      pipeRow('cbs volume export VOLUME@SNAPSHOT | cbs volume import (snapshot kept), ext4 host', snapshot, floor),
+      pipeRow('cbs volume export VOLUME | cbs volume import, xfs host to xfs host (reflinks)', reflinks, floor),
       {name: 'full stream size, 4 GiB volume / 1 GiB data (MiB)', median_ms: null, stream_mib: round(streamBytes / MiB), allocated_mib: round(allocated / MiB), ratio: round(streamBytes / allocated, 3)},
     ]
   } finally {
@@ -59,9 +59,12 @@ function benchPipe(cbsBin, repeats) {
   }
 }
 
+/** A row of medians, with each round's own ratio beside it: these rows are the least steady. */
+const pipeRow = (name, rounds, floor) => ({...row(name, rounds.ms, floor, rounds.floorMs), round_ratios: rounds.ratios})
+
 /**
  * Medians of `export SOURCE | import copy` from root `from` to `to`, and of cp + sync of `image`
- * to `copy`, in the same rounds. Which of the two goes first alternates, and what both wrote is
+ * to `copy`, in the same rounds, and the ratio of each round. Which of the two goes first alternates, and what both wrote is
  * removed at the end of the round: what one round leaves behind (a GiB being freed on a
  * filesystem mounted with `discard`, memory just given back) weighs on both alike.
  */
@@ -92,7 +95,7 @@ function pipeRounds(cbsBin, repeats, {from, to, source, image, copy}) {
     const [ms, floorMs] = order[0] === pipeline ? [first, second] : [second, first]
     if (index >= 0) runs.push({ms, floorMs})
   }
-  return {ms: median(runs.map((r) => r.ms)), floorMs: median(runs.map((r) => r.floorMs))}
+  return {ms: median(runs.map((r) => r.ms)), floorMs: median(runs.map((r) => r.floorMs)), ratios: runs.map((r) => round(r.ms / r.floorMs))}
 }
 
 /**
@@ -165,4 +168,5 @@ if (process.argv[1] === import.meta.filename) {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)')
   const rows = await benchStreams({cbsBin: resolve(import.meta.dirname, '..', 'bin', 'run.js'), repeats: Number(process.env.BENCH_REPEATS ?? 5)})
   printTable(rows)
+  for (const {name, round_ratios: ratios} of rows) if (ratios) console.log(`${name}, round by round: ${ratios.map((ratio) => `${ratio}x`).join(' ')}`)
 }

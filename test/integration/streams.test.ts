@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -91,7 +92,7 @@ describe('integration: volume export / import', function () {
     })
   }
 
-  it('a mounted volume through a pipe: its temporary snapshot (still in the page cache) arrives whole, and both ends widen the pipe', () => {
+  it('a mounted volume through a pipe: its temporary snapshot (streamed as it is copied) arrives whole, and both ends widen the pipe', () => {
     const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '256M', '--json']))[0]
     writeFiles(source.mountpoint, 12)
     const piped = pipe(a, ['db', '--verbose'], b, ['db', '--verbose'])
@@ -101,6 +102,32 @@ describe('integration: volume export / import', function () {
     assert.match(stderr, /cbs-pipe-size 0\n/, 'import grows the pipe on its stdin')
     const target = json<Volume[]>(cbs(b, ['volume', 'inspect', 'db', '--json']))[0]
     assert.deepEqual(fileSums(target.mountpoint), fileSums(source.mountpoint))
+    assert.deepEqual(json<Snapshot[]>(cbs(a, ['volume', 'snapshot', 'ls', 'db', '--json'])), [], 'the temporary snapshot is gone')
+  })
+
+  it('a mounted volume to a reader that waits: thawed long before the stream ends, which still holds the volume as it was', async () => {
+    const source = json<Volume[]>(cbs(a, ['volume', 'create', 'db', '--size', '256M', '--json']))[0]
+    writeFiles(source.mountpoint, 96) // more than the export holds in memory (64 MiB): the rest is set aside
+    const before = fileSums(source.mountpoint)
+    const stream = join(files, 'late.cbs')
+    const done = join(files, 'done')
+    // The reader takes nothing for 4 s.
+    const child = spawn('bash', ['-c', `set -o pipefail; CBS_ROOT='${a}' node ${BIN} volume export db | (sleep 4; cat > '${stream}') && touch '${done}'`], {stdio: 'ignore'})
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    try {
+      const snapshots = () => json<Snapshot[]>(cbs(a, ['volume', 'snapshot', 'ls', 'db', '--json']))
+      for (let waited = 0; snapshots()[0]?.status !== 'exporting' && waited < 20_000; waited += 100) await sleep(100)
+      const exporting = snapshots()[0]
+      assert.equal(exporting.status, 'exporting', 'the snapshot is taken: the volume is thawed')
+      assert.ok(exporting.allocatedBytes! >= 16 * MiB, `what the reader could not take yet is set aside (${exporting.allocatedBytes} bytes)`)
+      writeFileSync(join(source.mountpoint, 'late'), randomBytes(MiB), {flush: true}) // would wait while frozen
+      assert.equal(existsSync(done), false, 'the stream is not over yet')
+    } finally {
+      assert.equal(await closed, 0)
+    }
+    ok(cbs(b, ['volume', 'import', 'db', '-i', stream]))
+    const target = json<Volume[]>(cbs(b, ['volume', 'inspect', 'db', '--json']))[0]
+    assert.deepEqual(fileSums(target.mountpoint), before)
     assert.deepEqual(json<Snapshot[]>(cbs(a, ['volume', 'snapshot', 'ls', 'db', '--json'])), [], 'the temporary snapshot is gone')
   })
 

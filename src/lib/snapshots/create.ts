@@ -24,6 +24,8 @@ export interface SnapshotRequest {
   maxFreezeMs?: number
   /** For `volume export`: the snapshot stays marked as the export's (see SnapshotRecord.pending) until the export removes it. */
   temporary?: boolean
+  /** Makes the copy in place of copyImage (for `volume export`, which streams it as it goes: streamed-copy.ts). */
+  copy?: (source: string, target: string, options: {sizeBytes: number; signal?: AbortSignal}) => Promise<void>
 }
 
 const MiB = 1024 ** 2
@@ -97,7 +99,8 @@ export async function createSnapshot(ctx: Context, request: SnapshotRequest): Pr
     undo.push(`remove ${partial}`, () => removeImage(ctx, partial))
     const copy = async (signal?: AbortSignal) => {
       await checkpoint('snapshot:frozen')
-      await copyImage(ctx, method, source, partial, {signal, label: `${volumeName} → ${ref}`})
+      if (request.copy) await request.copy(source, partial, {sizeBytes: record.sizeBytes, signal})
+      else await copyImage(ctx, method, source, partial, {signal, label: `${volumeName} → ${ref}`})
     }
     const mountpoint = mountpointOf(ctx, volumeName)
     if (mountpoint) ({frozenMs} = await whileFrozen(ctx, mountpoint, {maxFreezeMs}, copy))

@@ -5,6 +5,7 @@ import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
 import {createSnapshot} from '../snapshots/create.js'
 import {removeSnapshot} from '../snapshots/remove.js'
+import type {StreamedCopy} from './streamed-copy.js'
 import {defaultSnapshotName, findSnapshot, parseSnapshotRef, type SnapshotRef} from '../snapshots/snapshot.js'
 
 /** What `volume export` reads: a snapshot of a loop volume, the volume's own or one taken for the export. */
@@ -37,21 +38,48 @@ export async function exportSource(ctx: Context, source: {volume: string; snapsh
   return {ref: {volume, snapshot: snapshot ?? `export-${defaultSnapshotName()}-${process.pid}`}, temporary: !snapshot}
 }
 
+/** What readingSnapshot does besides reading. */
+export interface ReadingOptions {
+  /** Undoes what `read` left mounted. */
+  cleanUp?: () => Promise<void>
+  /** A temporary snapshot is streamed as it is copied (streamed-copy.ts): `read` runs during its copy. */
+  copy?: StreamedCopy
+}
+
 /**
  * Runs `read` on the source's snapshot. A temporary one is taken first (frozen only for the
- * copy) and removed after `read` ends, fails or is interrupted, `cleanUp` (what `read` left
- * mounted) before it; after a SIGKILL the next cbs command removes it (recovery.ts).
+ * copy), or while `read` runs with `copy`, and removed after `read` ends, fails or is
+ * interrupted, `cleanUp` before it; after a SIGKILL the next cbs command removes it (recovery.ts).
  */
-export async function readingSnapshot<T>(ctx: Context, {ref, temporary}: ExportSource, read: () => Promise<T>, cleanUp?: () => Promise<void>): Promise<T> {
-  if (temporary) await createSnapshot(ctx, {volume: ref.volume, snapshot: ref.snapshot, temporary: true})
+export async function readingSnapshot<T>(ctx: Context, {ref, temporary}: ExportSource, read: () => Promise<T>, {cleanUp, copy}: ReadingOptions = {}): Promise<T> {
+  let taken = false
+  const take = async () => {
+    if (!temporary) return
+    const streamed = copy && {copy: (source: string, target: string, {sizeBytes, signal}: {sizeBytes: number; signal?: AbortSignal}) => copy.copy(ctx, source, target, sizeBytes, signal)}
+    await createSnapshot(ctx, {volume: ref.volume, snapshot: ref.snapshot, temporary: true, ...streamed})
+    taken = true
+  }
   try {
-    return await read()
+    if (!copy) {
+      await take()
+      return await read()
+    }
+    // Either failing stops the other; both have ended before the clean-up.
+    const stopping = (error: unknown) => {
+      copy.fail(error)
+      throw error
+    }
+    const [took, value] = await Promise.allSettled([take().then(() => copy.end(), stopping), read().catch(stopping)])
+    if (value.status === 'rejected') throw value.reason
+    if (took.status === 'rejected') throw took.reason
+    return value.value
   } finally {
     // An interruption not delivered yet is delivered after: it must not stop the clean-up.
     let pending: unknown
     await ctx.exec.throwIfInterrupted().catch((error) => (pending = error))
     await cleanUp?.()
-    if (temporary) await removeSnapshot(ctx, ref)
+    await copy?.close()
+    if (taken) await removeSnapshot(ctx, ref)
     if (pending) throw pending // eslint-disable-line no-unsafe-finally
   }
 }

@@ -42,7 +42,7 @@ export async function exportTar(ctx: Context, sourceText: string, output?: strin
       })
       await runTar(ctx, ['--create', '--file', output ?? '-', '--directory', dir, ...tarOptions, '.'], {passStdout: !output})
     },
-    () => releaseMount(ctx, dir),
+    {cleanUp: () => releaseMount(ctx, dir)},
   )
   const written = output ? (ctx.host.fileInfo(output)?.sizeBytes ?? 0) : 0
   return {volume: describeVolume(ctx, ctx.store.read().volumes[ref.volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: written, dataBytes: written}
