@@ -24,7 +24,10 @@ export interface SnapshotRequest {
   maxFreezeMs?: number
   /** For `volume export`: the snapshot stays marked as the export's (see SnapshotRecord.pending) until the export removes it. */
   temporary?: boolean
-  /** Makes the copy in place of copyImage (for `volume export`, which streams it as it goes: streamed-copy.ts). */
+  /**
+   * Takes copyImage's place, while frozen: `volume export` reads the image into its stream and
+   * writes into `target` only the ranges the stream could not take yet (streams/streamed-copy.ts).
+   */
   copy?: (source: string, target: string, options: {sizeBytes: number; signal?: AbortSignal}) => Promise<void>
 }
 

@@ -39,6 +39,9 @@ export function pageAlignedBuffers(count: number, bytes: number): Buffer[] {
  * cannot take (ranges that are not whole pages, a filesystem that refuses O_DIRECT: EINVAL).
  */
 export class DirectFile {
+  /** The direct handle once it said EINVAL: closed with the file, as other reads may still use it. */
+  private refused?: FileHandle
+
   private constructor(
     private direct: FileHandle | undefined,
     private readonly buffered: FileHandle,
@@ -53,19 +56,19 @@ export class DirectFile {
 
   /** Runs `io` on the direct handle when the range allows it, else (or when it says EINVAL) on the buffered one. */
   async use<T>(offset: number, length: number, io: (handle: FileHandle) => Promise<T>): Promise<T> {
-    if (this.direct && aligned(offset) && aligned(length)) {
+    const direct = this.direct
+    if (direct && aligned(offset) && aligned(length)) {
       try {
-        return await io(this.direct)
+        return await io(direct)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error
-        await this.direct.close()
-        this.direct = undefined
+        if (this.direct === direct) [this.refused, this.direct] = [direct, undefined]
       }
     }
     return io(this.buffered)
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.direct?.close(), this.buffered.close()])
+    await Promise.all([this.direct?.close(), this.refused?.close(), this.buffered.close()])
   }
 }

@@ -3,10 +3,10 @@ import {requireRoot} from '../system/context.js'
 import {invalid, noSuchVolume} from '../common/errors.js'
 import {validateName} from '../input/names.js'
 import {recoverInterrupted} from '../recovery/recovery.js'
-import {createSnapshot} from '../snapshots/create.js'
+import {createSnapshot, type SnapshotRequest} from '../snapshots/create.js'
 import {removeSnapshot} from '../snapshots/remove.js'
-import type {StreamedCopy} from './streamed-copy.js'
 import {defaultSnapshotName, findSnapshot, parseSnapshotRef, type SnapshotRef} from '../snapshots/snapshot.js'
+import type {StreamedCopy} from './streamed-copy.js'
 
 /** What `volume export` reads: a snapshot of a loop volume, the volume's own or one taken for the export. */
 export interface ExportSource {
@@ -42,34 +42,35 @@ export async function exportSource(ctx: Context, source: {volume: string; snapsh
 export interface ReadingOptions {
   /** Undoes what `read` left mounted. */
   cleanUp?: () => Promise<void>
-  /** A temporary snapshot is streamed as it is copied (streamed-copy.ts): `read` runs during its copy. */
-  copy?: StreamedCopy
+  /** The temporary snapshot is streamed as it is copied (streamed-copy.ts): `read` runs during its copy. */
+  streamed?: StreamedCopy
 }
 
 /**
  * Runs `read` on the source's snapshot. A temporary one is taken first (frozen only for the
- * copy), or while `read` runs with `copy`, and removed after `read` ends, fails or is
+ * copy), or while `read` runs when `streamed`, and removed after `read` ends, fails or is
  * interrupted, `cleanUp` before it; after a SIGKILL the next cbs command removes it (recovery.ts).
  */
-export async function readingSnapshot<T>(ctx: Context, {ref, temporary}: ExportSource, read: () => Promise<T>, {cleanUp, copy}: ReadingOptions = {}): Promise<T> {
+export async function readingSnapshot<T>(ctx: Context, {ref, temporary}: ExportSource, read: () => Promise<T>, {cleanUp, streamed}: ReadingOptions = {}): Promise<T> {
+  if (streamed && !temporary) throw new Error('only a snapshot taken for the export is streamed as it is copied')
   let taken = false
   const take = async () => {
     if (!temporary) return
-    const streamed = copy && {copy: (source: string, target: string, {sizeBytes, signal}: {sizeBytes: number; signal?: AbortSignal}) => copy.copy(ctx, source, target, sizeBytes, signal)}
-    await createSnapshot(ctx, {volume: ref.volume, snapshot: ref.snapshot, temporary: true, ...streamed})
+    const copy: SnapshotRequest['copy'] = streamed && ((source, target, {sizeBytes, signal}) => streamed.copy(ctx, source, target, sizeBytes, signal))
+    await createSnapshot(ctx, {volume: ref.volume, snapshot: ref.snapshot, temporary: true, copy})
     taken = true
   }
   try {
-    if (!copy) {
+    if (!streamed) {
       await take()
       return await read()
     }
-    // Either failing stops the other; both have ended before the clean-up.
+    // Either failing stops the other (StreamedCopy.fail); both have ended before the clean-up.
     const stopping = (error: unknown) => {
-      copy.fail(error)
+      streamed.fail(error)
       throw error
     }
-    const [took, value] = await Promise.allSettled([take().then(() => copy.end(), stopping), read().catch(stopping)])
+    const [took, value] = await Promise.allSettled([take().then(() => streamed.end(), stopping), read().catch(stopping)])
     if (value.status === 'rejected') throw value.reason
     if (took.status === 'rejected') throw took.reason
     return value.value
@@ -78,7 +79,7 @@ export async function readingSnapshot<T>(ctx: Context, {ref, temporary}: ExportS
     let pending: unknown
     await ctx.exec.throwIfInterrupted().catch((error) => (pending = error))
     await cleanUp?.()
-    await copy?.close()
+    await streamed?.close()
     if (taken) await removeSnapshot(ctx, ref)
     if (pending) throw pending // eslint-disable-line no-unsafe-finally
   }

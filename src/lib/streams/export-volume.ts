@@ -5,7 +5,7 @@ import {invalid} from '../common/errors.js'
 import {type Exported, exportStream} from './export.js'
 import {orInterrupted} from './interruptible.js'
 import {ownPipe, widenPipe} from './pipes.js'
-import {fileSink, streamSink} from './sinks.js'
+import {descriptorSink, fileSink, streamSink} from './sinks.js'
 import {exportTar} from './tar.js'
 
 export interface ExportVolumeRequest {
@@ -29,7 +29,7 @@ export async function exportVolume(ctx: Context, request: ExportVolumeRequest): 
   }
   if (!request.output) {
     const pipe = ownPipe(1)
-    const sink = streamSink(pipe === undefined ? process.stdout : new Socket({fd: pipe, readable: false, writable: true}))
+    const sink = pipe === undefined ? descriptorSink(1, 'stdout') : streamSink(new Socket({fd: pipe, readable: false, writable: true}))
     const exported = await exportStream(ctx, request, sink)
     await orInterrupted(ctx, sink.close())
     return exported

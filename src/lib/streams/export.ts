@@ -46,9 +46,9 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
   const source = await exportSource(ctx, parsed, 'export its files with --format tar, or export the snapshots of its lower layers')
   const baseRecord = base && findSnapshot(ctx, base).record
   const {ref} = source
-  const copy = source.temporary && !baseRecord && planCopy(ctx, ctx.layout.image(ref.volume)) === 'copy' ? new StreamedCopy() : undefined
+  const streamed = source.temporary && !baseRecord && planCopy(ctx, ctx.layout.image(ref.volume)) === 'copy' ? new StreamedCopy() : undefined
   const read = async () => {
-    await copy?.started() // the snapshot's record is written
+    await streamed?.started() // the snapshot's record is written
     const state = ctx.store.read()
     const record = state.volumes[ref.volume].snapshots![ref.snapshot]
     if (baseRecord && baseRecord.id === record.id) throw invalid(`--since ${formatSnapshotRef(base!)} is the snapshot being exported`, 'name an older one')
@@ -62,19 +62,21 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
       createdAt: new Date().toISOString(),
     }
     const label = `${formatSnapshotRef(ref)}${base ? ` since ${base.snapshot}` : ''}`
-    const writer = await StreamWriter.start(sink, header)
+    // A write waits for the reader of the stream, or an interruption, or the streamed copy's failure.
+    const waitFor = <T>(writing: Promise<T>) => orInterrupted(ctx, streamed ? Promise.race([writing, streamed.stopped]) : writing)
+    const writer = await waitFor(StreamWriter.start(sink, header))
     let dataBytes: number
-    if (copy) dataBytes = await writePieces(ctx, writer, copy.pieces(), copy.total, label)
+    if (streamed) dataBytes = await writePieces(ctx, writer, streamed.pieces(), {total: streamed.total, label, waitFor})
     else {
       const image = ctx.layout.snapshotImage(ref.volume, ref.snapshot)
       const changes = baseRecord ? await changesSince(ctx, baseRecord, record) : {data: await allocatedRanges(ctx, image, record.sizeBytes), zeros: []}
       const total = changes.data.reduce((sum, range) => sum + range.length, 0)
-      dataBytes = await writePieces(ctx, writer, piecesOf(image, changes, source.temporary && record.method === 'copy'), total, label)
+      dataBytes = await writePieces(ctx, writer, piecesOf(image, changes, source.temporary && record.method === 'copy'), {total, label, waitFor})
     }
-    await orInterrupted(ctx, writer.end())
+    await waitFor(writer.end())
     return {volume: describeVolume(ctx, ctx.store.read().volumes[ref.volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
   }
-  return readingSnapshot(ctx, source, read, {copy})
+  return readingSnapshot(ctx, source, read, {streamed})
 }
 
 /**
@@ -91,18 +93,18 @@ async function changesSince(ctx: Context, base: SnapshotRecord, source: Snapshot
 /** A range of the image in the stream's order: its bytes, or zeros (a range that became a hole since BASE). */
 type Piece = {offset: number; bytes: Buffer} | {offset: number; zeros: number}
 
-/** Writes the pieces as records; returns the data bytes sent. */
-async function writePieces(ctx: Context, writer: StreamWriter, pieces: AsyncIterable<Piece>, total: number, label: string): Promise<number> {
+/** Writes the pieces as records, each write through `waitFor`; returns the data bytes sent. */
+async function writePieces(ctx: Context, writer: StreamWriter, pieces: AsyncIterable<Piece>, {total, label, waitFor}: {total: number; label: string; waitFor: (writing: Promise<void>) => Promise<void>}): Promise<number> {
   const progress = ctx.progress ?? silentProgress
   let done = 0
   try {
     for await (const piece of pieces) {
       await ctx.exec.throwIfInterrupted()
       if ('zeros' in piece) {
-        await orInterrupted(ctx, writer.zeros(piece.offset, piece.zeros))
+        await waitFor(writer.zeros(piece.offset, piece.zeros))
         continue
       }
-      await orInterrupted(ctx, writer.data(piece.offset, piece.bytes))
+      await waitFor(writer.data(piece.offset, piece.bytes))
       done += piece.bytes.length
       progress.update(Math.floor((done / (total || 1)) * 100), 100, `exporting ${label}: ${formatSize(done)} of ${formatSize(total)}`)
     }

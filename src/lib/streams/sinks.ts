@@ -1,4 +1,7 @@
+import {write} from 'node:fs'
 import {type FileHandle, open, unlink} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {promisify} from 'node:util'
 import {environment} from '../common/errors.js'
 import type {Sink} from './writer.js'
 
@@ -16,14 +19,11 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
   } catch (error) {
     throw environment(`cannot write ${path} (${(error as NodeJS.ErrnoException).code})`, 'choose another -o FILE')
   }
-  const batch = batcher(async (bytes, release) => {
-    for (let done = 0; done < bytes.length; ) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten
-    release()
-  }, path)
+  const sink = descriptorSink(handle.fd, path)
   return {
-    write: batch.write,
+    write: sink.write,
     async close() {
-      await batch.flush()
+      await sink.close()
       await handle.sync()
       await handle.close()
     },
@@ -35,7 +35,39 @@ export async function fileSink(path: string): Promise<Sink & {close(): Promise<v
 }
 
 /**
- * Stdout: a pipe (through a socket of cbs's own, pipes.ts), a file, or whatever else. A reader
+ * An open descriptor: a file for -o, or stdout when it is a file, a socket or a device. Written
+ * from the thread pool, never on the process's own thread as Node writes process.stdout: a
+ * write that waits (a reader that stopped reading, a file on the very volume being exported,
+ * frozen) must not hold up the export's copy, which runs beside the stream (streamed-copy.ts).
+ */
+export function descriptorSink(fd: number, where: string): Sink & {close(): Promise<void>} {
+  const batch = batcher(async (bytes, release) => {
+    for (let done = 0; done < bytes.length; ) done += await writeSome(fd, bytes.subarray(done))
+    release()
+  }, where)
+  return {write: batch.write, close: batch.flush}
+}
+
+const writeTo = promisify(write)
+
+/**
+ * Writes what the descriptor takes of `bytes`. A non-blocking one that is full (a socket a Node
+ * parent gave as stdout) says EAGAIN: it is tried again after a pause, from 1 ms up to 50 ms, as
+ * Node cannot wait for a descriptor to take more without taking it over.
+ */
+async function writeSome(fd: number, bytes: Buffer): Promise<number> {
+  for (let pause = 1; ; pause = Math.min(2 * pause, 50)) {
+    try {
+      return (await writeTo(fd, bytes, 0, bytes.length)).bytesWritten
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+    }
+    await sleep(pause)
+  }
+}
+
+/**
+ * A stream: the pipe on stdout, through a socket of cbs's own (pipes.ts). A reader
  * that went away (EPIPE) ends the export; a reader that stopped reading keeps `write` and
  * `close` waiting, which the export races against an interruption (interruptible.ts). `close`
  * returns once every byte is out.

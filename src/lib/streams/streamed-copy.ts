@@ -6,12 +6,15 @@ import {DirectFile, pageAlignedBuffers} from './direct-io.js'
 import {allocatedRanges, type Range} from './extents.js'
 import {READ_BYTES, READS_IN_FLIGHT, readFully, readsOf} from './reads.js'
 
-/** A range of the image, in order: read into `buffer` (one of the pool), or set aside in the snapshot's file. */
-interface Piece extends Range {
+/** A range of the image read for the stream: into `buffer` (one of the pool), or set aside in the snapshot's file. */
+interface ReadRange extends Range {
   buffer?: Buffer
 }
 
-/** Ranges read ahead of the stream, at most (READ_BYTES each: 64 MiB). */
+/**
+ * Ranges read ahead of the stream, at most (READ_BYTES each: 64 MiB; with the READS_IN_FLIGHT
+ * spares that ranges set aside are read into, 80 MiB).
+ */
 const POOL = 16
 
 /**
@@ -33,10 +36,11 @@ const PACE_BYTES_PER_MS = (512 * 1024 ** 2) / 1000
  * (status "exporting", which nothing else reads) and removed after it (or by recovery).
  *
  * `copy` is the snapshot's copy (SnapshotRequest.copy), `pieces` what the stream reads: the two
- * run at once. `end` says the snapshot was taken, `fail` stops both.
+ * run at once. `end` says the snapshot was taken, `fail` stops both, even a stream waiting on a
+ * reader that stopped reading (`stopped`).
  */
 export class StreamedCopy {
-  private readonly queue: Piece[] = []
+  private readonly queue: ReadRange[] = []
   private readonly free: Buffer[]
   /** For the ranges to set aside: the copy reads into them and writes them out. */
   private readonly spares: Buffer[]
@@ -50,6 +54,9 @@ export class StreamedCopy {
   private readonly begun: Promise<void>
   private begin = () => {}
   private refuse: (error: unknown) => void = () => {}
+  /** Rejects with what stopped the copy or the stream: the stream races its writes against it. */
+  readonly stopped: Promise<never>
+  private stop: (error: unknown) => void = () => {}
   /** The data bytes to stream; known once the copy has begun. */
   total = 0
   /** Bytes written into the snapshot's file. */
@@ -61,6 +68,8 @@ export class StreamedCopy {
     this.free = buffers
     this.begun = new Promise((resolve, reject) => ((this.begin = resolve), (this.refuse = reject)))
     this.begun.catch(() => {}) // seen by whoever waits for it
+    this.stopped = new Promise<never>((_, reject) => (this.stop = reject))
+    this.stopped.catch(() => {})
   }
 
   /** Resolves once the copy has begun (the volume frozen, the snapshot's record written), rejects if it failed first. */
@@ -154,6 +163,7 @@ export class StreamedCopy {
   fail(error: unknown): void {
     this.failure ??= {error}
     this.refuse(error)
+    this.stop(error)
     this.wakeStream()
     this.wakeCopy()
   }
@@ -183,7 +193,7 @@ export class StreamedCopy {
     this.setAside += bytes.length
   }
 
-  private push(piece: Piece): void {
+  private push(piece: ReadRange): void {
     this.queue.push(piece)
     this.wakeStream()
   }

@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, openSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, mkdirSync, openSync, read, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {promisify} from 'node:util'
 import {Writable} from 'node:stream'
 import {exportStream} from '../../../src/lib/streams/export.js'
 import type {StreamHeader} from '../../../src/lib/streams/format.js'
 import {StreamReader} from '../../../src/lib/streams/reader.js'
-import {fileSink, streamSink} from '../../../src/lib/streams/sinks.js'
+import {descriptorSink, fileSink, streamSink} from '../../../src/lib/streams/sinks.js'
 import {fileChunks, pipeChunks} from '../../../src/lib/streams/source.js'
 import {type Sink, StreamWriter} from '../../../src/lib/streams/writer.js'
 import {type UnitContext, unitContext, withScript} from '../../support/unit-context.js'
 
 const MiB = 1024 ** 2
+const readFrom = promisify(read)
 
 const header: StreamHeader = {
   source: 'db',
@@ -96,6 +98,39 @@ describe('stream buffers used again', () => {
     await toStream.close()
     assert.ok(Buffer.concat(parts).every((byte) => byte === 3))
   })
+  for (const blocking of [true, false]) {
+    it(`stdout that is not a pipe is written from the thread pool: a reader that stops reading never holds up the process (${blocking ? 'blocking' : 'non-blocking, EAGAIN'})`, async () => {
+      const fifo = `${ctx.layout.root}/stalled`
+      execFileSync('mkfifo', [fifo])
+      // A descriptor nobody reads yet, as stdout can be: a socket a Node parent gave is non-blocking.
+      const fd = openSync(fifo, constants.O_RDWR | (blocking ? 0 : constants.O_NONBLOCK))
+      const reader = openSync(fifo, constants.O_RDONLY)
+      try {
+        const sink = descriptorSink(fd, 'stdout')
+        const given = randomBytes(5 * MiB) // more than a pipe holds: the write waits for a reader
+        let written = false
+        const writing = sink.write(given).then(() => sink.close()).then(() => (written = true))
+        const ticks = await new Promise<number>((resolve) => {
+          let count = 0
+          const timer = setInterval(() => ++count === 5 && (clearInterval(timer), resolve(count)), 10)
+        })
+        assert.equal(ticks, 5, 'timers run while the write waits')
+        assert.equal(written, false)
+        const read: Buffer[] = []
+        for (let got = 0; got < given.length; ) {
+          const chunk = Buffer.alloc(given.length - got)
+          const {bytesRead} = await readFrom(reader, chunk, 0, chunk.length, null) // on the pool too: the sink's last write needs this thread
+          read.push(chunk.subarray(0, bytesRead))
+          got += bytesRead
+        }
+        await writing
+        assert.deepEqual(Buffer.concat(read), given)
+      } finally {
+        closeSync(fd)
+        closeSync(reader)
+      }
+    })
+  }
 })
 
 describe('volume export (planned commands)', () => {
