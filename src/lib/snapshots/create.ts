@@ -50,7 +50,8 @@ export interface CreatedSnapshot extends Snapshot {
  * is mounted), flushed, renamed into place and made read-only, and only then is the record
  * marked complete. A failure or an interruption (SIGINT, SIGTERM: the copy is stopped at once)
  * undoes all of it; after a SIGKILL the record stays pending (`incomplete`) and the next
- * command that changes something clears it.
+ * command that changes something clears it. An export's temporary snapshot is neither flushed
+ * nor made immutable, and `request.copy` may make its copy instead (see SnapshotRequest).
  */
 export async function createSnapshot(ctx: Context, request: SnapshotRequest): Promise<CreatedSnapshot> {
   // `db@name`, as `zfs snapshot` takes it, is `db name`.
