@@ -43,6 +43,9 @@ export interface CopyOptions {
   label?: string
 }
 
+/** A copy of `source` that the host had no room to finish (exit 5). */
+export const outOfSpaceCopying = (source: string) => environment(`the host ran out of space while copying ${source}`, 'free some space and try again')
+
 /** Copies `source` to `target`, which must not exist. */
 export async function copyImage(ctx: Context, method: CopyMethod, source: string, target: string, options: CopyOptions = {}): Promise<void> {
   if (method === 'reflink') {
@@ -66,9 +69,7 @@ export async function copyImage(ctx: Context, method: CopyMethod, source: string
   try {
     await ctx.exec.run('cp', ['--sparse=always', source, target], {mutates: true, abortable: true, signal: options.signal})
   } catch (error) {
-    if (error instanceof CommandFailed && /No space left/i.test(error.stderr)) {
-      throw environment(`the host ran out of space while copying ${source}`, 'free some space and try again')
-    }
+    if (error instanceof CommandFailed && /No space left/i.test(error.stderr)) throw outOfSpaceCopying(source)
     throw error
   } finally {
     clearInterval(timer)

@@ -32,7 +32,7 @@ export class ImageWriter {
 }
 
 /** Writes all of `bytes` at `offset` (a write may take fewer than asked). */
-async function writeAll(handle: FileHandle, bytes: Buffer, offset: number): Promise<void> {
+export async function writeAll(handle: FileHandle, bytes: Buffer, offset: number): Promise<void> {
   for (let done = 0; done < bytes.length; ) {
     const {bytesWritten} = await handle.write(bytes, done, bytes.length - done, offset + done)
     if (bytesWritten === 0) throw Object.assign(new Error(`writing ${bytes.length} bytes wrote none`), {code: 'EIO'})

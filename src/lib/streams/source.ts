@@ -1,19 +1,19 @@
 import {fstatSync, read} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Socket, type SocketConstructorOpts} from 'node:net'
+import {promisify} from 'node:util'
 import {ownPipe} from './pipes.js'
 
 /** What the importer reads at a time: records (1 MiB) rarely straddle two of these. */
 const CHUNK_BYTES = 4 * 1024 ** 2
 
-const readInto = (fd: number, buffer: Buffer, offset: number): Promise<number> =>
-  new Promise((resolve, reject) => read(fd, buffer, offset, buffer.length - offset, null, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))))
+const readFrom = promisify(read)
 
 /** Fills `buffer`; shorter only at the end of the input. */
 async function fill(fd: number, buffer: Buffer): Promise<Buffer> {
   let filled = 0
   while (filled < buffer.length) {
-    const bytesRead = await readInto(fd, buffer, filled)
+    const {bytesRead} = await readFrom(fd, buffer, filled, buffer.length - filled, null)
     if (bytesRead === 0) break
     filled += bytesRead
   }

@@ -1,9 +1,10 @@
 import {constants} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
 import type {Context} from '../system/context.js'
-import {environment} from '../common/errors.js'
+import {outOfSpaceCopying} from '../images/image-copy.js'
 import {DirectFile, pageAlignedBuffers} from './direct-io.js'
 import {allocatedRanges, type Range} from './extents.js'
+import {writeAll} from './image-writer.js'
 import {READ_BYTES, READS_IN_FLIGHT, readFully, readsOf} from './reads.js'
 
 /** A range of the image read for the stream: into `buffer` (one of the pool), or set aside in the snapshot's file. */
@@ -97,8 +98,7 @@ export class StreamedCopy {
       if (pooled) this.push({...range, buffer})
       else {
         await this.setRangeAside(buffer.subarray(0, range.length), range.offset).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOSPC' || error.code === 'EDQUOT') throw environment(`the host ran out of space while copying ${source}`, 'free some space and try again')
-          throw error
+          throw error.code === 'ENOSPC' || error.code === 'EDQUOT' ? outOfSpaceCopying(source) : error
         })
         this.spares.push(buffer)
         this.push(range)
@@ -186,10 +186,7 @@ export class StreamedCopy {
   }
 
   private async setRangeAside(bytes: Buffer, offset: number): Promise<void> {
-    for (let done = 0; done < bytes.length; ) {
-      const {bytesWritten} = await this.target!.write(bytes, done, bytes.length - done, offset + done)
-      done += bytesWritten
-    }
+    await writeAll(this.target!, bytes, offset)
     this.setAside += bytes.length
   }
 
