@@ -13,6 +13,9 @@ const ALIGN = 4096
 
 export const aligned = (value: number) => value % ALIGN === 0
 
+/** `bytes` rounded up to whole blocks of ALIGN. */
+export const wholePages = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN
+
 /** Node's global (TypeScript declares it only with the DOM's types, which cbs does not load). */
 declare const WebAssembly: {Memory: new (descriptor: {initial: number}) => {buffer: ArrayBuffer}}
 
