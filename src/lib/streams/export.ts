@@ -1,11 +1,11 @@
 import {constants} from 'node:fs'
 import type {Context} from '../system/context.js'
-import {invalid} from '../common/errors.js'
+import {environment, invalid, isKind} from '../common/errors.js'
 import {silentProgress} from '../common/progress.js'
 import {formatSize} from '../input/sizes.js'
 import {planCopy} from '../images/image-copy.js'
 import {findSnapshot, formatSnapshotRef, parseSnapshotRef} from '../snapshots/snapshot.js'
-import type {SnapshotRecord} from '../store/state.js'
+import type {CopyMethod, SnapshotRecord} from '../store/state.js'
 import {HostView} from '../system/host-view.js'
 import {describeVolume, type Volume} from '../volumes/volume.js'
 import {changesByContent, changesByExtents, type Changes} from './diff.js'
@@ -46,7 +46,8 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
   const source = await exportSource(ctx, parsed, 'export its files with --format tar, or export the snapshots of its lower layers')
   const baseRecord = base && findSnapshot(ctx, base).record
   const {ref} = source
-  const streamed = source.temporary && !baseRecord && planCopy(ctx, ctx.layout.image(ref.volume)) === 'copy' ? new StreamedCopy() : undefined
+  const copy = source.temporary ? planTemporaryCopy(ctx, ref.volume) : undefined
+  const streamed = copy === 'copy' && !baseRecord ? new StreamedCopy() : undefined
   const read = async () => {
     await streamed?.started() // the snapshot's record is written
     const state = ctx.store.read()
@@ -77,6 +78,20 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
     return {volume: describeVolume(ctx, ctx.store.read().volumes[ref.volume], HostView.read(ctx.host)), snapshot: formatSnapshotRef(ref), streamBytes: writer.written, dataBytes}
   }
   return readingSnapshot(ctx, source, read, {streamed})
+}
+
+/**
+ * How the temporary snapshot of a volume is made. On a host too full for a copy (a volume
+ * being moved off a full host, often), the snapshots the volume already has are exported
+ * without one: the refusal says so.
+ */
+function planTemporaryCopy(ctx: Context, volume: string): CopyMethod {
+  try {
+    return planCopy(ctx, ctx.layout.image(volume))
+  } catch (error) {
+    if (!isKind(error, 'environment')) throw error
+    throw environment(error.reason, `free some space, or export a snapshot it has (${volume}@SNAPSHOT; \`cbs volume snapshot ls ${volume}\`), which needs no copy`)
+  }
 }
 
 /**

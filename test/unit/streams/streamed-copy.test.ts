@@ -186,6 +186,18 @@ describe('volume export of a mounted volume on a host without reflinks (planned 
     nothingLeft()
   })
 
+  it('a host without room for the copy refuses before the freeze (exit 5), naming the snapshots that need none', async () => {
+    ctx.host.availableBytes = 8 * MiB
+    const run = withScript(ctx, [])
+    let writes = 0
+    const refusal = exportStream(run, {source: 'db'}, {write: async () => void writes++})
+    await assert.rejects(refusal, /^CbsError: not enough free space under .* for a copy of .*db\.img: .*: free some space, or export a snapshot it has \(db@SNAPSHOT; `cbs volume snapshot ls db`\), which needs no copy$/)
+    assert.equal(await exitCodeOf(refusal), 5)
+    run.exec.assertDone()
+    assert.equal(writes, 0)
+    assert.deepEqual(ctx.store.read().volumes.db.snapshots ?? {}, {})
+  })
+
   it('a freeze that fails sends nothing (exit 5)', async () => {
     const [mkdirs, mkdir, freeze] = untilCopied()
     const run = withScript(ctx, [mkdirs, mkdir, {command: freeze.command, fails: 'fsfreeze: Operation not supported'}, {command: new RegExp(`^rm -f .*${partialFile.source}$`)}])
