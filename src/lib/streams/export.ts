@@ -81,9 +81,9 @@ export async function exportStream(ctx: Context, request: ExportRequest, sink: S
 }
 
 /**
- * How the temporary snapshot of a volume is made. On a host too full for a copy (a volume
- * being moved off a full host, often), the snapshots the volume already has are exported
- * without one: the refusal says so.
+ * How the temporary snapshot of a volume is made. A host too full for a copy is a common
+ * reason to move a volume away, and the snapshots it already has export without one: the
+ * refusal says so.
  */
 function planTemporaryCopy(ctx: Context, volume: string): CopyMethod {
   try {
