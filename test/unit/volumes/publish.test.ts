@@ -3,7 +3,7 @@ import {existsSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {publishVolume, unpublishVolume} from '../../../src/lib/volumes/publish.js'
 import {FakeExecutor} from '../../support/fake-executor.js'
-import {unitContext, type UnitContext} from '../../support/unit-context.js'
+import {unitContext, type UnitContext, withScript} from '../../support/unit-context.js'
 import {hostEffects, seedVolume} from '../../support/volumes.js'
 
 /** Publishing for CSI (NodePublishVolume), planned: the commands as data, in order. */
@@ -17,7 +17,7 @@ describe('volume publish (planned commands)', () => {
   })
   afterEach(() => ctx.cleanup())
   const script = (...commands: (string | {command: string; then?: () => void})[]) => {
-    ctx = {...ctx, exec: unitContext(commands.map((each) => (typeof each === 'string' ? {command: each} : each))).exec}
+    ctx = withScript(ctx, commands.map((each) => (typeof each === 'string' ? {command: each} : each)))
   }
 
   it('binds the mounted volume onto the target folder it makes, read-only with the flags asked for', async () => {
