@@ -30,8 +30,9 @@ export class Store {
   }
 
   /**
-   * Applies `change` to the current state under the lock and saves it, when it changed. Keep the change quick:
-   * the lock is never held across slow system work. Under --dry-run nothing is saved.
+   * Applies `change` to the current state under the lock and saves it, when it changed. Keep
+   * the change quick: the lock is never held across slow system work. Under --dry-run nothing
+   * is saved.
    */
   async update<T>(change: (state: State) => T): Promise<T> {
     if (this.options.dryRun) {

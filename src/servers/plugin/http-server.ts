@@ -87,7 +87,6 @@ async function listenOnPath(server: ReturnType<typeof createServer>, path: strin
   chmodSync(path, 0o600)
 }
 
-
 /** The path a unix socket open at `fd` is bound to (Node does not tell it for a socket it was given): from /proc/net/unix, by inode. */
 function socketPathOf(fd: number): string | undefined {
   try {
